@@ -1,0 +1,110 @@
+import NIOCore
+
+/// A request waiting for, or occupying, a connection.
+struct PendingRequest {
+    /// Intended send time (monotonic nanoseconds).
+    var intended: UInt64
+    var sequence: Int
+    var requestIndex: Int
+}
+
+/// One keep-alive HTTP/1.1 connection of the load engine. It writes pre-encoded requests and parses responses in place,
+/// reporting each completion to its ``LoadWorker``. Lives on the worker's event loop.
+final class LoadConnection: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let worker: LoadWorker
+    private var context: ChannelHandlerContext?
+    private var parser = ResponseParser()
+    /// Whether a request is in flight.
+    private(set) var isBusy = false
+    /// Whether the connection is closing (no more requests on it).
+    private(set) var isClosing = false
+    /// The request in flight.
+    private(set) var current = PendingRequest(intended: 0, sequence: 0, requestIndex: 0)
+    /// When the request in flight was written.
+    private(set) var sentAt: UInt64 = 0
+
+    init(worker: LoadWorker) {
+        self.worker = worker
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// Writes a request.
+    @inline(__always)
+    func send(_ bytes: ByteBuffer, request: PendingRequest, isHeadRequest: Bool, now: UInt64) {
+        isBusy = true
+        current = request
+        sentAt = now
+        parser.reset(isHeadRequest: isHeadRequest)
+        guard let context else {
+            abort(.reset)
+            return
+        }
+        context.writeAndFlush(NIOAny(bytes), promise: nil)
+    }
+
+    /// Ends the request in flight with an error and closes the connection.
+    func abort(_ kind: RequestErrorKind) {
+        let wasBusy = isBusy
+        isBusy = false
+        isClosing = true
+        context?.close(promise: nil)
+        if wasBusy { worker.requestFailed(on: self, kind: kind) }
+    }
+
+    /// Closes the connection without reporting anything.
+    func close() {
+        isClosing = true
+        context?.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        worker.stats.bytesReceived &+= UInt64(buffer.readableBytes)
+        guard isBusy else {
+            // Bytes nobody asked for: the connection is out of step.
+            close()
+            return
+        }
+        let result = buffer.withUnsafeReadableBytes { parser.feed($0) }
+        switch result {
+        case .incomplete:
+            return
+        case .complete(let status, let keepAlive, let extraBytes):
+            isBusy = false
+            if !keepAlive || extraBytes > 0 { isClosing = true }
+            worker.requestCompleted(on: self, status: status)
+            if isClosing { context.close(promise: nil) }
+        case .invalid:
+            abort(.protocolError)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if isBusy {
+            isBusy = false
+            if parser.readsUntilClose, case .complete(let status, _, _) = parser.finishAtClose() {
+                isClosing = true
+                worker.requestCompleted(on: self, status: status)
+            } else {
+                isClosing = true
+                worker.requestFailed(on: self, kind: .reset)
+            }
+        }
+        isClosing = true
+        worker.connectionClosed(self)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

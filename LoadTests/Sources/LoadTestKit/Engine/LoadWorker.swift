@@ -1,0 +1,544 @@
+import Histogram
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// State shared by all event loops of a run.
+final class RunControl: Sendable {
+    /// Requests claimed so far (closed model).
+    let claimed = Atomic<Int>(0)
+
+    /// Claims the next sequence number, or nil when the request cap is reached.
+    @inline(__always)
+    func claim(limit: Int) -> Int? {
+        let sequence = claimed.wrappingAdd(1, ordering: .relaxed).oldValue
+        return sequence < limit ? sequence : nil
+    }
+}
+
+/// What a worker reports when it is done.
+struct WorkerReport: Sendable {
+    var statistics: WorkerStatistics
+    var cancelled: Bool
+}
+
+/// A snapshot for the progress line.
+struct WorkerSnapshot: Sendable {
+    var sent: UInt64
+    var completed: UInt64
+    var failed: UInt64
+    var inFlight: Int
+    var latency: Histogram<UInt64>
+}
+
+/// The part of a run on one event loop: its share of the arrivals (open model) or of the connections (closed model),
+/// its connections, and its statistics. All methods run on ``eventLoop``.
+final class LoadWorker {
+    let eventLoop: any EventLoop
+    let plan: CompiledPlan
+    let index: Int
+    let workerCount: Int
+    let control: RunControl
+    let done: EventLoopPromise<WorkerReport>
+    private lazy var bootstrap: ClientBootstrap = makeBootstrap()
+
+    var stats: WorkerStatistics
+    private var templateContext: TemplateContext
+    private var scratch: ByteBuffer
+    private let allocator = ByteBufferAllocator()
+    private let isOpenModel: Bool
+
+    private var connections: [LoadConnection] = []
+    private var idle: [LoadConnection] = []
+    private var pendingConnects = 0
+    private let connectionTarget: Int
+    private var queue = RingBuffer<PendingRequest>()
+    private var inFlight = 0
+
+    private var start: UInt64 = 0
+    private var end: UInt64 = 0
+    private var nextArrival: Int
+    private var arrivalSegment = 0
+    private let arrivalLimit: Int
+    private var generating = false
+    private var started = false
+    private(set) var finished = false
+    private var readyPromise: EventLoopPromise<Void>?
+
+    private lazy var arrivalTimer = WorkerTimer(worker: self, kind: .arrival)
+    private lazy var sweepTimer = WorkerTimer(worker: self, kind: .sweep)
+    private lazy var endTimer = WorkerTimer(worker: self, kind: .end)
+    private lazy var reconnectTimer = WorkerTimer(worker: self, kind: .reconnect)
+    private var scheduledCallbacks: [WorkerTimer.Kind: NIOScheduledCallback] = [:]
+    private var reconnectScheduled = false
+    private let sweepInterval: TimeAmount
+    private let recordsOutcomes: Bool
+    private let outcomeLimit: Int
+
+    init(eventLoop: any EventLoop, plan: CompiledPlan, index: Int, workerCount: Int, control: RunControl, seed: UInt64) {
+        self.eventLoop = eventLoop
+        self.plan = plan
+        self.index = index
+        self.workerCount = workerCount
+        self.control = control
+        self.done = eventLoop.makePromise(of: WorkerReport.self)
+        let configuration = plan.configuration
+        stats = WorkerStatistics(
+            requests: Array(repeating: RequestRecorder(), count: plan.requests.count),
+            timeline: TimelineRecorder(intervalNanoseconds: plan.timelineIntervalNanoseconds, maximumBuckets: plan.timelineBuckets)
+        )
+        templateContext = TemplateContext(random: FastRandom(seed: seed))
+        scratch = ByteBufferAllocator().buffer(capacity: 1024)
+        nextArrival = index
+        arrivalLimit = plan.arrivalLimit
+        recordsOutcomes = configuration.recordsOutcomes
+        outcomeLimit = max(0, configuration.maximumRecordedOutcomes / workerCount + 1)
+        let timeoutMilliseconds = Int64(plan.timeoutNanoseconds / 1_000_000)
+        sweepInterval = .milliseconds(max(5, min(100, timeoutMilliseconds / 10)))
+
+        switch configuration.model {
+        case .open(let rate, let maxConnections):
+            isOpenModel = true
+            let cap = maxConnections ?? max(8, min(4096, Int(rate.peakRate.rounded(.up))))
+            connectionTarget = max(1, (cap + workerCount - 1 - index) / workerCount)
+        case .closed(let connections):
+            isOpenModel = false
+            connectionTarget = (connections + workerCount - 1 - index) / workerCount
+        }
+    }
+
+    private func makeBootstrap() -> ClientBootstrap {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        return ClientBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(TimeAmount.nanoseconds(Int64(plan.configuration.connectTimeout.nanosecondsClamped)))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(LoadConnection(worker: bound.value))
+                }
+            }
+    }
+
+    // MARK: Lifecycle
+
+    /// Opens the initial connections; the returned future completes when all attempts are done.
+    func prepare() -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        let initial: Int
+        if isOpenModel {
+            let peak: Double
+            if case .open(let rate, _) = plan.configuration.model { peak = rate.peakRate } else { peak = 0 }
+            initial = min(connectionTarget, max(1, Int((peak / Double(workerCount) * 0.01).rounded(.up))))
+        } else {
+            initial = connectionTarget
+        }
+        guard initial > 0 else {
+            promise.succeed(())
+            return promise.futureResult
+        }
+        readyPromise = promise
+        for _ in 0..<initial { connect() }
+        return promise.futureResult
+    }
+
+    /// Starts the load at `start` (monotonic nanoseconds).
+    func begin(at start: UInt64) {
+        guard !finished else { return }
+        self.start = start
+        end = start &+ plan.durationNanoseconds
+        started = true
+        generating = true
+        schedule(.sweep, at: NIODeadline.uptimeNanoseconds(start) + sweepInterval)
+        if isOpenModel {
+            if nextArrival >= arrivalLimit {
+                generating = false
+                checkFinished()
+                return
+            }
+            schedule(.arrival, at: NIODeadline.uptimeNanoseconds(start &+ intendedOffset(of: nextArrival)))
+        } else {
+            schedule(.end, at: NIODeadline.uptimeNanoseconds(end))
+            let ready = idle
+            idle.removeAll(keepingCapacity: true)
+            for connection in ready where generating {
+                sendNextClosed(on: connection, now: NIODeadline.now().uptimeNanoseconds)
+            }
+            topUpClosedConnections()
+        }
+    }
+
+    /// Stops at once (cancellation): nothing more is sent and in-flight requests are abandoned.
+    func stop() {
+        guard !finished else { return }
+        generating = false
+        finish(cancelled: true)
+    }
+
+    private func checkFinished() {
+        guard started, !finished, !generating, inFlight == 0, queue.isEmpty else { return }
+        finish(cancelled: false)
+    }
+
+    private func finish(cancelled: Bool) {
+        finished = true
+        generating = false
+        for callback in scheduledCallbacks.values { callback.cancel() }
+        scheduledCallbacks.removeAll()
+        let open = connections
+        connections.removeAll()
+        idle.removeAll()
+        queue.removeAll()
+        for connection in open { connection.close() }
+        readyPromise?.succeed(())
+        readyPromise = nil
+        done.succeed(WorkerReport(statistics: stats, cancelled: cancelled))
+    }
+
+    /// Counters and latency so far, for the progress line.
+    func snapshot() -> WorkerSnapshot {
+        var latency = LatencyHistogram.make()
+        var sent: UInt64 = 0
+        var completed: UInt64 = 0
+        var failed: UInt64 = 0
+        for recorder in stats.requests {
+            latency.add(recorder.latency)
+            sent += recorder.sent
+            completed += recorder.completed
+            failed += recorder.errors.reduce(0, +)
+        }
+        return WorkerSnapshot(sent: sent, completed: completed, failed: failed, inFlight: inFlight + queue.count, latency: latency)
+    }
+
+    // MARK: Timers
+
+    fileprivate func timerFired(_ kind: WorkerTimer.Kind) {
+        scheduledCallbacks[kind] = nil
+        guard !finished else { return }
+        switch kind {
+        case .arrival:
+            arrivalsDue()
+        case .sweep:
+            sweep()
+            if !finished { schedule(.sweep, at: .now() + sweepInterval) }
+        case .end:
+            if !isOpenModel {
+                generating = false
+                for connection in idle { connection.close() }
+                checkFinished()
+            }
+        case .reconnect:
+            reconnectScheduled = false
+            if isOpenModel { ensureCapacity() } else { topUpClosedConnections() }
+        }
+    }
+
+    private func schedule(_ kind: WorkerTimer.Kind, at deadline: NIODeadline) {
+        let timer: WorkerTimer
+        switch kind {
+        case .arrival: timer = arrivalTimer
+        case .sweep: timer = sweepTimer
+        case .end: timer = endTimer
+        case .reconnect: timer = reconnectTimer
+        }
+        scheduledCallbacks[kind]?.cancel()
+        scheduledCallbacks[kind] = try? eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: timer)
+    }
+
+    // MARK: Open model
+
+    @inline(__always)
+    private func intendedOffset(of arrival: Int) -> UInt64 {
+        plan.schedule!.offset(of: arrival, segment: &arrivalSegment)
+    }
+
+    private func arrivalsDue() {
+        let now = NIODeadline.now().uptimeNanoseconds
+        while generating, nextArrival < arrivalLimit {
+            let intended = start &+ intendedOffset(of: nextArrival)
+            if intended > now {
+                schedule(.arrival, at: .uptimeNanoseconds(intended))
+                return
+            }
+            let request = PendingRequest(
+                intended: intended,
+                sequence: nextArrival,
+                requestIndex: plan.pickRequest(&templateContext.random)
+            )
+            stats.arrivals += 1
+            nextArrival += workerCount
+            if let connection = idle.popLast() {
+                send(request, on: connection, now: now)
+            } else {
+                queue.append(request)
+            }
+        }
+        if nextArrival >= arrivalLimit { generating = false }
+        ensureCapacity()
+        checkFinished()
+    }
+
+    /// Opens connections while requests wait and the pool has room.
+    private func ensureCapacity() {
+        guard !finished else { return }
+        while queue.count > pendingConnects, connections.count + pendingConnects < connectionTarget {
+            connect()
+        }
+    }
+
+    // MARK: Closed model
+
+    private func sendNextClosed(on connection: LoadConnection, now: UInt64) {
+        guard generating, now < end, let sequence = control.claim(limit: plan.configuration.maxRequests) else {
+            generating = false
+            idle.append(connection)
+            checkFinished()
+            return
+        }
+        let request = PendingRequest(intended: now, sequence: sequence, requestIndex: plan.pickRequest(&templateContext.random))
+        stats.arrivals += 1
+        send(request, on: connection, now: now)
+    }
+
+    private func topUpClosedConnections() {
+        guard generating, !finished else { return }
+        while connections.count + pendingConnects < connectionTarget { connect() }
+    }
+
+    // MARK: Sending
+
+    @inline(__always)
+    private func send(_ request: PendingRequest, on connection: LoadConnection, now: UInt64) {
+        let compiled = plan.requests[request.requestIndex]
+        templateContext.sequence = request.sequence
+        let bytes = compiled.encode(context: &templateContext, allocator: allocator, scratch: &scratch)
+        if now &- request.intended > plan.lateNanoseconds, now > request.intended { stats.lateSends += 1 }
+        stats.requests[request.requestIndex].sent &+= 1
+        let bucket = stats.timeline.index(forOffset: request.intended &- start)
+        stats.timeline.buckets[bucket].started &+= 1
+        inFlight += 1
+        if inFlight > stats.maxInFlight { stats.maxInFlight = inFlight }
+        connection.send(bytes, request: request, isHeadRequest: compiled.isHeadRequest, now: now)
+    }
+
+    /// A response arrived on `connection`.
+    @inline(__always)
+    func requestCompleted(on connection: LoadConnection, status: Int) {
+        guard !finished else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        let request = connection.current
+        inFlight -= 1
+        let latency = now &- request.intended
+        let service = now &- connection.sentAt
+        let success = plan.requests[request.requestIndex].expected.contains(status)
+        let latencyMicroseconds = LatencyHistogram.microseconds(fromNanoseconds: latency)
+        let serviceMicroseconds = LatencyHistogram.microseconds(fromNanoseconds: service)
+        stats.requests[request.requestIndex].completed &+= 1
+        stats.requests[request.requestIndex].countStatus(status)
+        stats.requests[request.requestIndex].latency.record(latencyMicroseconds)
+        stats.requests[request.requestIndex].service.record(serviceMicroseconds)
+        if success {
+            stats.requests[request.requestIndex].succeeded &+= 1
+        } else {
+            stats.requests[request.requestIndex].errors[RequestErrorKind.unexpectedStatus.rawValue] &+= 1
+        }
+        let offset = now &- start
+        stats.lastEventOffset = offset
+        let startBucket = stats.timeline.index(forOffset: request.intended &- start)
+        stats.timeline.buckets[startBucket].latency.record(latencyMicroseconds)
+        stats.timeline.buckets[startBucket].service.record(serviceMicroseconds)
+        if !success { stats.timeline.buckets[startBucket].errors &+= 1 }
+        let endBucket = stats.timeline.index(forOffset: offset)
+        stats.timeline.buckets[endBucket].completed &+= 1
+        if recordsOutcomes, stats.outcomes.count < outcomeLimit {
+            stats.outcomes.append(
+                OutcomeRecord(
+                    sequence: request.sequence,
+                    intendedOffset: request.intended &- start,
+                    latency: latency,
+                    service: service,
+                    requestIndex: Int32(request.requestIndex),
+                    status: Int16(clamping: status),
+                    error: success ? -1 : Int8(RequestErrorKind.unexpectedStatus.rawValue),
+                    wasSent: true
+                )
+            )
+        }
+        if !connection.isClosing { reuse(connection, now: now) }
+        checkFinished()
+    }
+
+    /// The request in flight on `connection` failed.
+    func requestFailed(on connection: LoadConnection, kind: RequestErrorKind) {
+        guard !finished else { return }
+        inFlight -= 1
+        recordFailure(connection.current, kind: kind, sentAt: connection.sentAt)
+        checkFinished()
+    }
+
+    private func recordFailure(_ request: PendingRequest, kind: RequestErrorKind, sentAt: UInt64?) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        stats.requests[request.requestIndex].errors[kind.rawValue] &+= 1
+        stats.lastEventOffset = max(stats.lastEventOffset, now &- start)
+        let bucket = stats.timeline.index(forOffset: request.intended &- start)
+        stats.timeline.buckets[bucket].errors &+= 1
+        if recordsOutcomes, stats.outcomes.count < outcomeLimit {
+            stats.outcomes.append(
+                OutcomeRecord(
+                    sequence: request.sequence,
+                    intendedOffset: request.intended &- start,
+                    latency: 0,
+                    service: sentAt.map { now &- $0 } ?? 0,
+                    requestIndex: Int32(request.requestIndex),
+                    status: 0,
+                    error: Int8(kind.rawValue),
+                    wasSent: sentAt != nil
+                )
+            )
+        }
+    }
+
+    @inline(__always)
+    private func reuse(_ connection: LoadConnection, now: UInt64) {
+        if isOpenModel {
+            if let next = queue.popFirst() {
+                send(next, on: connection, now: now)
+            } else {
+                idle.append(connection)
+            }
+        } else {
+            sendNextClosed(on: connection, now: now)
+        }
+    }
+
+    /// Times out requests (queued or in flight) older than the timeout, counted from their intended send time.
+    private func sweep() {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let timeout = plan.timeoutNanoseconds
+        while let first = queue.first, now &- first.intended > timeout, now > first.intended {
+            _ = queue.popFirst()
+            recordFailure(first, kind: .timeout, sentAt: nil)
+        }
+        for connection in connections where connection.isBusy {
+            let intended = connection.current.intended
+            if now > intended, now &- intended > timeout {
+                connection.abort(.timeout)
+            }
+        }
+        if isOpenModel { ensureCapacity() }
+        checkFinished()
+    }
+
+    // MARK: Connections
+
+    private func connect() {
+        pendingConnects += 1
+        bootstrap
+            .connect(to: plan.address)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    let handler = try? channel.pipeline.syncOperations.handler(type: LoadConnection.self)
+                    self.connected(handler, channel: channel)
+                case .failure:
+                    self.connectFailed()
+                }
+            }
+    }
+
+    private func connected(_ connection: LoadConnection?, channel: any Channel) {
+        pendingConnects -= 1
+        guard let connection, !finished, channel.isActive else {
+            channel.close(promise: nil)
+            if !finished { connectFailed(countsPending: false) }
+            return
+        }
+        connections.append(connection)
+        if started { stats.connectionsOpened += 1 }
+        resolveReadyIfNeeded()
+        if !started {
+            idle.append(connection)
+        } else if isOpenModel {
+            reuse(connection, now: NIODeadline.now().uptimeNanoseconds)
+        } else if generating {
+            sendNextClosed(on: connection, now: NIODeadline.now().uptimeNanoseconds)
+        } else {
+            connection.close()
+        }
+    }
+
+    private func connectFailed(countsPending: Bool = true) {
+        if countsPending { pendingConnects -= 1 }
+        resolveReadyIfNeeded()
+        guard started, !finished else { return }
+        if isOpenModel {
+            // A failed connect fails the oldest waiting request, so a dead server cannot make requests wait forever.
+            if let request = queue.popFirst() {
+                recordFailure(request, kind: .connect, sentAt: nil)
+            }
+            if !queue.isEmpty { scheduleReconnect() }
+        } else if generating {
+            if let sequence = control.claim(limit: plan.configuration.maxRequests) {
+                let request = PendingRequest(
+                    intended: NIODeadline.now().uptimeNanoseconds,
+                    sequence: sequence,
+                    requestIndex: plan.pickRequest(&templateContext.random)
+                )
+                stats.arrivals += 1
+                recordFailure(request, kind: .connect, sentAt: nil)
+                scheduleReconnect()
+            } else {
+                generating = false
+            }
+        }
+        checkFinished()
+    }
+
+    private func scheduleReconnect() {
+        guard !reconnectScheduled else { return }
+        reconnectScheduled = true
+        schedule(.reconnect, at: .now() + .milliseconds(10))
+    }
+
+    private func resolveReadyIfNeeded() {
+        if pendingConnects == 0, let promise = readyPromise {
+            readyPromise = nil
+            promise.succeed(())
+        }
+    }
+
+    /// A connection closed (by either side).
+    func connectionClosed(_ connection: LoadConnection) {
+        if let position = connections.firstIndex(where: { $0 === connection }) { connections.remove(at: position) }
+        if let position = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: position) }
+        guard started, !finished else { return }
+        if isOpenModel {
+            ensureCapacity()
+        } else {
+            topUpClosedConnections()
+        }
+        checkFinished()
+    }
+}
+
+/// A reusable timer callback for a worker.
+final class WorkerTimer: NIOScheduledCallbackHandler {
+    enum Kind {
+        case arrival
+        case sweep
+        case end
+        case reconnect
+    }
+
+    weak var worker: LoadWorker?
+    let kind: Kind
+
+    init(worker: LoadWorker, kind: Kind) {
+        self.worker = worker
+        self.kind = kind
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        worker?.timerFired(kind)
+    }
+}

@@ -1,0 +1,145 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "bookstore",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "bookstore", targets: ["bookstore"]),
+        .library(name: "BookstoreRuntime", targets: ["BookstoreRuntime"]),
+        .library(name: "ContractKit", targets: ["ContractKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // MARK: Shared, service-agnostic modules
+
+        /// JSON values that keep number literals exact (money), with a strict parser and a writer.
+        .target(name: "JSONKit", swiftSettings: swiftSettings),
+
+        /// The shared core: configuration, envelopes, request ids, logs, metrics, health, JWT, event bus, resilience.
+        .target(
+            name: "BookstoreCore",
+            dependencies: [
+                "JSONKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Services (they never import each other)
+
+        .target(
+            name: "UsersService",
+            dependencies: [
+                "BookstoreCore",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "PaymentsService", dependencies: ["BookstoreCore"], swiftSettings: swiftSettings),
+        .target(name: "ReviewsService", dependencies: ["BookstoreCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "GatewayService",
+            dependencies: [
+                "BookstoreCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Composition root and the `bookstore` executable
+
+        .target(
+            name: "BookstoreRuntime",
+            dependencies: [
+                "BookstoreCore", "UsersService", "PaymentsService", "ReviewsService", "GatewayService",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "bookstore",
+            dependencies: [
+                "BookstoreRuntime", "BookstoreCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Black-box tooling (never imports service code)
+
+        .target(
+            name: "ContractKit",
+            dependencies: ["JSONKit", .product(name: "Yams", package: "Yams")],
+            path: "Conformance/Sources/ContractKit",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+
+        .testTarget(name: "JSONKitTests", dependencies: ["JSONKit"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BookstoreCoreTests",
+            dependencies: ["BookstoreCore", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "UsersServiceTests",
+            dependencies: ["UsersService", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PaymentsServiceTests",
+            dependencies: ["PaymentsService", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ReviewsServiceTests",
+            dependencies: ["ReviewsService", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayServiceTests",
+            dependencies: ["GatewayService", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BookstoreRuntimeTests",
+            dependencies: ["BookstoreRuntime", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,108 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The outermost middleware of every service: request id (honoured or created, echoed), error mapping into the
+/// service's envelope, the HTTP metrics (route template, never the raw path) and one JSON access-log line.
+public struct ObservabilityMiddleware: RouterMiddleware {
+    public typealias Context = BookstoreRequestContext
+
+    let metrics: ServiceMetrics
+    let renderError: ErrorRenderer
+    let accessLog: Bool
+
+    public init(metrics: ServiceMetrics, renderError: @escaping ErrorRenderer, accessLog: Bool) {
+        self.metrics = metrics
+        self.renderError = renderError
+        self.accessLog = accessLog
+    }
+
+    public func handle(
+        _ request: Request,
+        context: BookstoreRequestContext,
+        next: (Request, BookstoreRequestContext) async throws -> Response
+    ) async throws -> Response {
+        let start = ContinuousClock.now
+        var context = context
+        let requestID = Self.acceptableRequestID(request.headers[.requestID]) ?? UUID().uuidString.lowercased()
+        context.requestID = requestID
+        context.logger[metadataKey: "request.id"] = .string(requestID)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = self.errorResponse(for: error, requestID: requestID, logger: context.logger)
+        }
+        response.headers[.requestID] = requestID
+        let status = Int(response.status.code)
+        let route = context.endpointPath ?? "unmatched"
+        let method = request.method.rawValue
+        let metrics = self.metrics
+        let logger = context.logger
+        let accessLog = self.accessLog
+        let path = request.uri.path
+        response.body = response.body.afterWrite {
+            let duration = ContinuousClock.now - start
+            metrics.recordRequest(method: method, route: route, status: status, duration: duration)
+            if accessLog {
+                let (seconds, attoseconds) = duration.components
+                logger.info(
+                    "\(method) \(path) \(status)",
+                    metadata: [
+                        "http.request.method": .string(method),
+                        "url.path": .string(path),
+                        "http.route": .string(route),
+                        "http.response.status_code": .stringConvertible(status),
+                        "event.duration": .stringConvertible(seconds * 1_000_000_000 + attoseconds / 1_000_000_000),
+                    ]
+                )
+            }
+        }
+        return response
+    }
+
+    func errorResponse(for error: any Error, requestID: String, logger: Logger) -> Response {
+        let apiError: APIError
+        switch error {
+        case let error as APIError:
+            apiError = error
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound: apiError = .notFound("No route for this path")
+            case .methodNotAllowed: apiError = APIError(status: .methodNotAllowed, message: "Method not allowed")
+            case .contentTooLarge: apiError = APIError(status: .contentTooLarge, message: "Request body too large")
+            default:
+                apiError = APIError(status: error.status, message: error.status.code < 500 ? (error.body ?? error.status.reasonPhrase) : "Internal server error")
+            }
+        case let error as any HTTPResponseError where error.status.code < 500:
+            apiError = APIError(status: error.status, message: error.status.reasonPhrase)
+        default:
+            logger.error("Unhandled error", metadata: ["error.type": .string(String(describing: type(of: error)))])
+            apiError = .internalError
+        }
+        return Response.json(self.renderError(apiError, requestID), status: apiError.status, headers: apiError.headers)
+    }
+
+    /// An incoming request id is kept when it is 1–128 visible ASCII characters.
+    static func acceptableRequestID(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.utf8.count <= 128, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return value
+    }
+}
+
+extension ResponseBody {
+    /// The same body, calling `postWrite` once it has been written (or failed to be).
+    func afterWrite(_ postWrite: @escaping @Sendable () async -> Void) -> ResponseBody {
+        let body = self
+        return ResponseBody(contentLength: body.contentLength) { writer in
+            do {
+                try await body.write(writer)
+                await postWrite()
+            } catch {
+                await postWrite()
+                throw error
+            }
+        }
+    }
+}

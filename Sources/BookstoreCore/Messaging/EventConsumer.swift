@@ -1,0 +1,144 @@
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// A failure that retrying cannot fix (a malformed message): it goes straight to the dead-letter queue.
+public struct PermanentEventError: Error, Sendable {
+    public let reason: String
+
+    public init(_ reason: String) {
+        self.reason = reason
+    }
+}
+
+/// Consumes one queue as a long-running service: deduplicates on `message_id`, acknowledges after the handler
+/// succeeds, retries failures with increasing delays up to `maxAttempts`, then parks the message in `<queue>.dlq`.
+/// Counts `messages_consumed_total{queue,outcome}` and `messages_dead_lettered_total{queue}`.
+public struct EventConsumer: Service {
+    public struct Policy: Sendable {
+        public var maxAttempts: Int
+        public var baseDelay: Duration
+        public var prefetch: Int
+
+        public init(maxAttempts: Int = 5, baseDelay: Duration = .milliseconds(200), prefetch: Int = 8) {
+            self.maxAttempts = maxAttempts
+            self.baseDelay = baseDelay
+            self.prefetch = prefetch
+        }
+
+        /// The delay before attempt `attempt + 1`: base × 2^(attempt−1).
+        public func delay(afterAttempt attempt: Int) -> Duration {
+            self.baseDelay * (1 << min(max(attempt - 1, 0), 16))
+        }
+    }
+
+    let bus: any EventBus
+    let spec: QueueSpec
+    let policy: Policy
+    let metrics: ServiceMetrics
+    let logger: Logger
+    let handler: @Sendable (EventMessage) async throws -> Void
+    let seen: RecentIDs
+
+    public init(
+        bus: any EventBus,
+        queue spec: QueueSpec,
+        policy: Policy = Policy(),
+        metrics: ServiceMetrics,
+        logger: Logger,
+        handler: @escaping @Sendable (EventMessage) async throws -> Void
+    ) {
+        self.bus = bus
+        self.spec = spec
+        self.policy = policy
+        self.metrics = metrics
+        self.logger = logger
+        self.handler = handler
+        self.seen = RecentIDs(capacity: 100_000)
+    }
+
+    public func run() async throws {
+        try await self.bus.declareQueue(self.spec)
+        try await cancelWhenGracefulShutdown {
+            try await self.bus.consume(queue: self.spec.name, prefetch: self.policy.prefetch) { message in
+                await self.process(message)
+            }
+        }
+    }
+
+    /// Handles one delivery and decides its outcome.
+    public func process(_ message: EventMessage) async -> DeliveryOutcome {
+        if self.seen.contains(message.messageID) {
+            self.count("duplicate")
+            return .ack
+        }
+        var logger = self.logger
+        logger[metadataKey: "request.id"] = message.headers[EventMessage.requestIDHeader].map { .string($0) }
+        logger[metadataKey: "messaging.message.id"] = .string(message.messageID)
+        do {
+            try await self.handler(message)
+            self.seen.insert(message.messageID)
+            self.count("success")
+            return .ack
+        } catch let error as PermanentEventError {
+            logger.warning("Message rejected", metadata: ["reason": .string(error.reason)])
+            return self.deadLetter(error.reason)
+        } catch {
+            if message.attempt >= self.policy.maxAttempts {
+                logger.warning("Message failed on every attempt", metadata: ["messaging.attempts": .stringConvertible(message.attempt)])
+                return self.deadLetter("failed after \(message.attempt) attempts")
+            }
+            self.count("retry")
+            return .retry(after: self.policy.delay(afterAttempt: message.attempt))
+        }
+    }
+
+    private func deadLetter(_ reason: String) -> DeliveryOutcome {
+        self.count("dead_lettered")
+        self.metrics.counter("messages_dead_lettered_total", labels: [("queue", self.spec.name)], help: "Messages parked in a DLQ")
+            .increment()
+        return .deadLetter(reason: reason)
+    }
+
+    private func count(_ outcome: String) {
+        self.metrics.counter(
+            "messages_consumed_total",
+            labels: [("queue", self.spec.name), ("outcome", outcome)],
+            help: "Messages consumed"
+        ).increment()
+    }
+}
+
+/// A bounded set of recently seen ids (oldest forgotten first).
+public final class RecentIDs: Sendable {
+    private struct Storage {
+        var set: Set<String> = []
+        var order: [String] = []
+        var head = 0
+    }
+
+    private let storage = Mutex(Storage())
+    private let capacity: Int
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    public func contains(_ id: String) -> Bool { self.storage.withLock { $0.set.contains(id) } }
+
+    public func insert(_ id: String) {
+        self.storage.withLock { storage in
+            guard storage.set.insert(id).inserted else { return }
+            storage.order.append(id)
+            if storage.order.count - storage.head > self.capacity {
+                storage.set.remove(storage.order[storage.head])
+                storage.head += 1
+                if storage.head > self.capacity {
+                    storage.order.removeFirst(storage.head)
+                    storage.head = 0
+                }
+            }
+        }
+    }
+}

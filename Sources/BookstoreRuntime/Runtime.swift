@@ -1,0 +1,79 @@
+import BookstoreCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// Runs services: one per process (`bookstore serve`) or all five in one process (`bookstore up`).
+public enum Runtime {
+    /// The development-only secret `bookstore up` uses when `JWT_SECRET` is not set.
+    public static let embeddedDevelopmentSecret = "embedded-development-secret-change-me-0123456789"
+
+    /// The event bus chosen by `EVENT_BUS` (`memory`; `rabbitmq` comes with the AMQP adapter).
+    public static func makeEventBus(settings: Settings) throws -> any EventBus {
+        let kind = try settings.choice("EVENT_BUS", default: "memory", allowed: ["memory", "rabbitmq"])
+        guard kind == "memory" else {
+            throw ConfigurationError("EVENT_BUS=\(kind) is not available in this build; use EVENT_BUS=memory")
+        }
+        return InProcessEventBus()
+    }
+
+    /// Runs one service until SIGTERM/SIGINT.
+    public static func serve(_ kind: ServiceKind, settings: Settings, logger: Logger) async throws {
+        let settings = settings.withDefaults(["PORT": String(kind.defaultPort)])
+        let bus = try makeEventBus(settings: settings)
+        let built = try await kind.builder(settings, bus) { _ in }
+        let group = ServiceGroup(
+            configuration: .init(services: built.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+    }
+
+    /// The settings of each service in the embedded mode: its own port, and the gateway pointed at the others.
+    public static func embeddedSettings(_ settings: Settings) throws -> [(ServiceKind, Settings)] {
+        var base = settings.withDefaults(["JWT_SECRET": embeddedDevelopmentSecret, "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": "admin123"])
+        base["PORT"] = nil
+        base["SERVICE_NAME"] = nil
+        var ports: [ServiceKind: Int] = [:]
+        for kind in ServiceKind.allCases {
+            ports[kind] = try base.int(kind.portSetting, default: kind.defaultPort, range: 0...65535)
+        }
+        let host = base.string("HOST", default: "127.0.0.1")
+        var upstreams: [String: String] = [:]
+        for kind in ServiceKind.allCases {
+            if let key = kind.upstreamSetting, base[key] == nil, let port = ports[kind] { upstreams[key] = "http://\(host):\(port)" }
+        }
+        return ServiceKind.allCases.map { kind in
+            var service = base.with(["PORT": String(ports[kind] ?? kind.defaultPort)])
+            if kind == .gateway { service = service.with(upstreams) }
+            return (kind, service)
+        }
+    }
+
+    /// Runs all five services in this process with one in-process event bus until SIGTERM/SIGINT, and calls
+    /// `onReady` with each service's URL once all of them listen.
+    public static func up(
+        settings: Settings,
+        logger: Logger,
+        onReady: @escaping @Sendable ([(ServiceKind, String)]) -> Void
+    ) async throws {
+        let bus = try makeEventBus(settings: settings)
+        let perService = try embeddedSettings(settings)
+        let host = settings.string("HOST", default: "127.0.0.1")
+        let listening = Mutex<[(ServiceKind, String)]>([])
+        var services: [any Service] = []
+        // Build the gateway last so that it starts after the services it routes to.
+        for (kind, serviceSettings) in perService.sorted(by: { ($0.0 == .gateway ? 1 : 0) < ($1.0 == .gateway ? 1 : 0) }) {
+            let built = try await kind.builder(serviceSettings, bus) { port in
+                let all = listening.withLock { listening -> [(ServiceKind, String)]? in
+                    listening.append((kind, "http://\(host):\(port)"))
+                    return listening.count == ServiceKind.allCases.count ? listening : nil
+                }
+                if let all { onReady(ServiceKind.allCases.compactMap { kind in all.first { $0.0 == kind } }) }
+            }
+            services.append(contentsOf: built.services)
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

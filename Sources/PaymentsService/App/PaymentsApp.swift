@@ -1,0 +1,124 @@
+import BookstoreCore
+import Hummingbird
+import JSONKit
+import Logging
+import ServiceLifecycle
+
+/// The Python-flavoured payment service (Flask-style API on port 5000, SPEC §4.3).
+public enum PaymentsPythonApp {
+    public static let defaultServiceName = "payment-service-python"
+    public static let defaultPort = 5000
+
+    /// Builds the service from settings and an event bus.
+    public static func build(
+        settings: Settings,
+        bus: any EventBus,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> BuiltService {
+        try await PaymentsAppBuilder.build(flavour: .python, settings: settings, bus: bus, onServerRunning: onServerRunning)
+    }
+}
+
+/// The Java-flavoured payment service (Spring Boot-style API with actuator endpoints on port 8082, SPEC §4.4).
+public enum PaymentsJavaApp {
+    public static let defaultServiceName = "payment-service-java"
+    public static let defaultPort = 8082
+
+    /// Builds the service from settings and an event bus.
+    public static func build(
+        settings: Settings,
+        bus: any EventBus,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> BuiltService {
+        try await PaymentsAppBuilder.build(flavour: .java, settings: settings, bus: bus, onServerRunning: onServerRunning)
+    }
+}
+
+/// Assembles either flavour around the shared payment domain.
+enum PaymentsAppBuilder {
+    static func build(
+        flavour: PaymentFlavour,
+        settings: Settings,
+        bus: any EventBus,
+        onServerRunning: @escaping @Sendable (Int) async -> Void
+    ) async throws -> BuiltService {
+        let scaffold = try await ServiceScaffold(
+            settings: settings,
+            defaultServiceName: flavour == .python ? PaymentsPythonApp.defaultServiceName : PaymentsJavaApp.defaultServiceName,
+            defaultPort: flavour == .python ? PaymentsPythonApp.defaultPort : PaymentsJavaApp.defaultPort,
+            renderError: flavour == .python ? PythonFormat.renderError : JavaFormat.renderError
+        )
+        let options = try PaymentsSettings(settings: settings, flavour: flavour)
+        let repository = try self.makeRepository(options)
+        let logger = scaffold.logger
+        let publisher = EventPublisher(bus: bus, metrics: scaffold.metrics, logger: logger)
+        let engine = PaymentEngine(
+            repository: repository,
+            processor: SimulatedProcessor(configuration: options.processor),
+            breaker: CircuitBreaker(name: "payment-processor", configuration: options.breaker, metrics: scaffold.metrics),
+            retry: options.retry,
+            events: PaymentEvents(publisher: publisher, flavour: flavour, serviceName: scaffold.common.serviceName),
+            metrics: scaffold.metrics,
+            logger: logger,
+            pendingWait: options.pendingWait
+        )
+        let cards = CardValidator()
+        let http = PaymentHTTP(
+            engine: engine,
+            tokens: scaffold.tokens,
+            cards: cards,
+            maxBodyBytes: scaffold.common.maxBodyBytes,
+            breakerOpenSeconds: Int(options.breaker.openDuration.components.seconds)
+        )
+
+        scaffold.readiness.register("database") { await repository.isHealthy() }
+        scaffold.readiness.register("broker") { await bus.isHealthy() }
+        try await bus.declareExchanges([Exchanges.payment])
+
+        let router: Router<BookstoreRequestContext>
+        switch flavour {
+        case .python:
+            router = scaffold.makeRouter()
+            router.addHealthRoutes(
+                base: "/api/health",
+                serviceName: scaffold.common.serviceName,
+                version: scaffold.common.version,
+                readiness: scaffold.readiness
+            )
+            PythonPaymentsController(http: http).addRoutes(to: router)
+        case .java:
+            router = scaffold.makeRouter(extraMetricsPaths: ["/actuator/prometheus"])
+            router.addActuatorHealthRoutes(readiness: scaffold.readiness)
+            let info: JSON = ["app": ["name": .string(scaffold.common.serviceName), "version": .string(scaffold.common.version)]]
+            router.get("/actuator/info") { _, _ in Response.json(info) }
+            JavaPaymentsController(http: http).addRoutes(to: router)
+        }
+
+        var services: [any Service] = []
+        if options.isRequestConsumerEnabled {
+            try await bus.declareQueue(PaymentRequestConsumer.responses)
+            let consumer = PaymentRequestConsumer(engine: engine, publisher: publisher, cards: cards, policy: EventConsumer.Policy())
+            services.append(consumer.makeService(bus: bus, metrics: scaffold.metrics, logger: logger))
+        }
+        logger.info(
+            "Payment service configured",
+            metadata: [
+                "payment.flavour": .string(flavour.rawValue),
+                "payment.storage": .string(options.storage),
+                "payment.requests_consumer": .stringConvertible(options.isRequestConsumerEnabled),
+            ]
+        )
+        return BuiltService(
+            application: scaffold.makeApplication(router: router, services: services, onServerRunning: onServerRunning),
+            scaffold: scaffold
+        )
+    }
+
+    /// The repository `STORAGE` names; only memory exists so far.
+    static func makeRepository(_ options: PaymentsSettings) throws(ConfigurationError) -> any PaymentRepository {
+        guard options.storage == "memory" else {
+            throw ConfigurationError("STORAGE=\(options.storage) is not available yet: only STORAGE=memory is supported")
+        }
+        return MemoryPaymentRepository()
+    }
+}

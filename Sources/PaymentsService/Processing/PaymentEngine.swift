@@ -1,0 +1,220 @@
+import BookstoreCore
+import Foundation
+import Logging
+import Prometheus
+
+/// Why a payment operation failed; the controllers map each case to their envelope.
+public enum PaymentEngineError: Error, Sendable, Equatable {
+    /// The idempotency key was used before with a different request.
+    case idempotencyConflict
+    /// An identical request is still being processed and did not finish in time.
+    case inProgress
+    /// The processor could not be reached (retries exhausted, or the circuit breaker is open): nothing was charged.
+    case processorUnavailable(breakerOpen: Bool)
+    case notFound
+    /// Only completed payments can be refunded.
+    case notRefundable(PaymentStatus)
+    /// The store failed; the detail is logged, never shown.
+    case storage
+}
+
+/// The result of submitting a payment request.
+public struct PaymentSubmission: Sendable, Equatable {
+    public var payment: Payment
+    /// Whether this is an earlier payment returned for a repeated request.
+    public var isReplay: Bool
+}
+
+/// The payment domain shared by both flavours: idempotent submission through the processor (behind a retry policy
+/// and a circuit breaker), refunds and queries, with events after every stored state change.
+///
+/// A request first claims its idempotency key, or without one its fingerprint, by storing a `pending` payment: the
+/// repository's unique indexes let exactly one of N concurrent identical requests win; the others wait for its
+/// outcome and return it. When the processor is unavailable the claim is removed, so nothing is stored and the
+/// client may retry.
+struct PaymentEngine: Sendable {
+    let repository: any PaymentRepository
+    let processor: any PaymentProcessor
+    let breaker: CircuitBreaker
+    let retry: RetryPolicy
+    let events: PaymentEvents
+    let logger: Logger
+    let retries: Counter
+    let metrics: ServiceMetrics
+    /// How long a duplicate waits for the pending original before answering ``PaymentEngineError/inProgress``.
+    let pendingWait: Duration
+    let pollInterval: Duration
+
+    init(
+        repository: any PaymentRepository,
+        processor: any PaymentProcessor,
+        breaker: CircuitBreaker,
+        retry: RetryPolicy,
+        events: PaymentEvents,
+        metrics: ServiceMetrics,
+        logger: Logger,
+        pendingWait: Duration,
+        pollInterval: Duration = .milliseconds(10)
+    ) {
+        self.repository = repository
+        self.processor = processor
+        self.breaker = breaker
+        self.retry = retry
+        self.events = events
+        self.metrics = metrics
+        self.logger = logger
+        self.pendingWait = pendingWait
+        self.pollInterval = pollInterval
+        self.retries = metrics.counter("payment_processor_retries_total", help: "Retries of payment processor calls")
+    }
+
+    /// Submits a payment request, returning the earlier payment when it repeats one.
+    /// - Parameters:
+    ///   - idempotencyKey: the client's key; without one, an unfailed payment with the same fingerprint is the
+    ///     earlier result.
+    ///   - requestID: for the events' headers.
+    func submit(_ request: PaymentRequest, idempotencyKey: String?, requestID: String?) async throws(PaymentEngineError) -> PaymentSubmission {
+        let deadline = ContinuousClock.now + self.pendingWait
+        while true {
+            let existing: Payment?
+            if let idempotencyKey {
+                existing = try await self.storage { () async throws(PaymentRepositoryError) in
+                    try await self.repository.find(userID: request.userID, idempotencyKey: idempotencyKey)
+                }
+                if let existing, existing.fingerprint != request.fingerprint { throw .idempotencyConflict }
+            } else {
+                existing = try await self.storage { () async throws(PaymentRepositoryError) in
+                    try await self.repository.findActive(fingerprint: request.fingerprint)
+                }
+            }
+            if let existing {
+                if existing.status != .pending { return PaymentSubmission(payment: existing, isReplay: true) }
+                guard ContinuousClock.now < deadline else { throw .inProgress }
+                try? await Task.sleep(for: self.pollInterval)
+                continue
+            }
+            let claim = Payment.pending(for: request, idempotencyKey: idempotencyKey, now: currentMillisecondDate())
+            do throws(PaymentRepositoryError) {
+                try await self.repository.insert(claim)
+            } catch .duplicateIdempotencyKey, .duplicateFingerprint {
+                guard ContinuousClock.now < deadline else { throw .inProgress }
+                continue
+            } catch {
+                self.logStorageFailure(error)
+                throw .storage
+            }
+            return PaymentSubmission(payment: try await self.process(claim, requestID: requestID), isReplay: false)
+        }
+    }
+
+    /// Charges a claimed payment and stores the outcome.
+    private func process(_ claim: Payment, requestID: String?) async throws(PaymentEngineError) -> Payment {
+        let charge = Charge(paymentID: claim.paymentID, amount: claim.amount, currency: claim.currency, method: claim.method)
+        let decision: ChargeDecision
+        do {
+            decision = try await self.breaker.run {
+                try await self.retry.run(
+                    shouldRetry: { $0 is ProcessorUnavailableError },
+                    onRetry: { _ in self.retries.increment() }
+                ) {
+                    try await self.processor.charge(charge)
+                }
+            }
+        } catch {
+            let breakerOpen = error is CircuitOpenError
+            self.logger.warning(
+                "Payment processor unavailable",
+                metadata: [
+                    "payment.id": .string(claim.paymentID),
+                    "error.type": .string(String(describing: type(of: error))),
+                    "circuit_breaker.open": .stringConvertible(breakerOpen),
+                ]
+            )
+            self.count("unavailable")
+            do throws(PaymentRepositoryError) {
+                try await self.repository.delete(paymentID: claim.paymentID, expectedStatus: .pending)
+            } catch {
+                self.logStorageFailure(error)
+            }
+            throw .processorUnavailable(breakerOpen: breakerOpen)
+        }
+        var payment = claim
+        payment.updatedAt = currentMillisecondDate()
+        switch decision {
+        case .approved(let transactionID):
+            payment.status = .completed
+            payment.transactionID = transactionID
+            payment.message = "Payment processed successfully"
+        case .declined(let reason):
+            payment.status = .failed
+            payment.message = reason
+        }
+        try await self.storage { () async throws(PaymentRepositoryError) in
+            try await self.repository.update(payment, expectedStatus: .pending)
+        }
+        self.count(payment.status.rawValue)
+        self.logger.info(
+            "Payment processed",
+            metadata: ["payment.id": .string(payment.paymentID), "payment.status": .string(payment.status.rawValue)]
+        )
+        await self.events.publish(payment, requestID: requestID)
+        return payment
+    }
+
+    /// The payment with this id.
+    func payment(id: String) async throws(PaymentEngineError) -> Payment {
+        let payment = try await self.storage { () async throws(PaymentRepositoryError) in try await self.repository.find(paymentID: id) }
+        guard let payment else { throw .notFound }
+        return payment
+    }
+
+    /// A page of a user's payments, newest first.
+    func payments(userID: String, page: PageRequest) async throws(PaymentEngineError) -> PaymentPage {
+        try await self.storage { () async throws(PaymentRepositoryError) in
+            try await self.repository.list(userID: userID, offset: page.offset(), limit: page.limit)
+        }
+    }
+
+    /// Refunds a completed payment.
+    func refund(_ payment: Payment, requestID: String?) async throws(PaymentEngineError) -> Payment {
+        guard payment.status == .completed else { throw .notRefundable(payment.status) }
+        var refunded = payment
+        let now = currentMillisecondDate()
+        refunded.status = .refunded
+        refunded.refundedAt = now
+        refunded.updatedAt = now
+        refunded.message = "Payment refunded successfully"
+        do throws(PaymentRepositoryError) {
+            try await self.repository.update(refunded, expectedStatus: .completed)
+        } catch .statusChanged(let current) {
+            throw .notRefundable(current)
+        } catch .notFound {
+            throw .notFound
+        } catch {
+            self.logStorageFailure(error)
+            throw .storage
+        }
+        self.count("refunded")
+        self.logger.info("Payment refunded", metadata: ["payment.id": .string(refunded.paymentID)])
+        await self.events.publish(refunded, requestID: requestID)
+        return refunded
+    }
+
+    /// Runs a repository call, turning its failure into ``PaymentEngineError/storage`` (logged).
+    private func storage<T>(_ operation: () async throws(PaymentRepositoryError) -> T) async throws(PaymentEngineError) -> T {
+        do throws(PaymentRepositoryError) {
+            return try await operation()
+        } catch {
+            self.logStorageFailure(error)
+            throw .storage
+        }
+    }
+
+    private func logStorageFailure(_ error: PaymentRepositoryError) {
+        self.logger.error("Payment storage failed", metadata: ["error.type": .string(String(describing: error))])
+    }
+
+    private func count(_ outcome: String) {
+        self.metrics.counter("payments_processed_total", labels: [("outcome", outcome)], help: "Payment operations by outcome").increment()
+    }
+}

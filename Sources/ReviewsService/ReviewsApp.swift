@@ -1,0 +1,78 @@
+import BookstoreCore
+import Hummingbird
+import JSONKit
+import ServiceLifecycle
+
+/// The review service: reviews of books, their statistics, and verified purchases learnt from payment events
+/// (SPEC §4.5).
+public enum ReviewsApp {
+    /// The canonical service name, reported by the health endpoint and in event payloads.
+    public static let serviceName = "review-service"
+    public static let defaultPort = 5002
+
+    /// The reviews error envelope: `{"errors": [message, …]}` for field validation (400), `{"error": message}`
+    /// for everything else.
+    public static let renderError: ErrorRenderer = { error, _ in
+        guard error.fieldErrors.isEmpty else { return ["errors": .array(error.fieldErrors.map { .string($0.message) })] }
+        return ["error": .string(error.message)]
+    }
+
+    /// Builds the service from settings: the common ones (`PORT`, `JWT_SECRET`, …) and `STORAGE` (`memory`).
+    ///
+    /// Declares the exchanges and the consumer queues `review_payment_events` (`payment.completed`,
+    /// `payment.refunded` on `payment_exchange`) and `review_user_events` (`user.deleted` on `user_exchange`),
+    /// whose consumers run as services of the application.
+    public static func build(
+        settings: Settings,
+        bus: any EventBus,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> BuiltService {
+        let scaffold = try await ServiceScaffold(
+            settings: settings,
+            defaultServiceName: serviceName,
+            defaultPort: defaultPort,
+            renderError: renderError
+        )
+        let storage = try settings.choice("STORAGE", default: "memory", allowed: ["memory", "mongodb"])
+        guard storage == "memory" else {
+            throw ConfigurationError("STORAGE=\(storage) is not available yet in \(serviceName); use STORAGE=memory")
+        }
+        let reviews = MemoryReviewRepository()
+        let purchases = MemoryPurchaseRepository()
+        let events = ReviewEvents(publisher: EventPublisher(bus: bus, metrics: scaffold.metrics, logger: scaffold.logger))
+        let handlers = ReviewEventHandlers(reviews: reviews, purchases: purchases, events: events, logger: scaffold.logger)
+
+        try await bus.declareExchanges(Exchanges.all)
+        // Declared here as well as by the consumers, so events published before a consumer starts are queued.
+        try await bus.declareQueue(ReviewEventHandlers.paymentQueue)
+        try await bus.declareQueue(ReviewEventHandlers.userQueue)
+        let consumers: [any Service] = [
+            EventConsumer(bus: bus, queue: ReviewEventHandlers.paymentQueue, metrics: scaffold.metrics, logger: scaffold.logger) { message in
+                try await handlers.handlePayment(message)
+            },
+            EventConsumer(bus: bus, queue: ReviewEventHandlers.userQueue, metrics: scaffold.metrics, logger: scaffold.logger) { message in
+                try await handlers.handleUser(message)
+            },
+        ]
+
+        scaffold.readiness.register("database") {
+            let reviewsUp = await reviews.isHealthy()
+            let purchasesUp = await purchases.isHealthy()
+            return reviewsUp && purchasesUp
+        }
+        scaffold.readiness.register("broker") { await bus.isHealthy() }
+        let router = scaffold.makeRouter()
+        router.addHealthRoutes(base: "/api/health", serviceName: serviceName, version: scaffold.common.version, readiness: scaffold.readiness)
+        ReviewsController(
+            reviews: reviews,
+            purchases: purchases,
+            tokens: scaffold.tokens,
+            events: events,
+            maxBodyBytes: scaffold.common.maxBodyBytes
+        ).addRoutes(to: router)
+        return BuiltService(
+            application: scaffold.makeApplication(router: router, services: consumers, onServerRunning: onServerRunning),
+            scaffold: scaffold
+        )
+    }
+}

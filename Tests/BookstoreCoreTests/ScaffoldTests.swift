@@ -1,0 +1,174 @@
+import BookstoreCore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import JSONKit
+import Logging
+import Testing
+
+let testSecret = "test-secret-that-is-long-enough-0123456789"
+
+func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffold {
+    try await ServiceScaffold(
+        settings: Settings(environment: ["JWT_SECRET": testSecret, "PORT": "0", "ACCESS_LOG": "false", "MAX_BODY_BYTES": "2048"].merging(extra) { $1 }),
+        defaultServiceName: "test-service",
+        defaultPort: 0,
+        renderError: { error, requestID in ["message": .string(error.message), "requestId": .string(requestID)] }
+    )
+}
+
+@Suite struct ScaffoldTests {
+    func app() async throws -> (Application<RouterResponder<BookstoreRequestContext>>, ServiceScaffold) {
+        let scaffold = try await makeScaffold()
+        let router = scaffold.makeRouter()
+        router.get("/items/:id") { _, context in Response.json(["id": .string(context.parameters.get("id") ?? "")]) }
+        router.post("/echo") { request, _ in Response.json(.object(try await request.jsonObject(limit: scaffold.common.maxBodyBytes))) }
+        router.get("/boom") { _, _ -> Response in throw CancellationError() }
+        router.addHealthRoutes(base: "/api/health", serviceName: "test-service", version: "1.2.3", readiness: scaffold.readiness)
+        return (scaffold.makeApplication(router: router), scaffold)
+    }
+
+    @Test func requestIDIsHonouredOrCreatedAndEchoed() async throws {
+        let (app, _) = try await self.app()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/items/1", method: .get, headers: [.requestID: "abc-123"]) { response in
+                #expect(response.headers[.requestID] == "abc-123")
+            }
+            try await client.execute(uri: "/items/1", method: .get, headers: [.requestID: "bad id with spaces"]) { response in
+                let id = try #require(response.headers[.requestID])
+                #expect(UUID(uuidString: id) != nil)
+            }
+        }
+    }
+
+    @Test func errorsUseTheEnvelopeAndNeverLeakDetails() async throws {
+        let (app, _) = try await self.app()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/nope", method: .get) { response in
+                #expect(response.status == .notFound)
+                let body = try JSON.parse(Array(buffer: response.body))
+                #expect(body["message"] != nil)
+                #expect(body["requestId"]?.stringValue == response.headers[.requestID])
+            }
+            try await client.execute(uri: "/boom", method: .get) { response in
+                #expect(response.status == .internalServerError)
+                #expect(String(buffer: response.body) .contains("CancellationError") == false)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("", HTTPResponse.Status.badRequest), ("{", .badRequest), ("[1]", .badRequest), ("\"x\"", .badRequest),
+        ("{\"a\":1}", .ok), (String(repeating: " ", count: 3000) + "{}", .contentTooLarge),
+    ])
+    func jsonBodiesAreValidated(_ body: String, _ status: HTTPResponse.Status) async throws {
+        let (app, _) = try await self.app()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/echo", method: .post, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == status)
+                #expect(response.headers[.contentType]?.hasPrefix("application/json") == true)
+            }
+        }
+    }
+
+    @Test func metricsUseRouteTemplatesAndServiceLabel() async throws {
+        let (app, _) = try await self.app()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/items/42", method: .get) { _ in }
+            try await client.execute(uri: "/items/43", method: .get) { _ in }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"http_requests_total{service="test-service",method="GET",route="/items/:id",status="200"} 2"#))
+                #expect(text.contains(#"http_request_duration_seconds_bucket{service="test-service",method="GET",route="/items/:id",status="200",le="+Inf"} 2"#))
+                #expect(text.contains("process_resident_memory_bytes"))
+                #expect(text.contains("process_cpu_seconds_total"))
+                #expect(!text.contains("/items/42"))
+            }
+        }
+    }
+
+    @Test func readinessReportsChecksAndDraining() async throws {
+        let (app, scaffold) = try await self.app()
+        let up = Mutex(true)
+        scaffold.readiness.register("database") { up.withLock { $0 } }
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/health/ready", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try JSON.parse(Array(buffer: response.body))
+                #expect(body == ["status": "READY", "checks": ["database": "UP"]])
+            }
+            up.withLock { $0 = false }
+            try await client.execute(uri: "/api/health/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let body = try JSON.parse(Array(buffer: response.body))
+                #expect(body["checks"]?["database"] == "DOWN")
+            }
+            up.withLock { $0 = true }
+            scaffold.readiness.beginDraining()
+            try await client.execute(uri: "/api/health/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+            }
+            try await client.execute(uri: "/api/health/live", method: .get) { response in
+                #expect(response.status == .ok, "liveness ignores dependencies and draining")
+            }
+        }
+    }
+}
+
+@Suite struct TokenServiceTests {
+    func service(_ algorithm: TokenSettings.Algorithm = .hs512, secret: String = testSecret, lifetime: Int = 3600) -> TokenService {
+        TokenService(settings: TokenSettings(secret: secret, algorithm: algorithm, lifetimeSeconds: lifetime))
+    }
+
+    let identity = Identity(userID: "u1", username: "alice", email: "a@example.com", roles: ["ROLE_USER"])
+
+    @Test(arguments: TokenSettings.Algorithm.allCases)
+    func issuesAndVerifiesEveryAlgorithm(_ algorithm: TokenSettings.Algorithm) async throws {
+        let tokens = self.service(algorithm)
+        let token = tokens.issue(for: self.identity)
+        #expect(try tokens.verify(token) == self.identity)
+    }
+
+    @Test func rejectsForgedExpiredNoneAndOtherAlgorithms() async throws {
+        let tokens = self.service()
+        let forged = self.service(secret: "another-secret-that-is-long-enough-xxxxx").issue(for: self.identity)
+        #expect(throws: APIError.self) { try tokens.verify(forged) }
+        let expired = tokens.issue(for: self.identity, now: Date().addingTimeInterval(-7200))
+        #expect(throws: APIError.self) { try tokens.verify(expired) }
+        let otherAlgorithm = self.service(.hs256).issue(for: self.identity)
+        #expect(throws: APIError.self) { try tokens.verify(otherAlgorithm) }
+        let valid = tokens.issue(for: self.identity)
+        let parts = valid.split(separator: ".")
+        let noneHeader = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64EncodedString()
+            .replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        #expect(throws: APIError.self) { try tokens.verify("\(noneHeader).\(parts[1]).") }
+        #expect(throws: APIError.self) { try tokens.verify("not-a-token") }
+    }
+
+    @Test func refusesShortSecretsAndUnknownAlgorithms() {
+        #expect(throws: ConfigurationError.self) { try TokenSettings(settings: Settings(environment: ["JWT_SECRET": "short"])) }
+        #expect(throws: ConfigurationError.self) { try TokenSettings(settings: Settings(environment: ["JWT_SECRET": testSecret, "JWT_ALGORITHM": "RS256"])) }
+        #expect(throws: ConfigurationError.self) { try TokenSettings(settings: Settings(environment: [:])) }
+    }
+}
+
+@Suite struct JSONLogHandlerTests {
+    @Test func writesOneJSONObjectPerLineAndRedactsSecrets() throws {
+        let sink = LogSink.capturing()
+        var logger = Logger(label: "svc") { label in JSONLogHandler(label: label, sink: sink) }
+        logger[metadataKey: "request.id"] = "r-1"
+        logger.info("hello", metadata: ["password": "hunter2", "user.id": "7"])
+        let line = try #require(sink.capturedLines.first)
+        let object = try JSON.parse(line)
+        #expect(object["message"] == "hello")
+        #expect(object["log.level"] == "info")
+        #expect(object["service.name"] == "svc")
+        #expect(object["request.id"] == "r-1")
+        #expect(object["password"] == "[REDACTED]")
+        #expect(object["user.id"] == "7")
+        #expect(object["@timestamp"]?.stringValue.flatMap(Timestamp.parse) != nil)
+        #expect(!line.contains("hunter2"))
+    }
+}
+
+import Synchronization

@@ -1,0 +1,107 @@
+import BookstoreCore
+import ContractKit
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import JSONKit
+import Testing
+import UsersService
+
+let secret = "users-test-secret-that-is-long-enough-0123"
+
+/// The committed contract of the user service.
+let usersContract: OpenAPIDocument = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    do {
+        return try OpenAPIDocument(contentsOf: root.appendingPathComponent("Conformance/contracts/users.openapi.yaml").path)
+    } catch {
+        fatalError("users contract does not load: \(error)")
+    }
+}()
+
+/// A response checked against the contract.
+struct Checked {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let json: JSON
+}
+
+/// A user service in memory, with a client that validates every response against the contract.
+struct UsersHarness {
+    let built: BuiltService
+    let bus: InProcessEventBus
+
+    static func make(_ extra: [String: String] = [:]) async throws -> UsersHarness {
+        let bus = InProcessEventBus()
+        try await bus.declareQueue(QueueSpec(name: "test-user-events", bindings: [.init(exchange: Exchanges.user, pattern: "user.#")]))
+        let settings = Settings(
+            environment: [
+                "JWT_SECRET": secret, "PORT": "0", "LOG_LEVEL": "error", "ACCESS_LOG": "false", "BCRYPT_COST": "4",
+                "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": "admin-password", "MAX_BODY_BYTES": "4096",
+            ].merging(extra) { $1 }
+        )
+        return UsersHarness(built: try await UsersApp.build(settings: settings, bus: bus), bus: bus)
+    }
+
+    func run(_ body: @escaping @Sendable (UsersClient) async throws -> Void) async throws {
+        try await self.built.application.test(.router) { client in try await body(UsersClient(client: client)) }
+    }
+}
+
+struct UsersClient {
+    let client: any TestClientProtocol
+
+    @discardableResult
+    func call(
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        json: JSON? = nil,
+        raw: String? = nil,
+        token: String? = nil,
+        headers: HTTPFields = [:],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Checked {
+        var headers = headers
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        let body = raw.map { ByteBuffer(string: $0) } ?? json.map { ByteBuffer(bytes: $0.bytes) }
+        if body != nil { headers[.contentType] = "application/json" }
+        return try await self.client.execute(uri: path, method: method, headers: headers, body: body) { response in
+            let bytes = Array(buffer: response.body)
+            #expect(response.status.code < 500, "no 5xx for \(method) \(path)", sourceLocation: sourceLocation)
+            let pathOnly = String(path.split(separator: "?", maxSplits: 1).first ?? "")
+            if path != "/metrics" {
+                let violations = usersContract.validateResponse(
+                    method: method.rawValue,
+                    path: pathOnly,
+                    status: Int(response.status.code),
+                    contentType: response.headers[.contentType],
+                    body: bytes
+                )
+                #expect(violations.isEmpty, "\(method) \(path) → \(response.status.code): \(violations)", sourceLocation: sourceLocation)
+            }
+            let json = (try? JSON.parse(bytes)) ?? .null
+            return Checked(status: response.status, headers: response.headers, json: json)
+        }
+    }
+
+    /// Registers a user and logs in; returns (id, token).
+    func registerAndLogin(_ username: String, password: String = "password1") async throws -> (id: String, token: String) {
+        let registered = try await self.call(.post, "/api/auth/register", json: Self.registration(username, password: password))
+        #expect(registered.status == .created)
+        let login = try await self.call(.post, "/api/auth/login", json: ["usernameOrEmail": .string(username), "password": .string(password)])
+        #expect(login.status == .ok)
+        return (try #require(login.json["userId"]?.stringValue), try #require(login.json["token"]?.stringValue))
+    }
+
+    func adminToken() async throws -> String {
+        let login = try await self.call(.post, "/api/auth/login", json: ["usernameOrEmail": "admin", "password": "admin-password"])
+        return try #require(login.json["token"]?.stringValue)
+    }
+
+    static func registration(_ username: String, password: String = "password1") -> JSON {
+        [
+            "username": .string(username), "email": .string("\(username)@example.com"), "password": .string(password),
+            "firstName": "Ada", "lastName": "Lovelace",
+        ]
+    }
+}
