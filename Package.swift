@@ -112,6 +112,12 @@ let package = Package(
 
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "ContractKitTests",
+            dependencies: ["ContractKit", "JSONKit"],
+            path: "Conformance/Tests/ContractKitTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BookstoreCoreTests",
             dependencies: ["BookstoreCore", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
@@ -133,12 +139,21 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayServiceTests",
-            dependencies: ["GatewayService", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "GatewayService", "BookstoreCore", "JSONKit",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "BookstoreRuntimeTests",
-            dependencies: ["BookstoreRuntime", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "BookstoreRuntime", "BookstoreCore", "JSONKit",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

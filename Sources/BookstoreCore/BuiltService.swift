@@ -18,5 +18,6 @@ public struct BuiltService: Sendable {
 }
 
 /// The signature every service module offers to build itself from settings and an event bus.
-public typealias ServiceBuilder = @Sendable (_ settings: Settings, _ bus: any EventBus, _ onServerRunning: @escaping @Sendable (Int) async -> Void)
+public typealias ServiceBuilder =
+    @Sendable (_ settings: Settings, _ bus: any EventBus, _ onServerRunning: @escaping @Sendable (Int) async -> Void)
     async throws -> BuiltService

@@ -10,11 +10,12 @@ public enum ReviewsApp {
     public static let serviceName = "review-service"
     public static let defaultPort = 5002
 
-    /// The reviews error envelope: `{"errors": [message, …]}` for field validation (400), `{"error": message}`
-    /// for everything else.
+    /// The reviews error envelope: every 400 (field validation, malformed JSON, a missing body, a bad page) is
+    /// `{"errors": [message, …]}` listing each problem; every other status is `{"error": message}`.
     public static let renderError: ErrorRenderer = { error, _ in
-        guard error.fieldErrors.isEmpty else { return ["errors": .array(error.fieldErrors.map { .string($0.message) })] }
-        return ["error": .string(error.message)]
+        guard error.status == .badRequest else { return ["error": .string(error.message)] }
+        let messages = error.fieldErrors.isEmpty ? [error.message] : error.fieldErrors.map(\.message)
+        return ["errors": .array(messages.map(JSON.string))]
     }
 
     /// Builds the service from settings: the common ones (`PORT`, `JWT_SECRET`, …) and `STORAGE` (`memory`).

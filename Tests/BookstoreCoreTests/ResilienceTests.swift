@@ -9,7 +9,7 @@ import Testing
         let start = ContinuousClock.now
         for _ in 0..<2 {
             let allowed455 = machine.acquire(at: start)
-        #expect(allowed455)
+            #expect(allowed455)
             machine.recordFailure(at: start)
         }
         #expect(machine.state == .closed)
@@ -59,9 +59,10 @@ import Testing
         struct Transient: Error {}
         struct Fatal: Error {}
         let policy = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(2))
+        let isTransient: (any Error) -> Bool = { $0 is Transient }
         var calls = 0
         await #expect(throws: Transient.self) {
-            try await policy.run(shouldRetry: { $0 is Transient }) {
+            try await policy.run(shouldRetry: isTransient) {
                 calls += 1
                 throw Transient()
             }
@@ -69,7 +70,7 @@ import Testing
         #expect(calls == 3)
         calls = 0
         await #expect(throws: Fatal.self) {
-            try await policy.run(shouldRetry: { $0 is Transient }) {
+            try await policy.run(shouldRetry: isTransient) {
                 calls += 1
                 throw Fatal()
             }

@@ -4,13 +4,16 @@ import Hummingbird
 import HummingbirdTesting
 import JSONKit
 import Logging
+import Synchronization
 import Testing
 
 let testSecret = "test-secret-that-is-long-enough-0123456789"
 
 func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffold {
     try await ServiceScaffold(
-        settings: Settings(environment: ["JWT_SECRET": testSecret, "PORT": "0", "ACCESS_LOG": "false", "MAX_BODY_BYTES": "2048"].merging(extra) { $1 }),
+        settings: Settings(
+            environment: ["JWT_SECRET": testSecret, "PORT": "0", "ACCESS_LOG": "false", "MAX_BODY_BYTES": "2048"].merging(extra) { $1 }
+        ),
         defaultServiceName: "test-service",
         defaultPort: 0,
         renderError: { error, requestID in ["message": .string(error.message), "requestId": .string(requestID)] }
@@ -52,7 +55,7 @@ func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffo
             }
             try await client.execute(uri: "/boom", method: .get) { response in
                 #expect(response.status == .internalServerError)
-                #expect(String(buffer: response.body) .contains("CancellationError") == false)
+                #expect(String(buffer: response.body).contains("CancellationError") == false)
             }
         }
     }
@@ -78,8 +81,12 @@ func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffo
             try await client.execute(uri: "/items/43", method: .get) { _ in }
             try await client.execute(uri: "/metrics", method: .get) { response in
                 let text = String(buffer: response.body)
-                #expect(text.contains(#"http_requests_total{service="test-service",method="GET",route="/items/:id",status="200"} 2"#))
-                #expect(text.contains(#"http_request_duration_seconds_bucket{service="test-service",method="GET",route="/items/:id",status="200",le="+Inf"} 2"#))
+                #expect(text.contains(#"http_requests_total{service="test-service",method="GET",route="/items/{id}",status="200"} 2"#))
+                #expect(
+                    text.contains(
+                        #"http_request_duration_seconds_bucket{service="test-service",method="GET",route="/items/{id}",status="200",le="+Inf"} 2"#
+                    )
+                )
                 #expect(text.contains("process_resident_memory_bytes"))
                 #expect(text.contains("process_cpu_seconds_total"))
                 #expect(!text.contains("/items/42"))
@@ -147,7 +154,9 @@ func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffo
 
     @Test func refusesShortSecretsAndUnknownAlgorithms() {
         #expect(throws: ConfigurationError.self) { try TokenSettings(settings: Settings(environment: ["JWT_SECRET": "short"])) }
-        #expect(throws: ConfigurationError.self) { try TokenSettings(settings: Settings(environment: ["JWT_SECRET": testSecret, "JWT_ALGORITHM": "RS256"])) }
+        #expect(throws: ConfigurationError.self) {
+            try TokenSettings(settings: Settings(environment: ["JWT_SECRET": testSecret, "JWT_ALGORITHM": "RS256"]))
+        }
         #expect(throws: ConfigurationError.self) { try TokenSettings(settings: Settings(environment: [:])) }
     }
 }
@@ -170,5 +179,3 @@ func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffo
         #expect(!line.contains("hunter2"))
     }
 }
-
-import Synchronization

@@ -10,8 +10,8 @@ import Testing
 @Suite struct AuthorizationTests {
     let tokens: Tokens
 
-    init() async {
-        self.tokens = await Tokens()
+    init() {
+        self.tokens = Tokens()
     }
 
     /// Every protected operation, with a body where it takes one.
@@ -27,12 +27,12 @@ import Testing
 
     /// Tokens no service should accept.
     func badTokens() async throws -> [String: String] {
-        let expired = try await self.tokens.user(now: Date().addingTimeInterval(-3 * 24 * 3600))
-        let forger = await TokenService(settings: TokenSettings(secret: "another-secret-of-sufficient-length-000", algorithm: .hs512))
-        let forged = try await forger.issue(for: Identity(userID: "user-1", username: "u", email: "u@example.com", roles: [Identity.adminRole]))
-        let hs256 = await TokenService(settings: TokenSettings(secret: testSecret, algorithm: .hs256))
-        let confused = try await hs256.issue(for: Identity(userID: "user-1", username: "u", email: "u@example.com", roles: []))
-        let valid = try await self.tokens.user()
+        let expired = self.tokens.user(now: Date().addingTimeInterval(-3 * 24 * 3600))
+        let forger = TokenService(settings: TokenSettings(secret: "another-secret-of-sufficient-length-000", algorithm: .hs512))
+        let forged = forger.issue(for: Identity(userID: "user-1", username: "u", email: "u@example.com", roles: [Identity.adminRole]))
+        let hs256 = TokenService(settings: TokenSettings(secret: testSecret, algorithm: .hs256))
+        let confused = hs256.issue(for: Identity(userID: "user-1", username: "u", email: "u@example.com", roles: []))
+        let valid = self.tokens.user()
         let parts = valid.split(separator: ".")
         let noneHeader = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64EncodedString()
             .replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
@@ -52,7 +52,7 @@ import Testing
     @Test(arguments: Flavour.allCases)
     func everyOperationRejectsMissingAndBadTokens(_ flavour: Flavour) async throws {
         let bad = try await self.badTokens()
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let created = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(orderID: "o"))
             let id = try #require(created.data?[flavour.key("payment_id")]?.stringValue)
@@ -79,9 +79,9 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func usersActOnlyForThemselves(_ flavour: Flavour) async throws {
-        let alice = try await self.tokens.user("user-1")
-        let bob = try await self.tokens.user("user-2")
-        let admin = try await self.tokens.admin()
+        let alice = self.tokens.user("user-1")
+        let bob = self.tokens.user("user-2")
+        let admin = self.tokens.admin()
         try await flavour.build().application.test(.router) { client in
             let created = try await client.send(.post, "/api/payments", token: alice, json: flavour.paymentBody())
             let id = try #require(created.data?[flavour.key("payment_id")]?.stringValue)

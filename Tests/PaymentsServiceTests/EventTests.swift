@@ -11,14 +11,14 @@ import Testing
     let tokens: Tokens
     static let testQueue = QueueSpec(name: "test.payment-events", bindings: [.init(exchange: Exchanges.payment, pattern: "payment.#")])
 
-    init() async {
-        self.tokens = await Tokens()
+    init() {
+        self.tokens = Tokens()
     }
 
     @Test func pythonEventsCarryTheFullPaymentInSnakeCase() async throws {
         let bus = InProcessEventBus()
         try await bus.declareQueue(Self.testQueue)
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         let requestID = "0af7651916cd43dd8448eb211c80319c"
         try await Flavour.python.build(bus: bus).application.test(.router) { client in
             let created = try await client.send(
@@ -65,7 +65,7 @@ import Testing
     @Test func javaEventsAreFlatAndCamelCase() async throws {
         let bus = InProcessEventBus()
         try await bus.declareQueue(Self.testQueue)
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await Flavour.java.build(bus: bus).application.test(.router) { client in
             let created = try await client.send(
                 .post,
@@ -108,11 +108,12 @@ import Testing
     func declinesArePublishedAsFailed(_ flavour: Flavour) async throws {
         let bus = InProcessEventBus()
         try await bus.declareQueue(Self.testQueue)
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build(["PAYMENT_SUCCESS_RATE": "0"], bus: bus).application.test(.router) { client in
-            try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
             // A replay publishes nothing new.
-            try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
+            for _ in 0..<2 {
+                try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(), headers: [.idempotencyKey: "k"])
+            }
             let messages = try await waitForMessages(bus, in: Self.testQueue.name, count: 1)
             try await Task.sleep(for: .milliseconds(20))
             #expect(bus.pendingMessages(in: Self.testQueue.name).count == 1)

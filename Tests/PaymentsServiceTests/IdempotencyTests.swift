@@ -9,17 +9,17 @@ import Testing
 @Suite struct IdempotencyTests {
     let tokens: Tokens
 
-    init() async {
-        self.tokens = await Tokens()
+    init() {
+        self.tokens = Tokens()
     }
 
     func total(_ client: some TestClientProtocol, user: String = "user-1") async throws -> JSON? {
-        try await client.send(.get, "/api/payments/user/\(user)", token: try await self.tokens.admin()).data?["total"]
+        try await client.send(.get, "/api/payments/user/\(user)", token: self.tokens.admin()).data?["total"]
     }
 
     @Test(arguments: Flavour.allCases)
     func aRepeatedKeyReturnsTheFirstResult(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let headers: HTTPFields = [.idempotencyKey: "key-1"]
             let first = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(), headers: headers)
@@ -36,7 +36,7 @@ import Testing
             let third = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(), headers: [.idempotencyKey: "key-2"])
             #expect(third.data?[flavour.key("payment_id")] != first.data?[flavour.key("payment_id")])
             // The same key by another user is that user's own key.
-            let other = try await self.tokens.user("user-2")
+            let other = self.tokens.user("user-2")
             let theirs = try await client.send(.post, "/api/payments", token: other, json: flavour.paymentBody(userID: "user-2"), headers: headers)
             #expect(theirs.status == flavour.createdStatus)
             #expect(theirs.data?[flavour.key("payment_id")] != first.data?[flavour.key("payment_id")])
@@ -45,7 +45,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func aDeclinedResultIsReplayedWithItsStatus(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build(["PAYMENT_SUCCESS_RATE": "0"]).application.test(.router) { client in
             let headers: HTTPFields = [.idempotencyKey: "key-1"]
             let first = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(), headers: headers)
@@ -59,7 +59,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func theSameKeyWithAnotherBodyIsAConflict(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let headers: HTTPFields = [.idempotencyKey: "key-1"]
             try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(), headers: headers)
@@ -72,7 +72,13 @@ import Testing
                 try expectConforms(reply, flavour, .post, "/api/payments")
             }
             // The same amount written differently is the same body.
-            let same = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(amount: .number("19.9")), headers: headers)
+            let same = try await client.send(
+                .post,
+                "/api/payments",
+                token: token,
+                json: flavour.paymentBody(amount: .number("19.9")),
+                headers: headers
+            )
             #expect(same.status == flavour.createdStatus)
             #expect(try await self.total(client) == 1)
         }
@@ -80,7 +86,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func keysAreValidated(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let longest = String(repeating: "k", count: 255)
             let ok = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(), headers: [.idempotencyKey: longest])
@@ -95,7 +101,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func theSameOrderAndBodyWithoutAKeyIsNotChargedTwice(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let first = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
             let second = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
@@ -110,7 +116,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func aDeclinedOrderMayBeRetried(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build(["PAYMENT_SUCCESS_RATE": "0.5", "PAYMENT_RANDOM_SEED": "11"]).application.test(.router) { client in
             // Find an order the seeded processor declines, then retry it: a new attempt, not the failed replay.
             for index in 0..<40 {
@@ -128,7 +134,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func parallelIdenticalRequestsChargeOnce(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build(["PAYMENT_PROCESSING_MS": "30"]).application.test(.router) { client in
             for headers in [[.idempotencyKey: "parallel-key"], HTTPFields()] {
                 let orderID = headers.isEmpty ? "unkeyed" : "keyed"

@@ -11,8 +11,8 @@ import Testing
     let tokens: Tokens
     static let replies = QueueSpec(name: "test.replies", bindings: [])
 
-    init() async {
-        self.tokens = await Tokens()
+    init() {
+        self.tokens = Tokens()
     }
 
     func request(_ body: JSON, replyTo: String? = replies.name, correlationID: String = "corr-1", messageID: String? = nil) -> EventMessage {
@@ -36,7 +36,7 @@ import Testing
     @Test func aRequestIsProcessedAndAnsweredToReplyTo() async throws {
         let bus = InProcessEventBus()
         try await bus.declareQueue(Self.replies)
-        let admin = try await self.tokens.admin()
+        let admin = self.tokens.admin()
         try await Flavour.python.build(bus: bus).application.test(.router) { client in
             try await bus.publish(self.request(Self.body))
             let replies = try await waitForMessages(bus, in: Self.replies.name, count: 1)
@@ -74,7 +74,7 @@ import Testing
     @Test func aDuplicateDeliveryIsNotChargedTwice() async throws {
         let bus = InProcessEventBus()
         try await bus.declareQueue(Self.replies)
-        let admin = try await self.tokens.admin()
+        let admin = self.tokens.admin()
         try await Flavour.python.build(bus: bus).application.test(.router) { client in
             // The same message twice (deduplicated on message_id: one reply) and a redelivery with a new id.
             try await bus.publish(self.request(Self.body, messageID: "m-1"))
@@ -89,18 +89,20 @@ import Testing
             #expect(replies.map(\.correlationID) == ["corr-1", "corr-3"])
             #expect(try await client.send(.get, "/api/payments/user/user-1", token: admin).data?["total"] == 1)
             let metrics = try await client.send(.get, "/metrics")
-            #expect(metrics.text.contains(#"messages_consumed_total{service="payment-service-python",queue="payment_requests",outcome="duplicate"} 1"#))
+            #expect(
+                metrics.text.contains(#"messages_consumed_total{service="payment-service-python",queue="payment_requests",outcome="duplicate"} 1"#)
+            )
         }
     }
 
     @Test func anInvalidRequestIsAnsweredAndNotCharged() async throws {
         let bus = InProcessEventBus()
         try await bus.declareQueue(Self.replies)
-        let admin = try await self.tokens.admin()
+        let admin = self.tokens.admin()
         try await Flavour.python.build(bus: bus).application.test(.router) { client in
             try await bus.publish(self.request(["order_id": "order-bad", "user_id": "user-1", "amount": "12.50"]))
             try await bus.publish(self.request(["order_id": "order-bad2", "amount": .number("1")], correlationID: "corr-4"))
-            let replies = try await waitForMessages(bus, in: Self.replies.name, count: 2)
+            let replies = try await waitForMessages(bus, in: Self.replies.name, count: 2).sorted { $0.correlationID < $1.correlationID }
             let first = try JSON.parse(replies[0].body)
             #expect(first["status"] == "invalid")
             #expect(first["order_id"] == "order-bad")
@@ -122,9 +124,9 @@ import Testing
             try await bus.publish(self.request(bytes: Array("[1,2]".utf8), correlationID: "corr-array"))
             let parked = try await waitForMessages(bus, in: "payment_requests.dlq", count: 2)
             #expect(parked.count == 2)
-            #expect(parked.first?.correlationID == "corr-bad")
+            #expect(Set(parked.map(\.correlationID)) == ["corr-bad", "corr-array"])
             let replies = try await waitForMessages(bus, in: Self.replies.name, count: 2)
-            #expect(replies.map(\.correlationID) == ["corr-bad", "corr-array"])
+            #expect(Set(replies.map(\.correlationID)) == ["corr-bad", "corr-array"])
             #expect(try replies.allSatisfy { try JSON.parse($0.body)["status"] == "invalid" })
             let metrics = try await client.send(.get, "/metrics")
             #expect(metrics.text.contains(#"messages_dead_lettered_total{service="payment-service-python",queue="payment_requests"} 2"#))

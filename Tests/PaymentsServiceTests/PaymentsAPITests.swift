@@ -10,13 +10,13 @@ import Testing
 @Suite struct PaymentsAPITests {
     let tokens: Tokens
 
-    init() async {
-        self.tokens = await Tokens()
+    init() {
+        self.tokens = Tokens()
     }
 
     @Test(arguments: Flavour.allCases)
     func createsACompletedPayment(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let reply = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(bookID: "book-7"))
             #expect(reply.status == flavour.createdStatus)
@@ -50,7 +50,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func nullsAreWrittenOnlyByThePythonFlavour(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build(["PAYMENT_SUCCESS_RATE": "0"]).application.test(.router) { client in
             let reply = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
             let data = try #require(reply.data?.objectValue)
@@ -68,7 +68,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func aDeclinedPaymentIs402WithThePayment(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build(["PAYMENT_SUCCESS_RATE": "0"]).application.test(.router) { client in
             let reply = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
             #expect(reply.status.code == 402)
@@ -82,7 +82,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func getsAPaymentById(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let created = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
             let id = try #require(created.data?[flavour.key("payment_id")]?.stringValue)
@@ -106,8 +106,8 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func listsAUsersPaymentsNewestFirst(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
-        let other = try await self.tokens.user("user-2")
+        let token = self.tokens.user()
+        let other = self.tokens.user("user-2")
         try await flavour.build().application.test(.router) { client in
             var ids: [String] = []
             for index in 1...5 {
@@ -142,14 +142,14 @@ import Testing
                 #expect(bad.status == .badRequest, "\(query)")
                 try expectConforms(bad, flavour, .get, "/api/payments/user/user-1?\(query)")
             }
-            let badUser = try await client.send(.get, "/api/payments/user/\(String(repeating: "u", count: 101))", token: try await self.tokens.admin())
+            let badUser = try await client.send(.get, "/api/payments/user/\(String(repeating: "u", count: 101))", token: self.tokens.admin())
             #expect(badUser.status == .badRequest)
         }
     }
 
     @Test(arguments: Flavour.allCases)
     func refundsACompletedPaymentOnce(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let created = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
             let id = try #require(created.data?[flavour.key("payment_id")]?.stringValue)
@@ -178,7 +178,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func aFailedPaymentCannotBeRefunded(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build(["PAYMENT_SUCCESS_RATE": "0"]).application.test(.router) { client in
             let created = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
             let id = try #require(created.data?[flavour.key("payment_id")]?.stringValue)
@@ -191,15 +191,15 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func concurrentRefundsSucceedOnce(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let created = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody())
             let id = try #require(created.data?[flavour.key("payment_id")]?.stringValue)
-            let statuses = try await withThrowingTaskGroup(of: UInt16.self) { group in
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<10 {
                     group.addTask { try await client.send(.post, "/api/payments/\(id)/refund", token: token).status.code }
                 }
-                return try await group.reduce(into: [UInt16]()) { $0.append($1) }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
             #expect(statuses.filter { $0 == 200 }.count == 1)
             #expect(statuses.filter { $0 == 409 }.count == 9)
@@ -208,9 +208,9 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func validatesCardDetails(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         let names = flavour == .python ? ["card_number", "cvv", "expiry_date"] : ["cardNumber", "cvv", "expiryDate"]
-        func body(_ number: String, _ cvv: String, _ expiry: String) -> JSON {
+        @Sendable func body(_ number: String, _ cvv: String, _ expiry: String) -> JSON {
             [names[0]: .string(number), names[1]: .string(cvv), names[2]: .string(expiry)]
         }
         let now = utcYearMonth(Date())
@@ -249,7 +249,12 @@ import Testing
             #expect(missing.json["errors"]?.arrayValue?.count == 3)
             try expectConforms(missing, flavour, .post, "/api/payments/validate")
 
-            let wrongType = try await client.send(.post, "/api/payments/validate", token: token, json: [names[0]: 4_111_111_111_111_111, names[1]: 123])
+            let wrongType = try await client.send(
+                .post,
+                "/api/payments/validate",
+                token: token,
+                json: [names[0]: 4_111_111_111_111_111, names[1]: 123]
+            )
             #expect(wrongType.status == .badRequest)
 
             let malformed = try await client.send(.post, "/api/payments/validate", token: token, body: "{")
@@ -260,7 +265,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func cardFieldsOnAPaymentAreValidatedButNeverStored(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         let names = flavour == .python ? ["card_number", "cvv", "expiry_date"] : ["cardNumber", "cvv", "expiryDate"]
         try await flavour.build().application.test(.router) { client in
             let good = flavour.paymentBody(extra: [names[0]: .string(validCard), names[1]: "123", names[2]: .string(futureExpiry())])
@@ -288,7 +293,7 @@ import Testing
     }
 
     @Test func pythonRoutesAcceptATrailingSlash() async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await Flavour.python.build().application.test(.router) { client in
             let created = try await client.send(.post, "/api/payments/", token: token, json: Flavour.python.paymentBody())
             #expect(created.status == .ok)

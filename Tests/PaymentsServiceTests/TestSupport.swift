@@ -91,16 +91,16 @@ enum Contracts {
 struct Tokens {
     let service: TokenService
 
-    init() async {
-        self.service = await TokenService(settings: TokenSettings(secret: testSecret, algorithm: .hs512))
+    init() {
+        self.service = TokenService(settings: TokenSettings(secret: testSecret, algorithm: .hs512))
     }
 
-    func user(_ id: String = "user-1", now: Date = Date()) async throws -> String {
-        try await self.service.issue(for: Identity(userID: id, username: id, email: "\(id)@example.com", roles: [Identity.userRole]), now: now)
+    func user(_ id: String = "user-1", now: Date = Date()) -> String {
+        self.service.issue(for: Identity(userID: id, username: id, email: "\(id)@example.com", roles: [Identity.userRole]), now: now)
     }
 
-    func admin(_ id: String = "admin-1") async throws -> String {
-        try await self.service.issue(
+    func admin(_ id: String = "admin-1") -> String {
+        self.service.issue(
             for: Identity(userID: id, username: id, email: "\(id)@example.com", roles: [Identity.userRole, Identity.adminRole])
         )
     }

@@ -9,8 +9,8 @@ import Testing
 @Suite struct ValidationTests {
     let tokens: Tokens
 
-    init() async {
-        self.tokens = await Tokens()
+    init() {
+        self.tokens = Tokens()
     }
 
     static let badAmounts: [JSON] = [
@@ -20,7 +20,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func rejectsBadAmounts(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             for amount in Self.badAmounts {
                 let reply = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(amount: amount))
@@ -41,13 +41,19 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func acceptsExactAmountsAndWritesTwoDecimals(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         let cases: [(JSON, String)] = [
-            (.number("1e2"), "100.00"), (.number("0.01"), "0.01"), (.number("1000000"), "1000000.00"), (.number("19.9"), "19.90"), (.number("7"), "7.00"),
+            (.number("1e2"), "100.00"), (.number("0.01"), "0.01"), (.number("1000000"), "1000000.00"), (.number("19.9"), "19.90"),
+            (.number("7"), "7.00"),
         ]
         try await flavour.build().application.test(.router) { client in
             for (index, (amount, written)) in cases.enumerated() {
-                let reply = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(orderID: "o\(index)", amount: amount))
+                let reply = try await client.send(
+                    .post,
+                    "/api/payments",
+                    token: token,
+                    json: flavour.paymentBody(orderID: "o\(index)", amount: amount)
+                )
                 #expect(reply.status == flavour.createdStatus, "\(amount)")
                 #expect(reply.data?["amount"] == .number(written))
                 #expect(reply.text.contains("\"amount\":\(written)"))
@@ -58,18 +64,28 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func currencyAndMethodAcceptAnyCaseAndAnswerCanonically(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let reply = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(currency: "eur", method: "PayPal"))
             #expect(reply.status == flavour.createdStatus)
             #expect(reply.data?["currency"] == "EUR")
             #expect(reply.data?[flavour.key("payment_method")] == (flavour == .python ? "paypal" : "PAYPAL"))
             for currency in ["GBP", "cad", "Aud", "USD"] {
-                let ok = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(orderID: currency, currency: .string(currency)))
+                let ok = try await client.send(
+                    .post,
+                    "/api/payments",
+                    token: token,
+                    json: flavour.paymentBody(orderID: currency, currency: .string(currency))
+                )
                 #expect(ok.data?["currency"]?.stringValue == currency.uppercased())
             }
             for method in ["debit_card", "BANK_TRANSFER", "credit_card"] {
-                let ok = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(orderID: method, method: .string(method)))
+                let ok = try await client.send(
+                    .post,
+                    "/api/payments",
+                    token: token,
+                    json: flavour.paymentBody(orderID: method, method: .string(method))
+                )
                 #expect(ok.status == flavour.createdStatus, "\(method)")
             }
             for (currency, method) in [(JSON.string("JPY"), JSON?.none), ("US", nil), (1, nil), (nil, "cash"), (nil, true)] {
@@ -82,11 +98,16 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func identifiersAreCheckedForPatternAndLength(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.admin()
+        let token = self.tokens.admin()
         let id100 = String(repeating: "a", count: 100)
         let id101 = String(repeating: "a", count: 101)
         try await flavour.build().application.test(.router) { client in
-            let ok = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(orderID: id100, userID: id100, bookID: id100))
+            let ok = try await client.send(
+                .post,
+                "/api/payments",
+                token: token,
+                json: flavour.paymentBody(orderID: id100, userID: id100, bookID: id100)
+            )
             #expect(ok.status == flavour.createdStatus)
             try expectConforms(ok, flavour, .post, "/api/payments")
             for body in [
@@ -106,7 +127,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func everyProblemIsListed(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let reply = try await client.send(.post, "/api/payments", token: token, json: ["currency": "XXX"])
             #expect(reply.status == .badRequest)
@@ -118,7 +139,7 @@ import Testing
 
     @Test(arguments: Flavour.allCases)
     func malformedBodiesAre4xx(_ flavour: Flavour) async throws {
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             for body in ["", "{", "[1]", "\"x\"", "null", "{\"amount\":01}", "{\"a\":1}}", "\u{FEFF}{}"] {
                 let reply = try await client.send(.post, "/api/payments", token: token, body: body)
@@ -137,7 +158,7 @@ import Testing
     @Test(arguments: Flavour.allCases)
     func javaAcceptsSnakeCaseNamesToo(_ flavour: Flavour) async throws {
         guard flavour == .java else { return }
-        let token = try await self.tokens.user()
+        let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in
             let body: JSON = ["order_id": "o-1", "user_id": "user-1", "amount": .number("5.00"), "payment_method": "debit_card", "book_id": "b-1"]
             let reply = try await client.send(.post, "/api/payments", token: token, json: body)

@@ -49,6 +49,8 @@ struct ContractTests {
             let id = try #require(created.json["review_id"]?.stringValue)
             try await recorder.send(.post, "/api/reviews", token: alice, json: Fixture.reviewBody(overrides: ["rating": .number("4.5")]))
             try await recorder.send(.post, "/api/reviews", token: alice, raw: "{")
+            try await recorder.send(.post, "/api/reviews", token: alice, raw: "[]")
+            try await recorder.send(.post, "/api/reviews", token: alice)
             try await recorder.send(.post, "/api/reviews", json: Fixture.reviewBody())
             try await recorder.send(.post, "/api/reviews", token: alice, json: Fixture.reviewBody(userID: Fixture.bob.userID))
             try await recorder.send(.post, "/api/reviews", token: alice, json: Fixture.reviewBody())
@@ -68,6 +70,8 @@ struct ContractTests {
             try await recorder.send(.get, "/api/reviews/user/\(Fixture.alice.userID)?limit=101")
             try await recorder.send(.get, "/api/reviews/book/book-1/stats")
             try await recorder.send(.get, "/api/reviews/book/nothing-here/stats")
+            try await recorder.send(.get, "/api/reviews/book/bad$id/stats")
+            try await recorder.send(.get, "/api/reviews/book/bad$id")
 
             // Update: 200, 400, 401, 403, 404.
             try await recorder.send(.put, "/api/reviews/\(id)", token: alice, json: ["rating": 4])

@@ -175,7 +175,12 @@ import Testing
     @Test(arguments: ["bad id", "a/b", "a.b", "émile", "book$", String(repeating: "b", count: 101)])
     func rejectsInvalidBookIDs(bookID: String) async throws {
         try await Harness.run { app in
-            let reply = try await app.send(.post, "/api/reviews", token: try await Fixture.token(Fixture.alice), json: Fixture.reviewBody(bookID: bookID))
+            let reply = try await app.send(
+                .post,
+                "/api/reviews",
+                token: try await Fixture.token(Fixture.alice),
+                json: Fixture.reviewBody(bookID: bookID)
+            )
             #expect(reply.code == 400)
             #expect(reply.errors.count == 1)
             #expect(reply.errors.first?.hasPrefix("book_id") == true)
@@ -219,13 +224,14 @@ import Testing
             for raw in ["{", "{\"book_id\": }", "not json", "[]", "[{\"book_id\":\"b\"}]", "\"text\"", "42", "null", "{\"a\":1}}"] {
                 let reply = try await app.send(.post, "/api/reviews", token: token, raw: raw)
                 #expect(reply.code == 400, "body \(raw): \(reply.text)")
-                #expect(reply.error != nil || !reply.errors.isEmpty)
+                #expect(reply.errors.count == 1)
+                #expect(reply.json.objectValue?.keys == ["errors"])
             }
             let empty = try await app.send(.post, "/api/reviews", token: token)
             #expect(empty.code == 400)
-            #expect(empty.error == "Request body is required")
+            #expect(empty.errors == ["Request body is required"])
             let array = try await app.send(.post, "/api/reviews", token: token, raw: "[1,2]")
-            #expect(array.error == "Request body must be a JSON object, not array")
+            #expect(array.errors == ["Request body must be a JSON object, not array"])
         }
     }
 

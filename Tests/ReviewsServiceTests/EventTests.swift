@@ -43,8 +43,12 @@ import Testing
             #expect(payloads[1]["data"] == updated.json)
             #expect(payloads[2]["data"]?["status"] == "deleted")
 
-            #expect(app.metric("messages_published_total", ["exchange": "review_exchange", "routing_key": "review.created", "outcome": "success"]) == 1)
-            #expect(app.metric("messages_published_total", ["exchange": "review_exchange", "routing_key": "review.deleted", "outcome": "success"]) == 1)
+            #expect(
+                app.metric("messages_published_total", ["exchange": "review_exchange", "routing_key": "review.created", "outcome": "success"]) == 1
+            )
+            #expect(
+                app.metric("messages_published_total", ["exchange": "review_exchange", "routing_key": "review.deleted", "outcome": "success"]) == 1
+            )
         }
     }
 }
@@ -186,7 +190,10 @@ import Testing
             try await Self.deliverPayments(
                 app,
                 [
-                    ("payment.refunded", Self.pythonPayment(bookID: "refunded-py", paymentID: "p-2", status: "refunded", eventType: "payment.refunded")),
+                    (
+                        "payment.refunded",
+                        Self.pythonPayment(bookID: "refunded-py", paymentID: "p-2", status: "refunded", eventType: "payment.refunded")
+                    ),
                     // The Java flavour's refund event may not carry the book: the payment id is enough.
                     ("payment.refunded", Self.javaPayment(bookID: .null, paymentID: "p-3", status: "REFUNDED", eventType: "payment.refunded")),
                 ]

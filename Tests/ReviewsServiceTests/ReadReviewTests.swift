@@ -9,10 +9,16 @@ import Testing
 @Suite struct ReadReviewTests {
     @Test func unknownOrInvalidReviewIDsAreNotFound() async throws {
         try await Harness.run { app in
-            for id in [UUID().uuidString.lowercased(), "not-a-uuid", "123", "book"] {
+            for id in [UUID().uuidString.lowercased(), UUID().uuidString, "not-a-uuid", "123", "1234567890123456789012345678901234567"] {
                 let reply = try await app.send(.get, "/api/reviews/\(id)")
                 #expect(reply.code == 404, "\(id)")
                 #expect(reply.error == "Review not found")
+            }
+            // The literal segments of other routes are not review ids either.
+            for path in ["/api/reviews/book", "/api/reviews/user"] {
+                let reply = try await app.send(.get, path)
+                #expect(reply.code == 404)
+                #expect(reply.error != nil)
             }
         }
     }

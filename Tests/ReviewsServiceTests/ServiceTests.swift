@@ -112,7 +112,8 @@ import Testing
             "rid"
         )
         #expect(validation == ["errors": ["rating is required", "title is required"]])
+        #expect(ReviewsApp.renderError(.badRequest("Malformed JSON"), "rid") == ["errors": ["Malformed JSON"]])
         #expect(ReviewsApp.renderError(.notFound("Review not found"), "rid") == ["error": "Review not found"])
-        #expect(ReviewsApp.renderError(.internalError, "rid") == ["error": "Internal server error"])
+        #expect(ReviewsApp.renderError(.unexpected, "rid") == ["error": "Internal server error"])
     }
 }

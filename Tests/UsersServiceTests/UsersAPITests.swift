@@ -11,11 +11,13 @@ import UsersService
         let harness = try await UsersHarness.make()
         try await harness.run { client in
             var registration = UsersClient.registration("alice")
-            registration = .object({
-                var object = registration.objectValue!
-                object["phone"] = "+34 600 000 000"
-                return object
-            }())
+            registration = .object(
+                {
+                    var object = registration.objectValue!
+                    object["phone"] = "+34 600 000 000"
+                    return object
+                }()
+            )
             let registered = try await client.call(.post, "/api/auth/register", json: registration)
             #expect(registered.status == .created)
             #expect(registered.json["message"] == "User registered successfully!")
@@ -112,13 +114,19 @@ import UsersService
         let harness = try await UsersHarness.make()
         try await harness.run { client in
             let (id, _) = try await client.registerAndLogin("erin")
-            #expect(try await client.call(.post, "/api/auth/login", json: ["usernameOrEmail": "erin", "password": "wrong-pass"]).status == .unauthorized)
-            #expect(try await client.call(.post, "/api/auth/login", json: ["usernameOrEmail": "nobody", "password": "password1"]).status == .unauthorized)
+            #expect(
+                try await client.call(.post, "/api/auth/login", json: ["usernameOrEmail": "erin", "password": "wrong-pass"]).status == .unauthorized
+            )
+            #expect(
+                try await client.call(.post, "/api/auth/login", json: ["usernameOrEmail": "nobody", "password": "password1"]).status == .unauthorized
+            )
             #expect(try await client.call(.post, "/api/auth/login", json: ["usernameOrEmail": "erin"]).status == .badRequest)
             let admin = try await client.adminToken()
             let deactivated = try await client.call(.post, "/api/users/\(id)/deactivate", token: admin)
             #expect(deactivated.json["active"] == false)
-            #expect(try await client.call(.post, "/api/auth/login", json: ["usernameOrEmail": "erin", "password": "password1"]).status == .unauthorized)
+            #expect(
+                try await client.call(.post, "/api/auth/login", json: ["usernameOrEmail": "erin", "password": "password1"]).status == .unauthorized
+            )
             let activated = try await client.call(.post, "/api/users/\(id)/activate", token: admin)
             #expect(activated.json["active"] == true)
             #expect(try await client.call(.post, "/api/auth/login", json: ["usernameOrEmail": "erin", "password": "password1"]).status == .ok)
@@ -187,7 +195,12 @@ import UsersService
             #expect(try await client.call(.get, "/api/users?size=0", token: admin).status == .badRequest)
             #expect(try await client.call(.get, "/api/users?page=-1", token: admin).status == .badRequest)
 
-            let ownUpdate = try await client.call(.put, "/api/users/\(aliceID)", json: ["firstName": "Alicia", "email": "evil@x.com", "roles": ["ROLE_ADMIN"]], token: alice)
+            let ownUpdate = try await client.call(
+                .put,
+                "/api/users/\(aliceID)",
+                json: ["firstName": "Alicia", "email": "evil@x.com", "roles": ["ROLE_ADMIN"]],
+                token: alice
+            )
             #expect(ownUpdate.status == .ok)
             #expect(ownUpdate.json["firstName"] == "Alicia")
             #expect(ownUpdate.json["email"] == "alice@example.com", "only profile fields change")
@@ -195,7 +208,10 @@ import UsersService
             #expect(try await client.call(.put, "/api/users/\(bobID)", json: ["firstName": "Hacked"], token: alice).status == .forbidden)
             #expect(try await client.call(.put, "/api/users/\(bobID)", json: ["lastName": "Byadmin"], token: admin).status == .ok)
             #expect(try await client.call(.put, "/api/users/\(aliceID)", json: ["firstName": 42], token: alice).status == .badRequest)
-            #expect(try await client.call(.put, "/api/users/\(aliceID)", json: ["phone": .string(String(repeating: "1", count: 21))], token: alice).status == .badRequest)
+            #expect(
+                try await client.call(.put, "/api/users/\(aliceID)", json: ["phone": .string(String(repeating: "1", count: 21))], token: alice).status
+                    == .badRequest
+            )
 
             #expect(try await client.call(.delete, "/api/users/\(bobID)", token: alice).status == .forbidden)
             #expect(try await client.call(.post, "/api/users/\(bobID)/deactivate", token: alice).status == .forbidden)

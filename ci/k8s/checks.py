@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 
 import yaml
 
+sys.dont_write_bytecode = True  # no __pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import render_rules  # noqa: E402
 

@@ -68,7 +68,7 @@ public struct APIError: Error, Sendable {
 
     public static func unavailable(_ message: String) -> APIError { .init(status: .serviceUnavailable, message: message) }
 
-    public static let internalError = APIError(status: .internalServerError, message: "Internal server error")
+    public static let unexpected = APIError(status: .internalServerError, message: "Internal server error")
 }
 
 /// Renders an ``APIError`` as the body of the service's own error envelope. The second argument is the request id.

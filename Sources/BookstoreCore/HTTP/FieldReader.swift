@@ -111,9 +111,9 @@ public enum Patterns {
 
     /// A practical e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
     public static let email = StringRule(message: "must be a valid email address") { text in
-            let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !text.contains(where: \.isWhitespace) else { return false }
-            let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !text.contains(where: \.isWhitespace) else { return false }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
     }
 

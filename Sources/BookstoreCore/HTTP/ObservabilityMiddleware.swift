@@ -73,13 +73,16 @@ public struct ObservabilityMiddleware: RouterMiddleware {
             case .methodNotAllowed: apiError = APIError(status: .methodNotAllowed, message: "Method not allowed")
             case .contentTooLarge: apiError = APIError(status: .contentTooLarge, message: "Request body too large")
             default:
-                apiError = APIError(status: error.status, message: error.status.code < 500 ? (error.body ?? error.status.reasonPhrase) : "Internal server error")
+                apiError = APIError(
+                    status: error.status,
+                    message: error.status.code < 500 ? (error.body ?? error.status.reasonPhrase) : "Internal server error"
+                )
             }
         case let error as any HTTPResponseError where error.status.code < 500:
             apiError = APIError(status: error.status, message: error.status.reasonPhrase)
         default:
             logger.error("Unhandled error", metadata: ["error.type": .string(String(describing: type(of: error)))])
-            apiError = .internalError
+            apiError = .unexpected
         }
         return Response.json(self.renderError(apiError, requestID), status: apiError.status, headers: apiError.headers)
     }

@@ -19,7 +19,8 @@ extension Request {
         guard buffer.readableBytes > 0 else { throw .badRequest("Request body is required") }
         let value: JSON
         do {
-            value = try buffer.readableBytesView.withContiguousStorageIfAvailable { try JSON.parse($0) }
+            value =
+                try buffer.readableBytesView.withContiguousStorageIfAvailable { try JSON.parse($0) }
                 ?? JSON.parse(Array(buffer.readableBytesView))
         } catch let error as JSONParseError {
             throw .badRequest("Malformed JSON: \(error.description)")

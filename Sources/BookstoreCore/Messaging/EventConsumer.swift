@@ -69,7 +69,9 @@ public struct EventConsumer: Service {
 
     /// Handles one delivery and decides its outcome.
     public func process(_ message: EventMessage) async -> DeliveryOutcome {
-        if self.seen.contains(message.messageID) {
+        // Claim the id before processing, so a redelivery that arrives while the first copy is still being
+        // processed is recognised as a duplicate too; the claim is released when processing fails.
+        guard self.seen.claim(message.messageID) else {
             self.count("duplicate")
             return .ack
         }
@@ -78,13 +80,14 @@ public struct EventConsumer: Service {
         logger[metadataKey: "messaging.message.id"] = .string(message.messageID)
         do {
             try await self.handler(message)
-            self.seen.insert(message.messageID)
             self.count("success")
             return .ack
         } catch let error as PermanentEventError {
+            self.seen.release(message.messageID)
             logger.warning("Message rejected", metadata: ["reason": .string(error.reason)])
             return self.deadLetter(error.reason)
         } catch {
+            self.seen.release(message.messageID)
             if message.attempt >= self.policy.maxAttempts {
                 logger.warning("Message failed on every attempt", metadata: ["messaging.attempts": .stringConvertible(message.attempt)])
                 return self.deadLetter("failed after \(message.attempt) attempts")
@@ -127,9 +130,16 @@ public final class RecentIDs: Sendable {
 
     public func contains(_ id: String) -> Bool { self.storage.withLock { $0.set.contains(id) } }
 
-    public func insert(_ id: String) {
+    /// Forgets `id` (a claim whose processing failed).
+    public func release(_ id: String) {
+        self.storage.withLock { _ = $0.set.remove(id) }
+    }
+
+    /// Records `id`; returns false when it was already there.
+    @discardableResult
+    public func claim(_ id: String) -> Bool {
         self.storage.withLock { storage in
-            guard storage.set.insert(id).inserted else { return }
+            guard storage.set.insert(id).inserted else { return false }
             storage.order.append(id)
             if storage.order.count - storage.head > self.capacity {
                 storage.set.remove(storage.order[storage.head])
@@ -139,6 +149,7 @@ public final class RecentIDs: Sendable {
                     storage.head = 0
                 }
             }
+            return true
         }
     }
 }

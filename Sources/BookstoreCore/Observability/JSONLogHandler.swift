@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import JSONKit
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A `LogHandler` writing one JSON object per line to standard output: `@timestamp`, `log.level`, `message`,
 /// `service.name`, `request.id`, `trace.id` and the remaining metadata under their dotted keys. Values of keys

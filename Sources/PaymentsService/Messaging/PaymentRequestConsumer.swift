@@ -55,10 +55,22 @@ struct PaymentRequestConsumer: Sendable {
         }
         do throws(PaymentEngineError) {
             let payment = try await self.engine.submit(request, idempotencyKey: nil, requestID: requestID).payment
-            await self.reply(to: message, orderID: payment.orderID, paymentID: payment.paymentID, status: payment.status.rawValue, text: payment.message)
+            await self.reply(
+                to: message,
+                orderID: payment.orderID,
+                paymentID: payment.paymentID,
+                status: payment.status.rawValue,
+                text: payment.message
+            )
         } catch {
             guard message.attempt >= self.policy.maxAttempts else { throw error }
-            await self.reply(to: message, orderID: orderID, paymentID: nil, status: "error", text: "Payment could not be processed; nothing was charged")
+            await self.reply(
+                to: message,
+                orderID: orderID,
+                paymentID: nil,
+                status: "error",
+                text: "Payment could not be processed; nothing was charged"
+            )
             throw PermanentEventError("payment request failed on every attempt: \(error)")
         }
     }

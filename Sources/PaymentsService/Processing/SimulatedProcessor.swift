@@ -1,6 +1,6 @@
+import BookstoreCore
 import Foundation
 import Synchronization
-import BookstoreCore
 
 /// A simulated gateway: waits `processingDelay`, fails transiently with probability `errorRate`, otherwise approves
 /// with probability `successRate` and declines with "Payment declined by gateway".

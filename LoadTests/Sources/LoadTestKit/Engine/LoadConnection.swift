@@ -25,6 +25,8 @@ final class LoadConnection: ChannelInboundHandler {
     private(set) var current = PendingRequest(intended: 0, sequence: 0, requestIndex: 0)
     /// When the request in flight was written.
     private(set) var sentAt: UInt64 = 0
+    /// Bytes received since the worker last collected them.
+    var receivedBytes: UInt64 = 0
 
     init(worker: LoadWorker) {
         self.worker = worker
@@ -69,7 +71,7 @@ final class LoadConnection: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = Self.unwrapInboundIn(data)
-        worker.stats.bytesReceived &+= UInt64(buffer.readableBytes)
+        receivedBytes &+= UInt64(buffer.readableBytes)
         guard isBusy else {
             // Bytes nobody asked for: the connection is out of step.
             close()

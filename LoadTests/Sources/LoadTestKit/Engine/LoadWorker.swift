@@ -311,12 +311,13 @@ final class LoadWorker {
         let compiled = plan.requests[request.requestIndex]
         templateContext.sequence = request.sequence
         let bytes = compiled.encode(context: &templateContext, allocator: allocator, scratch: &scratch)
-        if now &- request.intended > plan.lateNanoseconds, now > request.intended { stats.lateSends += 1 }
-        stats.requests[request.requestIndex].sent &+= 1
-        let bucket = stats.timeline.index(forOffset: request.intended &- start)
-        stats.timeline.buckets[bucket].started &+= 1
         inFlight += 1
-        if inFlight > stats.maxInFlight { stats.maxInFlight = inFlight }
+        stats.recordSend(
+            requestIndex: request.requestIndex,
+            intendedOffset: request.intended &- start,
+            isLate: now > request.intended && now &- request.intended > plan.lateNanoseconds,
+            inFlight: inFlight
+        )
         connection.send(bytes, request: request, isHeadRequest: compiled.isHeadRequest, now: now)
     }
 
@@ -332,23 +333,17 @@ final class LoadWorker {
         let success = plan.requests[request.requestIndex].expected.contains(status)
         let latencyMicroseconds = LatencyHistogram.microseconds(fromNanoseconds: latency)
         let serviceMicroseconds = LatencyHistogram.microseconds(fromNanoseconds: service)
-        stats.requests[request.requestIndex].completed &+= 1
-        stats.requests[request.requestIndex].countStatus(status)
-        stats.requests[request.requestIndex].latency.record(latencyMicroseconds)
-        stats.requests[request.requestIndex].service.record(serviceMicroseconds)
-        if success {
-            stats.requests[request.requestIndex].succeeded &+= 1
-        } else {
-            stats.requests[request.requestIndex].errors[RequestErrorKind.unexpectedStatus.rawValue] &+= 1
-        }
-        let offset = now &- start
-        stats.lastEventOffset = offset
-        let startBucket = stats.timeline.index(forOffset: request.intended &- start)
-        stats.timeline.buckets[startBucket].latency.record(latencyMicroseconds)
-        stats.timeline.buckets[startBucket].service.record(serviceMicroseconds)
-        if !success { stats.timeline.buckets[startBucket].errors &+= 1 }
-        let endBucket = stats.timeline.index(forOffset: offset)
-        stats.timeline.buckets[endBucket].completed &+= 1
+        stats.recordCompletion(
+            requestIndex: request.requestIndex,
+            status: status,
+            success: success,
+            latencyMicroseconds: latencyMicroseconds,
+            serviceMicroseconds: serviceMicroseconds,
+            intendedOffset: request.intended &- start,
+            completionOffset: now &- start,
+            receivedBytes: connection.receivedBytes
+        )
+        connection.receivedBytes = 0
         if recordsOutcomes, stats.outcomes.count < outcomeLimit {
             stats.outcomes.append(
                 OutcomeRecord(
@@ -454,7 +449,7 @@ final class LoadWorker {
             return
         }
         connections.append(connection)
-        if started { stats.connectionsOpened += 1 }
+        stats.connectionsOpened += 1
         resolveReadyIfNeeded()
         if !started {
             idle.append(connection)

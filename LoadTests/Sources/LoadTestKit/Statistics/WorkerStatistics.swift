@@ -140,4 +140,45 @@ struct WorkerStatistics: Sendable {
     var maxInFlight = 0
     var lastEventOffset: UInt64 = 0
     var outcomes: [OutcomeRecord] = []
+
+    /// Records a response (one exclusive access for the whole update).
+    @inline(__always)
+    mutating func recordCompletion(
+        requestIndex: Int,
+        status: Int,
+        success: Bool,
+        latencyMicroseconds: UInt64,
+        serviceMicroseconds: UInt64,
+        intendedOffset: UInt64,
+        completionOffset: UInt64,
+        receivedBytes: UInt64
+    ) {
+        bytesReceived &+= receivedBytes
+        requests[requestIndex].completed &+= 1
+        requests[requestIndex].countStatus(status)
+        requests[requestIndex].latency.record(latencyMicroseconds)
+        requests[requestIndex].service.record(serviceMicroseconds)
+        if success {
+            requests[requestIndex].succeeded &+= 1
+        } else {
+            requests[requestIndex].errors[RequestErrorKind.unexpectedStatus.rawValue] &+= 1
+        }
+        lastEventOffset = completionOffset
+        let startBucket = timeline.index(forOffset: intendedOffset)
+        timeline.buckets[startBucket].latency.record(latencyMicroseconds)
+        timeline.buckets[startBucket].service.record(serviceMicroseconds)
+        if !success { timeline.buckets[startBucket].errors &+= 1 }
+        let endBucket = timeline.index(forOffset: completionOffset)
+        timeline.buckets[endBucket].completed &+= 1
+    }
+
+    /// Records a send.
+    @inline(__always)
+    mutating func recordSend(requestIndex: Int, intendedOffset: UInt64, isLate: Bool, inFlight: Int) {
+        if isLate { lateSends &+= 1 }
+        requests[requestIndex].sent &+= 1
+        let bucket = timeline.index(forOffset: intendedOffset)
+        timeline.buckets[bucket].started &+= 1
+        if inFlight > maxInFlight { maxInFlight = inFlight }
+    }
 }
