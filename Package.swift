@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: Shared, service-agnostic modules
@@ -56,13 +57,16 @@ let package = Package(
             name: "UsersService",
             dependencies: [
                 "BookstoreCore",
+                "BookstorePostgres",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(name: "PaymentsService", dependencies: ["BookstoreCore"], swiftSettings: swiftSettings),
-        .target(name: "ReviewsService", dependencies: ["BookstoreCore"], swiftSettings: swiftSettings),
+        .target(name: "ReviewsService", dependencies: ["BookstoreCore", "BookstoreMongo"], swiftSettings: swiftSettings),
         .target(
             name: "GatewayService",
             dependencies: [
@@ -72,6 +76,53 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Infrastructure adapters
+
+        /// PostgreSQL support shared by the services that use it: pool, database creation, migrations, error mapping.
+        .target(
+            name: "BookstorePostgres",
+            dependencies: [
+                "BookstoreCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .systemLibrary(
+            name: "CMongoC",
+            path: "Sources/CMongoC",
+            pkgConfig: "libmongoc-1.0",
+            providers: [.apt(["libmongoc-dev"])]
+        ),
+        /// MongoDB support over libmongoc: client pool, BSON mapping of JSON documents, error mapping.
+        .target(
+            name: "BookstoreMongo",
+            dependencies: [
+                "CMongoC", "BookstoreCore", "JSONKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .systemLibrary(
+            name: "CRabbitMQ",
+            path: "Sources/CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        /// The RabbitMQ event bus (rabbitmq-c): topology, confirms, retries, DLQs, outbox, reconnects.
+        .target(
+            name: "AMQPBus",
+            dependencies: [
+                "CRabbitMQ", "BookstoreCore", "JSONKit",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -153,6 +204,28 @@ let package = Package(
                 "BookstoreRuntime", "BookstoreCore", "JSONKit",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BookstoreMongoTests",
+            dependencies: ["BookstoreMongo", "BookstoreCore", "JSONKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AMQPBusTests",
+            dependencies: ["AMQPBus", "BookstoreCore", "JSONKit"],
+            swiftSettings: swiftSettings
+        ),
+        /// Tests against real servers (PostgreSQL, RabbitMQ, a MongoDB-wire server); enabled by
+        /// `BOOKSTORE_INTEGRATION=1` with the settings of `ci/infra` (`.data/infra.env`), skipped otherwise.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "AMQPBus", "BookstoreCore", "BookstoreRuntime", "JSONKit", "BookstorePostgres", "UsersService", "BookstoreMongo",
+                "ReviewsService", "PaymentsService",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -14,7 +14,6 @@ extension Router where Context == BookstoreRequestContext {
             let (ready, checks) = await readiness.evaluate()
             var object = JSONObject()
             for check in checks { object[check.name] = .string(check.up ? "UP" : "DOWN") }
-            if readiness.isDraining { object["shutdown"] = "DRAINING" }
             return Response.json(
                 ["status": .string(ready ? "READY" : "NOT_READY"), "checks": .object(object)],
                 status: ready ? .ok : .serviceUnavailable

@@ -1,8 +1,10 @@
 import BookstoreCore
 import Foundation
 import Hummingbird
+import BookstorePostgres
 import JSONKit
 import Logging
+import ServiceLifecycle
 
 /// The user service: registration, login, tokens and user administration (SPEC §4.1).
 public enum UsersApp {
@@ -28,13 +30,21 @@ public enum UsersApp {
             renderError: renderError
         )
         let storage = try settings.choice("STORAGE", default: "memory", allowed: ["memory", "postgres"])
-        guard storage == "memory" else {
-            throw ConfigurationError("STORAGE=\(storage) is not available in this build of \(serviceName); use STORAGE=memory")
+        let repository: any UserRepository
+        var services: [any Service] = []
+        if storage == "postgres" {
+            let store = PostgresStore(
+                settings: try PostgresSettings(settings: settings, defaultDatabase: "userdb"),
+                migrations: PostgresUserRepository.migrations,
+                logger: scaffold.logger
+            )
+            services.append(store)
+            repository = PostgresUserRepository(store: store, logger: scaffold.logger)
+        } else {
+            repository = MemoryUserRepository()
         }
-        let repository = MemoryUserRepository()
         let hasher = PasswordHasher(cost: UInt8(try settings.int("BCRYPT_COST", default: 10, range: 4...16)))
         try await bus.declareExchanges([Exchanges.user])
-        try await bootstrapAdmin(settings: settings, repository: repository, hasher: hasher, logger: scaffold.logger)
 
         scaffold.readiness.register("database") { await repository.isHealthy() }
         scaffold.readiness.register("broker") { await bus.isHealthy() }
@@ -51,26 +61,67 @@ public enum UsersApp {
             ),
             maxBodyBytes: scaffold.common.maxBodyBytes
         ).addRoutes(to: router)
-        return BuiltService(application: scaffold.makeApplication(router: router, onServerRunning: onServerRunning), scaffold: scaffold)
+        let adminBootstrap = try AdminBootstrap(settings: settings, repository: repository, hasher: hasher, logger: scaffold.logger)
+        if storage == "memory" {
+            try await adminBootstrap?.createIfMissing()
+        } else if let adminBootstrap {
+            services.append(adminBootstrap)
+        }
+        return BuiltService(
+            application: scaffold.makeApplication(router: router, services: services, onServerRunning: onServerRunning),
+            scaffold: scaffold
+        )
+    }
+}
+
+/// Creates the initial admin from `ADMIN_USERNAME`/`ADMIN_PASSWORD` when both are set and the user does not exist.
+/// With a database it runs as a service that retries until the database answers.
+struct AdminBootstrap: Service {
+    let username: String
+    let password: String
+    let email: String
+    let repository: any UserRepository
+    let hasher: PasswordHasher
+    let logger: Logger
+
+    init?(settings: Settings, repository: any UserRepository, hasher: PasswordHasher, logger: Logger) throws(ConfigurationError) {
+        guard let username = settings["ADMIN_USERNAME"], let password = settings["ADMIN_PASSWORD"] else { return nil }
+        guard password.count >= 6 else { throw ConfigurationError("ADMIN_PASSWORD must be at least 6 characters") }
+        self.username = username
+        self.password = password
+        self.email = settings.string("ADMIN_EMAIL", default: "\(username)@bookstore.local")
+        self.repository = repository
+        self.hasher = hasher
+        self.logger = logger
     }
 
-    /// Creates the initial admin from `ADMIN_USERNAME`/`ADMIN_PASSWORD` when both are set and the user does not exist.
-    static func bootstrapAdmin(settings: Settings, repository: any UserRepository, hasher: PasswordHasher, logger: Logger) async throws {
-        guard let username = settings["ADMIN_USERNAME"], let password = settings["ADMIN_PASSWORD"] else { return }
-        guard password.count >= 6 else { throw ConfigurationError("ADMIN_PASSWORD must be at least 6 characters") }
-        if try await repository.find(usernameOrEmail: username) != nil { return }
+    func run() async throws {
+        var delay = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            do {
+                try await self.createIfMissing()
+                return
+            } catch {
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    func createIfMissing() async throws {
+        if try await self.repository.find(usernameOrEmail: self.username) != nil { return }
         let admin = User(
-            username: username,
-            email: settings.string("ADMIN_EMAIL", default: "\(username)@bookstore.local"),
-            passwordHash: try await hasher.hash(password),
+            username: self.username,
+            email: self.email,
+            passwordHash: try await self.hasher.hash(self.password),
             firstName: "Admin",
             lastName: "User",
             emailVerified: true,
             roles: [Identity.userRole, Identity.adminRole]
         )
         do {
-            try await repository.create(admin)
-            logger.info("Initial admin created", metadata: ["user.name": .string(username)])
+            try await self.repository.create(admin)
+            self.logger.info("Initial admin created", metadata: ["user.name": .string(self.username)])
         } catch is UserRepositoryError {
             // Created concurrently by another replica.
         }

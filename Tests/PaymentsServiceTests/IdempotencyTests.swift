@@ -58,6 +58,31 @@ import Testing
     }
 
     @Test(arguments: Flavour.allCases)
+    func aReplayAfterARefundReturnsThePaymentAsItIsNow(_ flavour: Flavour) async throws {
+        let token = self.tokens.user()
+        try await flavour.build().application.test(.router) { client in
+            for headers in [[.idempotencyKey: "key-r"], HTTPFields()] {
+                let orderID = headers.isEmpty ? "unkeyed" : "keyed"
+                let first = try await client.send(.post, "/api/payments", token: token, json: flavour.paymentBody(orderID: orderID), headers: headers)
+                let id = try #require(first.data?[flavour.key("payment_id")]?.stringValue)
+                try await client.send(.post, "/api/payments/\(id)/refund", token: token)
+                let replay = try await client.send(
+                    .post,
+                    "/api/payments",
+                    token: token,
+                    json: flavour.paymentBody(orderID: orderID),
+                    headers: headers
+                )
+                #expect(replay.status == flavour.createdStatus)
+                #expect(replay.data?[flavour.key("payment_id")]?.stringValue == id)
+                #expect(replay.data?["status"]?.stringValue == flavour.status("refunded"))
+                try expectConforms(replay, flavour, .post, "/api/payments")
+            }
+            #expect(try await self.total(client) == 2)
+        }
+    }
+
+    @Test(arguments: Flavour.allCases)
     func theSameKeyWithAnotherBodyIsAConflict(_ flavour: Flavour) async throws {
         let token = self.tokens.user()
         try await flavour.build().application.test(.router) { client in

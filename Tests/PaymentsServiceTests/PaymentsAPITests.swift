@@ -35,7 +35,9 @@ import Testing
             #expect(UUID(uuidString: paymentID) != nil && paymentID == paymentID.lowercased())
             let transactionID = try #require(data[flavour.key("transaction_id")]?.stringValue)
             #expect(transactionID.wholeMatch(of: /TXN-[0-9A-F]{12}/) != nil)
-            #expect(data[flavour.key("created_at")] == data[flavour.key("updated_at")])
+            let createdAt = try #require(data[flavour.key("created_at")]?.stringValue)
+            let updatedAt = try #require(data[flavour.key("updated_at")]?.stringValue)
+            #expect(Timestamp.parse(createdAt) != nil && createdAt <= updatedAt)
             switch flavour {
             case .python:
                 #expect(data["refunded_at"] == .null)

@@ -43,7 +43,7 @@ enum Fixture {
         secret: String = Fixture.secret,
         algorithm: TokenSettings.Algorithm = .hs512
     ) async throws -> String {
-        try await TokenService(settings: TokenSettings(secret: secret, algorithm: algorithm)).issue(for: identity, now: now)
+        TokenService(settings: TokenSettings(secret: secret, algorithm: algorithm)).issue(for: identity, now: now)
     }
 
     /// An unsigned `alg: none` token carrying valid-looking claims for `identity`.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import LoadTestKit
 
@@ -84,9 +85,20 @@ struct RunCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(("\r" + ProgressLine.render(update) + "\u{1B}[K").utf8))
             } : nil
         let startDate = Date()
+        // Ctrl-C stops the load and still reports what was measured; a second Ctrl-C exits at once.
+        let run = Task { try await ScenarioRunner.run(scenario, overrides: overrides, progress: progress) }
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            if run.isCancelled { _exit(130) }
+            printError("\nloadtest: interrupted, stopping (Ctrl-C again to quit at once)")
+            run.cancel()
+        }
+        interrupt.resume()
+        defer { interrupt.cancel() }
         let report: ScenarioReport
         do {
-            report = try await ScenarioRunner.run(scenario, overrides: overrides, progress: progress)
+            report = try await run.value
         } catch let failure as SetupFailure {
             if showsProgress { print("\r\u{1B}[K", terminator: "") }
             printError("loadtest: \(failure)")

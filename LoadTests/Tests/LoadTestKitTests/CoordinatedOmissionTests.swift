@@ -29,18 +29,19 @@ struct CoordinatedOmissionTests {
     @Test func openModelP99ReflectsAStallWhileServiceTimeDoesNot() async throws {
         #expect(abs(Self.expectedP99Seconds - 0.45) < 1e-9)
         let stall = TestHTTPServer.Stall(afterRequests: 400, length: .milliseconds(Int64(Self.stall * 1000)))
-        let server = try await TestHTTPServer(stall: stall)
-        let configuration = LoadConfiguration(
-            name: "stall",
-            baseURL: try BaseURL(server.baseURL),
-            requests: [RequestDefinition(name: "get", path: .literal("/"))],
-            model: .open(.constant(Self.rate), maxConnections: 4),
-            duration: .milliseconds(Int64(Self.duration * 1000)),
-            requestTimeout: .seconds(5),
-            threads: 1
-        )
-        let result = try await LoadRunner.run(configuration)
-        try await server.shutdown()
+        let result = try await withTestServer(stall: stall) { server in
+            try await LoadRunner.run(
+                LoadConfiguration(
+                    name: "stall",
+                    baseURL: try BaseURL(server.baseURL),
+                    requests: [RequestDefinition(name: "get", path: .literal("/"))],
+                    model: .open(.constant(Self.rate), maxConnections: 4),
+                    duration: .milliseconds(Int64(Self.duration * 1000)),
+                    requestTimeout: .seconds(5),
+                    threads: 1
+                )
+            )
+        }
 
         #expect(stall.started)
         #expect(result.overall.completed == 1000)

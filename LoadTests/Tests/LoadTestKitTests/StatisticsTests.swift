@@ -97,7 +97,9 @@ import Testing
     }
 
     @Test func arrivalScheduleForSteppedRates() {
-        let rate = ArrivalRate.stepped([.init(rate: 10, duration: .seconds(2)), .init(rate: 0, duration: .seconds(1)), .init(rate: 100, duration: .seconds(1))])
+        let rate = ArrivalRate.stepped([
+            .init(rate: 10, duration: .seconds(2)), .init(rate: 0, duration: .seconds(1)), .init(rate: 100, duration: .seconds(1)),
+        ])
         let schedule = ArrivalSchedule(rate: rate, duration: .seconds(10))
         #expect(schedule.totalArrivals == 20 + 100)
         #expect(schedule.lengthNanoseconds == 4e9)

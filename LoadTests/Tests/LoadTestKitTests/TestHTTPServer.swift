@@ -143,7 +143,13 @@ final class TestHTTPServer: Sendable {
                 if keepsRequests { serverRef?.received.withLock { $0.append(request) } }
                 let response = route(request)
                 var delay = stall?.delayForNextRequest() ?? .zero
-                if response.delay > .zero { delay = delay + .nanoseconds(Int64(response.delay.components.seconds) * 1_000_000_000 + response.delay.components.attoseconds / 1_000_000_000) }
+                if response.delay > .zero {
+                    delay =
+                        delay
+                        + .nanoseconds(
+                            Int64(response.delay.components.seconds) * 1_000_000_000 + response.delay.components.attoseconds / 1_000_000_000
+                        )
+                }
                 let keepAlive = head.isKeepAlive && !response.closeConnection
                 if delay > .zero {
                     let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

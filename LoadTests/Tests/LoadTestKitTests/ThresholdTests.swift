@@ -1,3 +1,5 @@
+import Foundation
+import Histogram
 import Testing
 
 @testable import LoadTestKit
@@ -53,6 +55,7 @@ import Testing
         ("p95[<300ms", "'[' without ']'"),
         ("p95[]<300ms", "empty request name"),
         ("p95<-1ms", "must not be negative"),
+        ("late_sends[a]<1", "whole run"),
     ])
     func rejectsInvalidThresholds(text: String, reason: String) {
         #expect {

@@ -78,6 +78,9 @@ public struct ObservabilityMiddleware: RouterMiddleware {
                     message: error.status.code < 500 ? (error.body ?? error.status.reasonPhrase) : "Internal server error"
                 )
             }
+        case let error as DependencyError:
+            logger.warning("Dependency unavailable", metadata: ["dependency": .string(error.dependency), "error.type": .string(error.underlying)])
+            apiError = .unavailable("The \(error.dependency) is temporarily unavailable, retry later")
         case let error as any HTTPResponseError where error.status.code < 500:
             apiError = APIError(status: error.status, message: error.status.reasonPhrase)
         default:

@@ -45,7 +45,9 @@ enum HTTPExchange {
                 .connectTimeout(.nanoseconds(Int64(connectTimeout.nanosecondsClamped)))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ExchangeHandler(request: bytes, isHeadRequest: isHeadRequest, promise: promise))
+                        try channel.pipeline.syncOperations.addHandler(
+                            ExchangeHandler(request: bytes, isHeadRequest: isHeadRequest, promise: promise)
+                        )
                     }
                 }
                 .connect(to: address)

@@ -40,9 +40,9 @@ final class LoadConnection: ChannelInboundHandler {
         self.context = nil
     }
 
-    /// Writes a request.
+    /// Writes a request; with `flush` false the bytes wait for ``flush()``.
     @inline(__always)
-    func send(_ bytes: ByteBuffer, request: PendingRequest, isHeadRequest: Bool, now: UInt64) {
+    func send(_ bytes: ByteBuffer, request: PendingRequest, isHeadRequest: Bool, now: UInt64, flush: Bool) {
         isBusy = true
         current = request
         sentAt = now
@@ -51,7 +51,16 @@ final class LoadConnection: ChannelInboundHandler {
             abort(.reset)
             return
         }
-        context.writeAndFlush(NIOAny(bytes), promise: nil)
+        if flush {
+            context.writeAndFlush(NIOAny(bytes), promise: nil)
+        } else {
+            context.write(NIOAny(bytes), promise: nil)
+        }
+    }
+
+    /// Sends written bytes.
+    func flush() {
+        context?.flush()
     }
 
     /// Ends the request in flight with an error and closes the connection.

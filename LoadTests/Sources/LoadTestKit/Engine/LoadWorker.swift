@@ -71,6 +71,11 @@ final class LoadWorker {
     private lazy var reconnectTimer = WorkerTimer(worker: self, kind: .reconnect)
     private var scheduledCallbacks: [WorkerTimer.Kind: NIOScheduledCallback] = [:]
     private var reconnectScheduled = false
+    /// While true (inside a response callback), writes are collected and flushed together after the current batch
+    /// of I/O events, so the server sees one burst per event-loop tick instead of a wake-up per request.
+    private var defersFlushes = false
+    private var pendingFlushes: [LoadConnection] = []
+    private var flushScheduled = false
     private let sweepInterval: TimeAmount
     private let recordsOutcomes: Bool
     private let outcomeLimit: Int
@@ -318,7 +323,14 @@ final class LoadWorker {
             isLate: now > request.intended && now &- request.intended > plan.lateNanoseconds,
             inFlight: inFlight
         )
-        connection.send(bytes, request: request, isHeadRequest: compiled.isHeadRequest, now: now)
+        connection.send(bytes, request: request, isHeadRequest: compiled.isHeadRequest, now: now, flush: !defersFlushes)
+        if defersFlushes {
+            pendingFlushes.append(connection)
+            if !flushScheduled {
+                flushScheduled = true
+                eventLoop.assumeIsolated().execute { self.flushPending() }
+            }
+        }
     }
 
     /// A response arrived on `connection`.
@@ -358,8 +370,22 @@ final class LoadWorker {
                 )
             )
         }
-        if !connection.isClosing { reuse(connection, now: now) }
+        if !connection.isClosing {
+            defersFlushes = true
+            reuse(connection, now: now)
+            defersFlushes = false
+        }
         checkFinished()
+    }
+
+    private func flushPending() {
+        flushScheduled = false
+        var index = 0
+        while index < pendingFlushes.count {
+            pendingFlushes[index].flush()
+            index += 1
+        }
+        pendingFlushes.removeAll(keepingCapacity: true)
     }
 
     /// The request in flight on `connection` failed.

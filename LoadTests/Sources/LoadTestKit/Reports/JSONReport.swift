@@ -1,4 +1,5 @@
 import Foundation
+import Histogram
 
 /// The machine-readable result written by `--json`.
 public enum JSONReport {

@@ -14,12 +14,14 @@ public enum JUnitReport {
         for outcome in report.thresholds {
             var properties: [(String, String)] = [
                 ("threshold", outcome.threshold.source),
-                ("limit", outcome.threshold.format(outcome.threshold.limit)),
+                ("limit", outcome.threshold.formattedLimit),
                 ("measured", outcome.measured.map { outcome.threshold.format($0) } ?? "no data"),
             ]
             if let measured = outcome.measured { properties.append(("measured_value", String(measured))) }
             let failure = outcome.passed ? nil : Failure(type: "ThresholdFailed", message: outcome.explanation, text: outcome.explanation)
-            cases.append(TestCase(className: "\(suiteName).thresholds", name: outcome.threshold.source, time: 0, properties: properties, failure: failure))
+            cases.append(
+                TestCase(className: "\(suiteName).thresholds", name: outcome.threshold.source, time: 0, properties: properties, failure: failure)
+            )
         }
         let neverSucceeded = Set(report.requestsWithoutSuccess)
         for request in result.requests {
@@ -74,7 +76,12 @@ public enum JUnitReport {
     }
 
     /// Renders a report for a run whose setup failed: the setup steps, the failing one as an `<error>`.
-    public static func render(setupFailure: SetupFailure, scenarioName: String, startDate: Date, hostname: String = ProcessInfo.processInfo.hostName)
+    public static func render(
+        setupFailure: SetupFailure,
+        scenarioName: String,
+        startDate: Date,
+        hostname: String = ProcessInfo.processInfo.hostName
+    )
         -> String
     {
         let suiteName = "loadtest.\(scenarioName)"
@@ -149,14 +156,16 @@ public enum JUnitReport {
         let stamp = String(formatter.string(from: timestamp).dropLast())
         let seconds = String(format: "%.3f", time)
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        xml += "<testsuites name=\"loadtest\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"\(skipped)\" time=\"\(seconds)\">\n"
+        xml +=
+            "<testsuites name=\"loadtest\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"\(skipped)\" time=\"\(seconds)\">\n"
         xml += "  <testsuite name=\"\(escape(suiteName))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(errors)\" "
         xml += "skipped=\"\(skipped)\" time=\"\(seconds)\" timestamp=\"\(stamp)\" hostname=\"\(escape(hostname))\" id=\"0\" package=\"loadtest\">\n"
         xml += "    <properties>\n"
         for (name, value) in properties { xml += "      <property name=\"\(escape(name))\" value=\"\(escape(value))\"/>\n" }
         xml += "    </properties>\n"
         for testCase in cases {
-            xml += "    <testcase classname=\"\(escape(testCase.className))\" name=\"\(escape(testCase.name))\" time=\"\(String(format: "%.3f", testCase.time))\">\n"
+            xml +=
+                "    <testcase classname=\"\(escape(testCase.className))\" name=\"\(escape(testCase.name))\" time=\"\(String(format: "%.3f", testCase.time))\">\n"
             if !testCase.properties.isEmpty {
                 xml += "      <properties>\n"
                 for (name, value) in testCase.properties { xml += "        <property name=\"\(escape(name))\" value=\"\(escape(value))\"/>\n" }
@@ -164,10 +173,12 @@ public enum JUnitReport {
             }
             if let skipped = testCase.skipped { xml += "      <skipped message=\"\(escape(skipped))\"/>\n" }
             if let failure = testCase.failure {
-                xml += "      <failure message=\"\(escape(failure.message))\" type=\"\(escape(failure.type))\">\(escape(failure.text, inContent: true))</failure>\n"
+                xml +=
+                    "      <failure message=\"\(escape(failure.message))\" type=\"\(escape(failure.type))\">\(escape(failure.text, inContent: true))</failure>\n"
             }
             if let error = testCase.error {
-                xml += "      <error message=\"\(escape(error.message))\" type=\"\(escape(error.type))\">\(escape(error.text, inContent: true))</error>\n"
+                xml +=
+                    "      <error message=\"\(escape(error.message))\" type=\"\(escape(error.type))\">\(escape(error.text, inContent: true))</error>\n"
             }
             xml += "    </testcase>\n"
         }

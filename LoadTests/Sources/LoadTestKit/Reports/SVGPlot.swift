@@ -26,8 +26,8 @@ public enum SVGPlot {
             series("p50", "#1f77b4") { $0.p50 },
             series("p90", "#2ca02c") { $0.p90 },
             series("p99", "#ff7f0e") { $0.p99 },
-            series("max", "#d62728") { $0.max },
             series("service p99 (uncorrected)", "#7f7f7f", dashed: true) { $0.serviceP99 },
+            series("max", "#d62728") { $0.max },
         ]
         let rateSeries = Series(
             label: "completed req/s",
@@ -109,7 +109,15 @@ public enum SVGPlot {
             + "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     }
 
-    private static func text(x: Double, y: Double, _ content: String, size: Int = 11, anchor: String = "start", bold: Bool = false, rotate: Bool = false)
+    private static func text(
+        x: Double,
+        y: Double,
+        _ content: String,
+        size: Int = 11,
+        anchor: String = "start",
+        bold: Bool = false,
+        rotate: Bool = false
+    )
         -> String
     {
         let transform = rotate ? " transform=\"rotate(-90 \(fmt(x)) \(fmt(y)))\"" : ""
@@ -172,7 +180,8 @@ public enum SVGPlot {
         }
         svg += text(x: frame.x + frame.width / 2, y: frame.y + frame.height + 30, xLabel, size: 11, anchor: "middle")
         svg += text(x: frame.x - 52, y: frame.y + frame.height / 2, yLabel, size: 11, anchor: "middle", rotate: true)
-        for item in series where !item.points.isEmpty {
+        // Draw the last legend entry first, so the first ones (p50, p99) stay visible on top of max.
+        for item in series.reversed() where !item.points.isEmpty {
             let path = item.points.map { "\(fmt(px($0.x))),\(fmt(py($0.y)))" }.joined(separator: " ")
             let dash = item.dashed ? " stroke-dasharray=\"5,4\"" : ""
             svg += "<polyline fill=\"none\" stroke=\"\(item.color)\" stroke-width=\"1.6\"\(dash) points=\"\(path)\"/>\n"

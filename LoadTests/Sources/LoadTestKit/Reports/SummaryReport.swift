@@ -7,11 +7,16 @@ public enum SummaryReport {
         let result = report.result
         var lines: [String] = []
         let bound = "max \(result.maxRequests) requests"
-        lines.append("\(report.scenarioName): \(result.model) for \(DurationText.format(result.configuredDuration)) (\(bound)) against \(result.baseURL)")
+        lines.append(
+            "\(report.scenarioName): \(result.model) for \(DurationText.format(result.configuredDuration)) (\(bound)) against \(result.baseURL)"
+        )
         if result.cancelled { lines.append("  the run was cancelled before it finished") }
         for step in report.setup {
             let status = step.status.map { "status \($0)" } ?? "no response"
-            lines.append("  setup \(step.name): \(status), \(DurationText.format(step.duration))" + (step.captured.isEmpty ? "" : ", captured \(step.captured.joined(separator: ", "))"))
+            lines.append(
+                "  setup \(step.name): \(status), \(DurationText.format(step.duration))"
+                    + (step.captured.isEmpty ? "" : ", captured \(step.captured.joined(separator: ", "))")
+            )
         }
         let overall = result.overall
         var rateLine = "  rate: \(String(format2: result.achievedRate)) req/s achieved over \(DurationText.formatSeconds(result.elapsed.seconds))"

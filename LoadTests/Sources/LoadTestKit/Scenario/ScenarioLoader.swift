@@ -180,8 +180,10 @@ private struct Reader {
         let map = try mapping(node, "load")
         try allow(
             map,
-            ["model", "rate", "stages", "connections", "maxConnections", "max_connections", "duration", "maxRequests", "max_requests", "timeout",
-             "connectTimeout", "connect_timeout"],
+            [
+                "model", "rate", "stages", "connections", "maxConnections", "max_connections", "duration", "maxRequests", "max_requests", "timeout",
+                "connectTimeout", "connect_timeout",
+            ],
             "load"
         )
         var settings = LoadSettings()

@@ -142,7 +142,9 @@ public enum ScenarioRunner {
         } else if let rate = load.rate {
             model = .open(.constant(rate), maxConnections: maxConnections ?? (load.model == "open" ? load.connections : nil))
         } else {
-            throw ScenarioError("no load model: set load.rate or load.stages (open model) or load.connections (closed model), or pass --rate / --connections")
+            throw ScenarioError(
+                "no load model: set load.rate or load.stages (open model) or load.connections (closed model), or pass --rate / --connections"
+            )
         }
         var duration = overrides.duration ?? load.duration
         if duration == nil, overrides.rate == nil, case .open(let rate, _) = model, !rate.isConstant {

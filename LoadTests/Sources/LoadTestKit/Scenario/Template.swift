@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// A text template with `{{…}}` placeholders, used for request paths, headers and bodies.

@@ -81,7 +81,14 @@ public struct Threshold: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: ``ThresholdParseError`` for an unknown metric, a missing operator, a bad number or a wrong unit.
     public static func parse(_ text: String) throws(ThresholdParseError) -> Threshold {
         let source = text.trimmingSpaces()
-        let compact = String(source.filter { !$0.isWhitespace })
+        // Spaces are insignificant, except inside a [request name].
+        var compact = ""
+        var inBrackets = false
+        for character in source {
+            if character == "[" { inBrackets = true }
+            if character == "]" { inBrackets = false }
+            if inBrackets || !character.isWhitespace { compact.append(character) }
+        }
         guard !compact.isEmpty else { throw ThresholdParseError(text: text, reason: "empty threshold") }
         guard let operatorIndex = compact.firstIndex(where: { $0 == "<" || $0 == ">" || $0 == "=" || $0 == "!" }) else {
             throw ThresholdParseError(text: text, reason: "no comparison operator (use <, <=, > or >=)")
@@ -117,6 +124,9 @@ public struct Threshold: Sendable, Hashable, CustomStringConvertible {
             throw ThresholdParseError(text: text, reason: "'[' without ']'")
         }
         let metric = try parseMetric(left, text: text)
+        if requestName != nil, metric == .lateSends || metric == .lateRate {
+            throw ThresholdParseError(text: text, reason: "late sends are counted for the whole run, not per request")
+        }
         let limit = try parseValue(String(rest), kind: metric.kind, text: text)
         return Threshold(source: source, metric: metric, metricName: left, requestName: requestName, comparison: comparison, limit: limit)
     }
@@ -223,7 +233,7 @@ public struct Threshold: Sendable, Hashable, CustomStringConvertible {
         case .errorRate:
             return scoped.succeeded + scoped.failed == 0 ? nil : scoped.errorRate
         case .lateRate:
-            return scoped.sent == 0 ? nil : Double(result.lateSends) / Double(result.overall.sent)
+            return result.overall.sent == 0 ? nil : Double(result.lateSends) / Double(result.overall.sent)
         case .rps:
             let seconds = result.elapsed.seconds
             return seconds > 0 ? Double(scoped.completed) / seconds : nil
@@ -253,6 +263,23 @@ public struct Threshold: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Formats the limit compactly, as a person would write it: `300ms`, `1s`, `1%`, `500/s`.
+    public var formattedLimit: String {
+        func trimmed(_ text: String) -> String {
+            guard text.contains(".") else { return text }
+            var result = text
+            while result.hasSuffix("0") { result.removeLast() }
+            if result.hasSuffix(".") { result.removeLast() }
+            return result
+        }
+        switch metric.kind {
+        case .latency: return DurationText.formatSeconds(limit)
+        case .ratio: return trimmed(String.fixed(limit * 100, decimals: 4)) + "%"
+        case .rate: return trimmed(String.fixed(limit, decimals: 3)) + "/s"
+        case .count: return String(Int64(limit))
+        }
+    }
+
     static func formatMilliseconds(_ ms: Double) -> String {
         if ms >= 1000 { return String(format3: ms / 1000) + "s" }
         return String(format3: ms) + "ms"
@@ -271,7 +298,7 @@ public struct ThresholdOutcome: Sendable {
     /// A one-line explanation, e.g. `p95 = 412.3ms, limit < 300ms`.
     public var explanation: String {
         let name = threshold.metricName + (threshold.requestName.map { "[\($0)]" } ?? "")
-        let limit = "\(threshold.comparison.rawValue) \(threshold.format(threshold.limit))"
+        let limit = "\(threshold.comparison.rawValue) \(threshold.formattedLimit)"
         guard let measured else { return "\(name): no data to measure (limit \(limit))" }
         return "\(name) = \(threshold.format(measured)), limit \(limit)"
     }
