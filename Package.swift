@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "bookstore", targets: ["bookstore"]),
         .library(name: "BookstoreRuntime", targets: ["BookstoreRuntime"]),
         .library(name: "ContractKit", targets: ["ContractKit"]),
+        .executable(name: "loadtest", targets: ["loadtest"]),
+        .library(name: "LoadTestKit", targets: ["LoadTestKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -27,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // MARK: Shared, service-agnostic modules
@@ -65,7 +68,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "PaymentsService", dependencies: ["BookstoreCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "PaymentsService",
+            dependencies: ["BookstoreCore", "BookstorePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "ReviewsService", dependencies: ["BookstoreCore", "BookstoreMongo"], swiftSettings: swiftSettings),
         .target(
             name: "GatewayService",
@@ -140,10 +147,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        /// The local cluster: replicas as child processes, a supervisor that restarts them, and a control API.
+        .target(
+            name: "LocalCluster",
+            dependencies: [
+                "BookstoreRuntime", "BookstoreCore", "JSONKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "bookstore",
             dependencies: [
-                "BookstoreRuntime", "BookstoreCore",
+                "BookstoreRuntime", "BookstoreCore", "LocalCluster", "JSONKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -159,8 +185,39 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        /// The load generator (SPEC §10): a SwiftNIO engine, HdrHistogram statistics, thresholds and reports.
+        .target(
+            name: "LoadTestKit",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "LoadTests/Sources/LoadTestKit",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "loadtest",
+            dependencies: ["LoadTestKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "LoadTests/Sources/loadtest",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
 
+        .testTarget(
+            name: "LoadTestKitTests",
+            dependencies: [
+                "LoadTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "LoadTests/Tests/LoadTestKitTests",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ContractKitTests",

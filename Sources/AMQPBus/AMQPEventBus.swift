@@ -128,6 +128,6 @@ public final class AMQPEventBus: EventBus, Service {
 
     /// The messages waiting in the outbox for the broker.
     public func outboxDepth() async -> Int {
-        (try? await self.publisher.call { session, completion in completion(.success(session.outboxDepth)) }) ?? 0
+        (try? await self.publisher.call { session, completion in completion(.success(session.pendingOutboxMessages())) }) ?? 0
     }
 }

@@ -79,7 +79,7 @@ final class ConsumerSession: ConnectionSession {
                 var copy = MessageCodec.retryCopy(of: delivery.message, queue: self.queue, delay: delay, appID: self.appID)
                 do {
                     try self.ensureRetryQueue(copy.routingKey, delay: delay, on: connection)
-                } catch where error.isChannelLevel {
+                } catch  where error.isChannelLevel {
                     self.logger.error("Cannot declare the retry queue; parking the message", metadata: ["error": .string(error.description)])
                     copy = MessageCodec.deadLetterCopy(
                         of: delivery.message,
@@ -140,7 +140,7 @@ final class ConsumerSession: ConnectionSession {
             for declaration in declarations {
                 do {
                     try connection.declare(declaration)
-                } catch where error.isChannelLevel {
+                } catch  where error.isChannelLevel {
                     self.logger.error("The broker refused a declaration", metadata: ["error": .string(error.description)])
                 }
             }

@@ -67,6 +67,11 @@ final class PublisherSession: ConnectionSession {
     /// Messages in the outbox not confirmed by the broker yet.
     var outboxDepth: Int { self.outbox?.pendingCount ?? 0 }
 
+    /// `outboxDepth`, opening the outbox first (it holds the messages of an earlier run until the first publish).
+    func pendingOutboxMessages() -> Int {
+        self.openOutboxIfNeeded()?.pendingCount ?? 0
+    }
+
     // MARK: Jobs
 
     /// Publishes `message`; `completion` reports success once the broker confirmed it or the outbox holds it.
@@ -193,7 +198,7 @@ final class PublisherSession: ConnectionSession {
         for declaration in Topology.deduplicated(declarations) {
             do {
                 try connection.declare(declaration)
-            } catch where error.isChannelLevel {
+            } catch  where error.isChannelLevel {
                 self.logger.error("The broker refused a declaration", metadata: ["error": .string(error.description)])
             }
             if case .exchange(let name, "topic", _) = declaration { self.declaredExchanges.insert(name) }
@@ -206,7 +211,7 @@ final class PublisherSession: ConnectionSession {
         for declaration in Topology.exchangeDeclarations(exchange) {
             do {
                 try connection.declare(declaration)
-            } catch where error.isChannelLevel {
+            } catch  where error.isChannelLevel {
                 // Typically 406: the exchange exists with other arguments. It exists, so publishing works.
                 self.logger.warning("The broker refused a declaration", metadata: ["error": .string(error.description)])
             }
@@ -367,7 +372,10 @@ final class PublisherSession: ConnectionSession {
             self.instruments.outbox(count: outbox.pendingCount)
             if !self.outboxInUse {
                 self.outboxInUse = true
-                self.logger.warning("The broker is unavailable; keeping messages in the outbox", metadata: ["messaging.outbox.directory": .string(outbox.directory)])
+                self.logger.warning(
+                    "The broker is unavailable; keeping messages in the outbox",
+                    metadata: ["messaging.outbox.directory": .string(outbox.directory)]
+                )
             }
             completion(.success(()))
         } catch {

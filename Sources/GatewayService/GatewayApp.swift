@@ -27,7 +27,7 @@ public enum GatewayApp {
 
     /// Builds the gateway. Settings: `USER_SERVICE_URL`, `PAYMENT_PYTHON_SERVICE_URL`, `PAYMENT_JAVA_SERVICE_URL`,
     /// `REVIEW_SERVICE_URL` (comma-separated replica URLs), `GATEWAY_CONNECT_TIMEOUT_MS` (3000),
-    /// `GATEWAY_READ_TIMEOUT_MS` (10000), `CORS_ALLOWED_ORIGIN` (`*`).
+    /// `GATEWAY_READ_TIMEOUT_MS` (10000), `CORS_ALLOWED_ORIGIN` (`*`), `UPSTREAMS_FILE` (replica lists re-read on change).
     public static func build(
         settings: Settings,
         bus: any EventBus,
@@ -81,9 +81,15 @@ public enum GatewayApp {
                 }
             }
         }
+        var services: [any Service] = [HTTPClientService(client: client)]
+        if let file = settings["UPSTREAMS_FILE"] {
+            let watcher = UpstreamsFileWatcher(path: file, upstreams: upstreams, logger: scaffold.logger)
+            watcher.reload()
+            services.append(watcher)
+        }
         let application = scaffold.makeApplication(
             router: router,
-            services: [HTTPClientService(client: client)],
+            services: services,
             onServerRunning: onServerRunning
         )
         return BuiltService(application: application, scaffold: scaffold)

@@ -1,7 +1,14 @@
 import ArgumentParser
+import AsyncHTTPClient
 import BookstoreCore
 import BookstoreRuntime
 import Foundation
+import JSONKit
+import LocalCluster
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import UnixSignals
 import Logging
 
 @main
@@ -9,7 +16,7 @@ struct Bookstore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bookstore",
         abstract: "The bookstore services: run one (`serve`) or all of them in one process (`up`).",
-        subcommands: [Up.self, Serve.self]
+        subcommands: [Up.self, Serve.self, Cluster.self]
     )
 }
 
@@ -85,4 +92,123 @@ func bootstrapLogging(settings: Settings, label: String) -> Logger {
     let level = Logger.Level(rawValue: settings.string("LOG_LEVEL", default: "info").lowercased()) ?? .info
     LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
     return Logger(label: label)
+}
+
+struct Cluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The local cluster: every service as separate processes, supervised (see ci/local-cluster).",
+        subcommands: [ClusterUp.self, ClusterStatus.self, ClusterControl.self, ClusterScale.self]
+    )
+}
+
+struct ClusterUp: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start the replicas on real infrastructure (settings from the environment, e.g. .data/infra.env) and supervise them."
+    )
+
+    @Option(help: "Replicas of each backend service.") var replicas = 2
+    @Option(help: "Replicas of the gateway (the first listens on 8080).") var gatewayReplicas = 1
+    @Option(help: "Port of the control API on 127.0.0.1.") var controlPort = 7070
+    @Option(help: "Folder for replica logs and generated files.") var dataDirectory = ".data/cluster"
+    @Flag(help: "Use in-memory stores and a per-process bus instead of PostgreSQL, MongoDB and RabbitMQ.") var memory = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let settings = Settings(environment: environment)
+        let logger = bootstrapLogging(settings: settings, label: "local-cluster")
+        var shared = environment.filter { key, _ in
+            key.hasPrefix("POSTGRES_") || key.hasPrefix("RABBITMQ_") || key.hasPrefix("MONGO_") || key.hasPrefix("JWT_")
+                || key.hasPrefix("PAYMENT_") || key.hasPrefix("ADMIN_") || key.hasPrefix("LOGIN_") || key.hasPrefix("GATEWAY_")
+                || ["LOG_LEVEL", "ACCESS_LOG", "BCRYPT_COST", "SHUTDOWN_DRAIN_SECONDS"].contains(key)
+        }
+        shared["JWT_SECRET"] = shared["JWT_SECRET"] ?? Runtime.embeddedDevelopmentSecret
+        shared["ADMIN_USERNAME"] = shared["ADMIN_USERNAME"] ?? "admin"
+        shared["ADMIN_PASSWORD"] = shared["ADMIN_PASSWORD"] ?? "admin123"
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        let configuration = ClusterConfiguration(
+            binary: FileManager.default.isExecutableFile(atPath: binary) ? binary : (environment["BOOKSTORE_BIN"] ?? binary),
+            dataDirectory: URL(fileURLWithPath: self.dataDirectory).standardizedFileURL.path,
+            controlPort: self.controlPort,
+            replicas: [
+                .gateway: self.gatewayReplicas, .users: self.replicas, .paymentsPython: self.replicas, .paymentsJava: self.replicas,
+                .reviews: self.replicas,
+            ],
+            environment: shared,
+            prometheusTargetsDirectory: environment["PROMETHEUS_TARGETS_DIR"],
+            useRealInfrastructure: !self.memory
+        )
+        let cluster = LocalClusterService(configuration: configuration, logger: logger) { port in
+            FileHandle.standardError.write(Data("Local cluster control API on http://127.0.0.1:\(port) (bookstore cluster status)\n".utf8))
+        }
+        let group = ServiceGroup(configuration: .init(services: [cluster], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Talks to a running cluster's control API.
+struct ControlClient {
+    let base: String
+
+    func call(_ method: HTTPMethod, _ path: String) async throws -> JSON {
+        try await HTTPClient.withHTTPClient { client in
+            var request = HTTPClientRequest(url: self.base + path)
+            request.method = method
+            let response = try await client.execute(request, timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            let json = (try? JSON.parse(Array(buffer: body))) ?? .null
+            guard response.status.code < 300 else { throw ValidationError(json["error"]?.stringValue ?? "HTTP \(response.status.code)") }
+            return json
+        }
+    }
+}
+
+struct ControlOptions: ParsableArguments {
+    @Option(help: "The control API.") var control = "http://127.0.0.1:7070"
+}
+
+struct ClusterStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "List the replicas.")
+    @OptionGroup var options: ControlOptions
+
+    func run() async throws {
+        let replicas = try await ControlClient(base: self.options.control).call(.GET, "/replicas")
+        print("REPLICA              PORT   PID      STATUS    RESTARTS")
+        func column(_ value: JSON?, _ width: Int) -> String {
+            let text: String = value == nil || value == .null ? "-" : (value?.stringValue ?? value?.description ?? "-")
+            return text.padding(toLength: width, withPad: " ", startingAt: 0)
+        }
+        for replica in replicas.arrayValue ?? [] {
+            let line: String =
+                column(replica["id"], 20) + " " + column(replica["port"], 6) + " " + column(replica["pid"], 8) + " "
+                + column(replica["status"], 9) + " " + column(replica["restarts"], 4)
+            print(line)
+        }
+    }
+}
+
+struct ClusterControl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replica",
+        abstract: "kill (SIGKILL, restarted by the supervisor), stop (SIGTERM, stays down) or start one replica."
+    )
+    @Argument(help: "kill, stop or start") var action: String
+    @Argument(help: "Replica id, e.g. users-1") var id: String
+    @OptionGroup var options: ControlOptions
+
+    func run() async throws {
+        guard ["kill", "stop", "start"].contains(self.action) else { throw ValidationError("action must be kill, stop or start") }
+        print(try await ControlClient(base: self.options.control).call(.POST, "/replicas/\(self.id)/\(self.action)").text)
+    }
+}
+
+struct ClusterScale: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "scale", abstract: "Set the number of replicas of a service.")
+    @Argument(help: "Service: users, payments-python, payments-java, reviews, gateway") var service: String
+    @Argument(help: "Replicas (0...20)") var replicas: Int
+    @OptionGroup var options: ControlOptions
+
+    func run() async throws {
+        print(try await ControlClient(base: self.options.control).call(.POST, "/services/\(self.service)/scale?replicas=\(self.replicas)").text)
+    }
 }

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstorePostgres
 import Hummingbird
 import JSONKit
 import Logging
@@ -49,7 +50,7 @@ enum PaymentsAppBuilder {
             renderError: flavour == .python ? PythonFormat.renderError : JavaFormat.renderError
         )
         let options = try PaymentsSettings(settings: settings, flavour: flavour)
-        let repository = try self.makeRepository(options)
+        let (repository, storageServices) = try self.makeRepository(options, flavour: flavour, settings: settings, logger: scaffold.logger)
         let logger = scaffold.logger
         let publisher = EventPublisher(bus: bus, metrics: scaffold.metrics, logger: logger)
         let engine = PaymentEngine(
@@ -94,7 +95,7 @@ enum PaymentsAppBuilder {
             JavaPaymentsController(http: http).addRoutes(to: router)
         }
 
-        var services: [any Service] = []
+        var services: [any Service] = storageServices
         if options.isRequestConsumerEnabled {
             try await bus.declareQueue(PaymentRequestConsumer.responses)
             let consumer = PaymentRequestConsumer(engine: engine, publisher: publisher, cards: cards, policy: EventConsumer.Policy())
@@ -114,11 +115,26 @@ enum PaymentsAppBuilder {
         )
     }
 
-    /// The repository `STORAGE` names; only memory exists so far.
-    static func makeRepository(_ options: PaymentsSettings) throws(ConfigurationError) -> any PaymentRepository {
-        guard options.storage == "memory" else {
-            throw ConfigurationError("STORAGE=\(options.storage) is not available yet: only STORAGE=memory is supported")
+    /// The repository `STORAGE` names, with the services it needs running (a database pool): `memory` for both
+    /// flavours; `postgres` (or `postgresql`) for the Java flavour, database `payment_db` unless `POSTGRES_DB` says.
+    static func makeRepository(
+        _ options: PaymentsSettings,
+        flavour: PaymentFlavour,
+        settings: Settings,
+        logger: Logger
+    ) throws(ConfigurationError) -> (repository: any PaymentRepository, services: [any Service]) {
+        switch (options.storage, flavour) {
+        case ("memory", _):
+            return (MemoryPaymentRepository(), [])
+        case ("postgres", .java), ("postgresql", .java):
+            let store = PostgresStore(
+                settings: try PostgresSettings(settings: settings, defaultDatabase: "payment_db"),
+                migrations: PostgresPaymentRepository.migrations,
+                logger: logger
+            )
+            return (PostgresPaymentRepository(store: store, logger: logger), [store])
+        default:
+            throw ConfigurationError("STORAGE=\(options.storage) is not available for the \(flavour.rawValue) flavour")
         }
-        return MemoryPaymentRepository()
     }
 }

@@ -58,7 +58,13 @@ public enum LoadRunner {
             throw ScenarioError("cannot resolve host '\(configuration.baseURL.host)': \(error)")
         }
         let plan = try CompiledPlan(configuration, address: address)
-        let threads = max(1, configuration.threads ?? System.coreCount)
+        // No more event loops than connections: a loop without a connection would only wait for the end.
+        var threads = max(1, configuration.threads ?? System.coreCount)
+        switch configuration.model {
+        case .closed(let connections): threads = min(threads, connections)
+        case .open(_, let maxConnections?): threads = min(threads, maxConnections)
+        case .open: break
+        }
         if let group {
             return try await run(plan, loops: Array(group.makeIterator().prefix(threads)), progress: progress)
         }

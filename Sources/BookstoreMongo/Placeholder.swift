@@ -1,1 +1,0 @@
-// MongoDB support: in progress

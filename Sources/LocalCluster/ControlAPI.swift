@@ -1,0 +1,89 @@
+import BookstoreCore
+import BookstoreRuntime
+import Hummingbird
+import JSONKit
+import Logging
+import ServiceLifecycle
+
+/// The local cluster as one service: the supervisor and its control API on 127.0.0.1.
+///
+/// Control API (JSON): `GET /replicas`, `GET /replicas/{id}`, `POST /replicas/{id}/kill` (SIGKILL; restarted),
+/// `POST /replicas/{id}/stop` (SIGTERM; stays down), `POST /replicas/{id}/start`,
+/// `POST /services/{service}/scale?replicas=N`, `GET /health`.
+public struct LocalClusterService: Service {
+    public let supervisor: Supervisor
+    let logger: Logger
+    let onReady: @Sendable (Int) async -> Void
+
+    public init(configuration: ClusterConfiguration, logger: Logger, onReady: @escaping @Sendable (Int) async -> Void = { _ in }) {
+        self.supervisor = Supervisor(configuration: configuration, logger: logger)
+        self.logger = logger
+        self.onReady = onReady
+    }
+
+    public func run() async throws {
+        try await self.supervisor.startAll()
+        let application = Application(
+            router: Self.router(supervisor: self.supervisor),
+            configuration: .init(address: .hostname("127.0.0.1", port: self.supervisor.configuration.controlPort)),
+            onServerRunning: { channel in await self.onReady(channel.localAddress?.port ?? 0) },
+            logger: self.logger
+        )
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.supervisor.supervise() }
+            group.addTask { try? await application.run() }
+            try? await gracefulShutdown()
+            await self.supervisor.stopAll()
+            group.cancelAll()
+        }
+    }
+
+    static func router(supervisor: Supervisor) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/health") { _, _ in Response.json(["status": "UP"]) }
+        router.get("/replicas") { _, _ in Response.json(.array(await supervisor.allReplicas.map(\.json))) }
+        router.get("/replicas/:id") { _, context in
+            try await Self.answer { try await Self.replica(supervisor, context) }
+        }
+        router.post("/replicas/:id/kill") { _, context in
+            try await Self.answer { try await supervisor.kill(try Self.id(context)).json }
+        }
+        router.post("/replicas/:id/stop") { _, context in
+            try await Self.answer { try await supervisor.stop(try Self.id(context)).json }
+        }
+        router.post("/replicas/:id/start") { _, context in
+            try await Self.answer { try await supervisor.start(try Self.id(context)).json }
+        }
+        router.post("/services/:service/scale") { request, context in
+            guard let name = context.parameters.get("service"), let kind = ServiceKind(rawValue: name) else {
+                return Response.json(["error": "unknown service"], status: .notFound)
+            }
+            guard let raw = request.uri.queryParameters["replicas"], let count = Int(raw) else {
+                return Response.json(["error": "replicas=N is required"], status: .badRequest)
+            }
+            return try await Self.answer { .array(try await supervisor.scale(kind, to: count).map(\.json)) }
+        }
+        return router
+    }
+
+    static func id(_ context: BasicRequestContext) throws -> String {
+        guard let id = context.parameters.get("id") else { throw Supervisor.ControlError.unknownReplica("") }
+        return id
+    }
+
+    static func replica(_ supervisor: Supervisor, _ context: BasicRequestContext) async throws -> JSON {
+        let id = try self.id(context)
+        guard let replica = await supervisor.replica(id) else { throw Supervisor.ControlError.unknownReplica(id) }
+        return replica.json
+    }
+
+    static func answer(_ body: () async throws -> JSON) async throws -> Response {
+        do {
+            return Response.json(try await body())
+        } catch Supervisor.ControlError.unknownReplica(let id) {
+            return Response.json(["error": .string("unknown replica \(id)")], status: .notFound)
+        } catch Supervisor.ControlError.invalidReplicaCount(let count) {
+            return Response.json(["error": .string("invalid replica count \(count): expected 0...20")], status: .badRequest)
+        }
+    }
+}

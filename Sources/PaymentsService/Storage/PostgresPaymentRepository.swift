@@ -1,0 +1,293 @@
+import BookstoreCore
+import BookstorePostgres
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Payments in PostgreSQL, for the Java flavour (`payment_db`, table `payments`).
+///
+/// The uniqueness rules are PostgreSQL's own indexes, so concurrent identical requests cannot both claim a payment:
+/// the primary key on `payment_id`, a partial unique index on `(user_id, idempotency_key)` where a key is set, and a
+/// partial unique index on `fingerprint` among unkeyed payments that have not failed. A unique violation (SQLSTATE
+/// 23505) becomes the ``PaymentRepositoryError`` of the violated index; a database that cannot be reached, or does not
+/// answer within `POSTGRES_QUERY_TIMEOUT_MS`, becomes ``PaymentRepositoryError/unavailable(_:)`` (503).
+///
+/// Amounts are `NUMERIC(12,2)`, written from and read back as whole cents (never binary floating point); timestamps
+/// are `TIMESTAMPTZ`. Newest-first paging breaks ties between equal `created_at` by insertion order (`seq`), like
+/// ``MemoryPaymentRepository``.
+public final class PostgresPaymentRepository: PaymentRepository {
+    let store: PostgresStore
+    let logger: Logger
+
+    public init(store: PostgresStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    /// The names of the unique indexes, as PostgreSQL reports them in a unique violation.
+    enum Constraint {
+        static let paymentID = "payments_pkey"
+        static let idempotencyKey = "payments_user_idempotency_key"
+        static let activeFingerprint = "payments_active_fingerprint_key"
+    }
+
+    /// The schema, applied idempotently at start-up.
+    public static let migrations = [
+        Migration(
+            version: 1,
+            name: "payments",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS payments (
+                    seq BIGINT GENERATED ALWAYS AS IDENTITY,
+                    payment_id VARCHAR(100) NOT NULL,
+                    order_id VARCHAR(100) NOT NULL,
+                    user_id VARCHAR(100) NOT NULL,
+                    amount NUMERIC(12, 2) NOT NULL,
+                    currency VARCHAR(3) NOT NULL,
+                    payment_method VARCHAR(20) NOT NULL,
+                    status VARCHAR(20) NOT NULL,
+                    transaction_id VARCHAR(64),
+                    message TEXT NOT NULL,
+                    book_id VARCHAR(100),
+                    created_at TIMESTAMPTZ NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL,
+                    refunded_at TIMESTAMPTZ,
+                    idempotency_key VARCHAR(255),
+                    fingerprint TEXT NOT NULL,
+                    CONSTRAINT \(Constraint.paymentID) PRIMARY KEY (payment_id),
+                    CONSTRAINT payments_status_check CHECK (status IN ('pending', 'completed', 'failed', 'refunded', 'cancelled'))
+                )
+                """,
+                """
+                CREATE UNIQUE INDEX IF NOT EXISTS \(Constraint.idempotencyKey) ON payments (user_id, idempotency_key)
+                WHERE idempotency_key IS NOT NULL
+                """,
+                """
+                CREATE UNIQUE INDEX IF NOT EXISTS \(Constraint.activeFingerprint) ON payments (fingerprint)
+                WHERE idempotency_key IS NULL AND status <> 'failed'
+                """,
+                "CREATE INDEX IF NOT EXISTS payments_order_id_idx ON payments (order_id)",
+                "CREATE INDEX IF NOT EXISTS payments_user_created_idx ON payments (user_id, created_at DESC, seq DESC)",
+                "CREATE INDEX IF NOT EXISTS payments_status_idx ON payments (status)",
+            ]
+        )
+    ]
+
+    /// The columns every read decodes, in ``decode(_:)``'s order (the amount in cents).
+    static let columns = """
+        payment_id, order_id, user_id, (amount * 100)::BIGINT, currency, payment_method, status, transaction_id, message,
+        book_id, created_at, updated_at, refunded_at, idempotency_key, fingerprint
+        """
+
+    public func insert(_ payment: Payment) async throws(PaymentRepositoryError) {
+        try await self.run { client in
+            _ = try await client.query(
+                """
+                INSERT INTO payments (payment_id, order_id, user_id, amount, currency, payment_method, status, transaction_id,
+                                      message, book_id, created_at, updated_at, refunded_at, idempotency_key, fingerprint)
+                VALUES (\(payment.paymentID), \(payment.orderID), \(payment.userID), CAST(\(payment.amount.cents) AS NUMERIC) / 100,
+                        \(payment.currency.rawValue), \(payment.method.rawValue), \(payment.status.rawValue), \(payment.transactionID),
+                        \(payment.message), \(payment.bookID), \(PostgresTimestamp(payment.createdAt)), \(PostgresTimestamp(payment.updatedAt)),
+                        \(payment.refundedAt.map(PostgresTimestamp.init)), \(payment.idempotencyKey), \(payment.fingerprint))
+                """,
+                logger: self.logger
+            )
+        }
+    }
+
+    public func find(paymentID: String) async throws(PaymentRepositoryError) -> Payment? {
+        try await self.fetch("SELECT \(unescaped: Self.columns) FROM payments WHERE payment_id = \(paymentID)")
+    }
+
+    public func find(userID: String, idempotencyKey: String) async throws(PaymentRepositoryError) -> Payment? {
+        try await self.fetch("SELECT \(unescaped: Self.columns) FROM payments WHERE user_id = \(userID) AND idempotency_key = \(idempotencyKey)")
+    }
+
+    public func findActive(fingerprint: String) async throws(PaymentRepositoryError) -> Payment? {
+        // The predicate of the partial unique index: at most one row.
+        try await self.fetch(
+            "SELECT \(unescaped: Self.columns) FROM payments WHERE fingerprint = \(fingerprint) AND idempotency_key IS NULL AND status <> 'failed'"
+        )
+    }
+
+    public func list(userID: String, offset: Int, limit: Int) async throws(PaymentRepositoryError) -> PaymentPage {
+        let offset = max(0, offset)
+        let limit = max(0, limit)
+        return try await self.run { client in
+            // The window count is taken before LIMIT/OFFSET, in the same snapshot as the page.
+            let rows = try await client.query(
+                """
+                SELECT \(unescaped: Self.columns), count(*) OVER () FROM payments WHERE user_id = \(userID)
+                ORDER BY created_at DESC, seq DESC LIMIT \(limit) OFFSET \(offset)
+                """,
+                logger: self.logger
+            )
+            var payments: [Payment] = []
+            var total = 0
+            for try await row in rows {
+                let columns = try row.decode(Self.Columns.self)
+                payments.append(try Self.payment(columns))
+                total = try row.makeRandomAccess()[15].decode(Int.self)
+            }
+            if payments.isEmpty, offset > 0 || limit == 0 {
+                // An empty page says nothing about the total: count separately.
+                let counts = try await client.query("SELECT count(*) FROM payments WHERE user_id = \(userID)", logger: self.logger)
+                for try await count in counts.decode(Int.self) { total = count }
+            }
+            return PaymentPage(payments: payments, total: total)
+        }
+    }
+
+    public func update(_ payment: Payment, expectedStatus: PaymentStatus) async throws(PaymentRepositoryError) {
+        let outcome = try await self.run { client -> PaymentStatus?? in
+            let rows = try await client.query(
+                """
+                UPDATE payments SET order_id = \(payment.orderID), user_id = \(payment.userID),
+                    amount = CAST(\(payment.amount.cents) AS NUMERIC) / 100, currency = \(payment.currency.rawValue),
+                    payment_method = \(payment.method.rawValue), status = \(payment.status.rawValue),
+                    transaction_id = \(payment.transactionID), message = \(payment.message), book_id = \(payment.bookID),
+                    created_at = \(PostgresTimestamp(payment.createdAt)), updated_at = \(PostgresTimestamp(payment.updatedAt)),
+                    refunded_at = \(payment.refundedAt.map(PostgresTimestamp.init)), idempotency_key = \(payment.idempotencyKey),
+                    fingerprint = \(payment.fingerprint)
+                WHERE payment_id = \(payment.paymentID) AND status = \(expectedStatus.rawValue)
+                RETURNING payment_id
+                """,
+                logger: self.logger
+            )
+            for try await _ in rows { return .some(nil) }
+            return try await self.currentStatus(paymentID: payment.paymentID, client: client)
+        }
+        switch outcome {
+        case .none: throw .notFound
+        case .some(.none): return
+        case .some(.some(let current)): throw .statusChanged(current: current)
+        }
+    }
+
+    public func delete(paymentID: String, expectedStatus: PaymentStatus) async throws(PaymentRepositoryError) {
+        let outcome = try await self.run { client -> PaymentStatus?? in
+            let rows = try await client.query(
+                "DELETE FROM payments WHERE payment_id = \(paymentID) AND status = \(expectedStatus.rawValue) RETURNING payment_id",
+                logger: self.logger
+            )
+            for try await _ in rows { return .some(nil) }
+            return try await self.currentStatus(paymentID: paymentID, client: client)
+        }
+        // Already gone is not an error; another status is.
+        if case .some(.some(let current)) = outcome { throw .statusChanged(current: current) }
+    }
+
+    public func isHealthy() async -> Bool { await self.store.isHealthy() }
+
+    /// After a conditional statement matched nothing: `nil` when the payment does not exist, else `.some(status)`.
+    private func currentStatus(paymentID: String, client: PostgresClient) async throws -> PaymentStatus?? {
+        let rows = try await client.query("SELECT status FROM payments WHERE payment_id = \(paymentID)", logger: self.logger)
+        for try await status in rows.decode(String.self) {
+            guard let status = PaymentStatus(rawValue: status) else { throw CorruptRow(column: "status") }
+            return .some(.some(status))
+        }
+        return nil
+    }
+
+    private func fetch(_ query: PostgresQuery) async throws(PaymentRepositoryError) -> Payment? {
+        try await self.run { client in
+            for try await columns in try await client.query(query, logger: self.logger).decode(Self.Columns.self) {
+                return try Self.payment(columns)
+            }
+            return nil
+        }
+    }
+
+    /// Runs `body` on the pool, mapping every failure to a ``PaymentRepositoryError``: a unique violation to the
+    /// duplicate of its index, anything else (no connection, timeout, another server error) to
+    /// ``PaymentRepositoryError/unavailable(_:)`` with a text for the logs (no query text, no values).
+    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws(PaymentRepositoryError) -> T {
+        do {
+            return try await self.store.withClient(body)
+        } catch let error as PSQLError where error.sqlState == "23505" {
+            switch error.constraintName {
+            case Constraint.paymentID: throw .duplicatePaymentID
+            case Constraint.idempotencyKey: throw .duplicateIdempotencyKey
+            case Constraint.activeFingerprint: throw .duplicateFingerprint
+            default: throw .unavailable("database unique violation on \(error.constraintName ?? "an unknown constraint")")
+            }
+        } catch let error as PSQLError where PostgresStore.isServerError(error) {
+            throw .unavailable("database error (SQLSTATE \(error.sqlState ?? "unknown"))")
+        } catch let error as DependencyError {
+            throw .unavailable(error.description)
+        } catch {
+            throw .unavailable(DependencyError(dependency: "database", underlying: error).description)
+        }
+    }
+
+    // MARK: Row mapping
+
+    typealias Columns = (
+        String, String, String, Int64, String, String, String, String?, String, String?, PostgresTimestamp, PostgresTimestamp, PostgresTimestamp?,
+        String?, String
+    )
+
+    static func payment(_ columns: Columns) throws -> Payment {
+        let (id, order, user, cents, currency, method, status, transaction, message, book, created, updated, refunded, key, fingerprint) =
+            columns
+        guard let currency = Currency(rawValue: currency) else { throw CorruptRow(column: "currency") }
+        guard let method = PaymentMethod(rawValue: method) else { throw CorruptRow(column: "payment_method") }
+        guard let status = PaymentStatus(rawValue: status) else { throw CorruptRow(column: "status") }
+        return Payment(
+            paymentID: id,
+            orderID: order,
+            userID: user,
+            amount: Money(cents: cents),
+            currency: currency,
+            method: method,
+            status: status,
+            transactionID: transaction,
+            message: message,
+            bookID: book,
+            createdAt: created.date,
+            updatedAt: updated.date,
+            refundedAt: refunded?.date,
+            idempotencyKey: key,
+            fingerprint: fingerprint
+        )
+    }
+
+    /// A stored value this version cannot read (an unknown currency, method or status).
+    struct CorruptRow: Error {
+        let column: String
+    }
+}
+
+/// A `TIMESTAMPTZ` bound and read as whole microseconds rounded to the nearest one, so a millisecond timestamp
+/// round-trips exactly (postgres-nio's own `Date` encoding truncates: `.123` would be stored as `.122999`).
+struct PostgresTimestamp: PostgresNonThrowingEncodable, PostgresDecodable {
+    var date: Date
+
+    init(_ date: Date) {
+        self.date = date
+    }
+
+    /// Microseconds from 1970-01-01 (Foundation's epoch) to 2000-01-01 (PostgreSQL's).
+    static let epochOffset: Int64 = 946_684_800_000_000
+
+    static var psqlType: PostgresDataType { .timestamptz }
+    static var psqlFormat: PostgresFormat { .binary }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        byteBuffer.writeInteger(Int64((self.date.timeIntervalSince1970 * 1_000_000).rounded()) - Self.epochOffset)
+    }
+
+    init<JSONDecoder: PostgresJSONDecoder>(
+        from buffer: inout ByteBuffer,
+        type: PostgresDataType,
+        format: PostgresFormat,
+        context: PostgresDecodingContext<JSONDecoder>
+    ) throws {
+        guard type == .timestamptz || type == .timestamp else { throw PostgresDecodingError.Code.typeMismatch }
+        guard format == .binary, buffer.readableBytes == 8, let microseconds = buffer.readInteger(as: Int64.self) else {
+            throw PostgresDecodingError.Code.failure
+        }
+        self.date = Date(timeIntervalSince1970: Double(microseconds + Self.epochOffset) / 1_000_000)
+    }
+}
