@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "BookstoreRuntime", targets: ["BookstoreRuntime"]),
         .library(name: "ContractKit", targets: ["ContractKit"]),
         .executable(name: "loadtest", targets: ["loadtest"]),
+        .executable(name: "conformance", targets: ["conformance"]),
         .library(name: "LoadTestKit", targets: ["LoadTestKit"]),
     ],
     dependencies: [
@@ -185,6 +186,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        /// The conformance suite (SPEC §9): a catalogue of black-box checks against any implementation.
+        .target(
+            name: "ConformanceKit",
+            dependencies: [
+                "ContractKit", "JSONKit", "LoadTestKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Conformance/Sources/ConformanceKit",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "conformance",
+            dependencies: ["ConformanceKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Conformance/Sources/conformance",
+            swiftSettings: swiftSettings
+        ),
         /// The load generator (SPEC §10): a SwiftNIO engine, HdrHistogram statistics, thresholds and reports.
         .target(
             name: "LoadTestKit",
@@ -206,6 +228,15 @@ let package = Package(
 
         // MARK: Tests
 
+        .testTarget(
+            name: "ConformanceKitTests",
+            dependencies: [
+                "ConformanceKit", "ContractKit", "JSONKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Conformance/Tests/ConformanceKitTests",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LoadTestKitTests",
             dependencies: [

@@ -1,0 +1,6 @@
+import ConformanceKit
+
+@main
+struct Main {
+    static func main() {}
+}
