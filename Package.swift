@@ -313,6 +313,8 @@ let package = Package(
                 "AMQPBus", "BookstoreCore", "BookstoreRuntime", "JSONKit", "BookstorePostgres", "UsersService", "BookstoreMongo",
                 "ReviewsService", "PaymentsService",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -23,7 +23,8 @@ public final class MongoClient: Sendable {
     ///   - settings: where and how to connect.
     ///   - logger: receives outages and driver messages (never sent to clients).
     ///   - threadPool: where the blocking driver calls run.
-    public init(settings: MongoSettings, logger: Logger = Logger(label: "mongodb"), threadPool: NIOThreadPool = .singleton) throws(ConfigurationError) {
+    public init(settings: MongoSettings, logger: Logger = Logger(label: "mongodb"), threadPool: NIOThreadPool = .singleton) throws(ConfigurationError)
+    {
         MongoLibrary.initialize()
         self.settings = settings
         self.logger = logger
@@ -114,7 +115,10 @@ public final class MongoClient: Sendable {
             )
             throw DependencyError(dependency: "database", underlying: error)
         } catch let error as MongoError {
-            self.logger.debug("MongoDB operation failed", metadata: ["db.operation": .string(operation), "error.message": .string(String(reflecting: error))])
+            self.logger.debug(
+                "MongoDB operation failed",
+                metadata: ["db.operation": .string(operation), "error.message": .string(String(reflecting: error))]
+            )
             throw error
         } catch is NIOThreadPoolError.ThreadPoolInactive {
             throw DependencyError(dependency: "database", underlying: MongoError.closedClient)

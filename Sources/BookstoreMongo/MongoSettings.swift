@@ -45,7 +45,13 @@ public struct MongoSettings: Sendable, CustomStringConvertible {
     }
 
     /// Settings from their values; the URI and the database name are validated.
-    public init(uri: String, database: String, poolSize: Int = 16, timeout: Duration = .seconds(5), appName: String = "bookstore") throws(ConfigurationError) {
+    public init(
+        uri: String,
+        database: String,
+        poolSize: Int = 16,
+        timeout: Duration = .seconds(5),
+        appName: String = "bookstore"
+    ) throws(ConfigurationError) {
         guard Self.isValidDatabaseName(database) else {
             throw ConfigurationError("invalid MONGO_DB=\(database): use 1 to 63 characters without / \\ . \" $ or spaces")
         }

@@ -31,6 +31,12 @@ public enum MongoValue {
         return Date(timeIntervalSince1970: Double(seconds) + (Double(remainder) + 0.5) / 1000)
     }
 
+    /// The milliseconds since 1970 of a `{"$date": …}` value, or nil (for callers that build their `Date` themselves,
+    /// e.g. as `milliseconds / 1000` to match dates they truncated to milliseconds).
+    public static func milliseconds(from value: JSON?) -> Int64? {
+        self.dateMilliseconds(from: value)
+    }
+
     /// Milliseconds since 1970 as the store keeps them: the millisecond a UTC timestamp of `date` shows
     /// (rounded down, as ``BookstoreCore/Timestamp`` formats it).
     public static func milliseconds(_ date: Date) -> Int64 {

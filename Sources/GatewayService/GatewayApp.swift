@@ -1,13 +1,14 @@
-import AsyncHTTPClient
 import BookstoreCore
 import Foundation
 import Hummingbird
 import JSONKit
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
-/// The API gateway (SPEC §5): routes, edge JWT checks, request ids and its own error envelope.
+/// The API gateway (SPEC §5): routes, edge checks (JWT, rate limit, body limit), request ids, replica sets with
+/// health checks, passive ejection, retries and circuit breakers, and its own error envelope.
 public enum GatewayApp {
     public static let serviceName = "gateway-service"
     public static let defaultPort = 8080
@@ -25,9 +26,12 @@ public enum GatewayApp {
 
     static let methods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, .options]
 
-    /// Builds the gateway. Settings: `USER_SERVICE_URL`, `PAYMENT_PYTHON_SERVICE_URL`, `PAYMENT_JAVA_SERVICE_URL`,
-    /// `REVIEW_SERVICE_URL` (comma-separated replica URLs), `GATEWAY_CONNECT_TIMEOUT_MS` (3000),
-    /// `GATEWAY_READ_TIMEOUT_MS` (10000), `CORS_ALLOWED_ORIGIN` (`*`), `UPSTREAMS_FILE` (replica lists re-read on change).
+    /// Builds the gateway.
+    ///
+    /// Replica lists: `USER_SERVICE_URL`, `PAYMENT_PYTHON_SERVICE_URL`, `PAYMENT_JAVA_SERVICE_URL`, `REVIEW_SERVICE_URL`
+    /// (comma-separated `http://host:port` URLs; a host name expands to one replica per IPv4 address and is resolved
+    /// again every `GATEWAY_DNS_REFRESH_SECONDS`), and `UPSTREAMS_FILE` (replica lists re-read on change). The other
+    /// settings are those of ``GatewayConfiguration``.
     public static func build(
         settings: Settings,
         bus: any EventBus,
@@ -39,23 +43,87 @@ public enum GatewayApp {
             defaultPort: defaultPort,
             renderError: renderError
         )
+        let configuration = try GatewayConfiguration(settings: settings, maxBodyBytes: scaffold.common.maxBodyBytes)
+        let loopThreads = settings["GATEWAY_EVENT_LOOPS"] == nil ? nil : try settings.int("GATEWAY_EVENT_LOOPS", default: 1, range: 1...1024)
+        let eventLoopGroup = GatewayEventLoops.group(threads: loopThreads)
+
         var upstreams: [String: Upstream] = [:]
         for entry in Upstreams.settings {
-            let replicas = try parseReplicas(settings[entry.key] == nil ? [entry.defaultURL] : settings.list(entry.key), key: entry.key)
-            upstreams[entry.name] = Upstream(name: entry.name, replicas: replicas, readinessPath: entry.readinessPath)
+            let targets = try parseTargets(settings[entry.key] == nil ? [entry.defaultURL] : settings.list(entry.key), key: entry.key)
+            upstreams[entry.name] = Upstream(
+                name: entry.name,
+                readinessPath: entry.readinessPath,
+                targets: targets,
+                configuration: configuration,
+                metrics: scaffold.metrics,
+                logger: scaffold.logger
+            )
         }
-        let connectTimeout = try settings.int("GATEWAY_CONNECT_TIMEOUT_MS", default: 3000, range: 1...600_000)
-        let readTimeout = try settings.int("GATEWAY_READ_TIMEOUT_MS", default: 10_000, range: 1...600_000)
-        var configuration = HTTPClient.Configuration(
-            timeout: .init(connect: .milliseconds(Int64(connectTimeout)), read: .milliseconds(Int64(readTimeout)))
+        let resolver = HostResolver()
+        var services: [any Service] = []
+        if let file = settings["UPSTREAMS_FILE"] {
+            let watcher = UpstreamsFileWatcher(path: file, upstreams: upstreams, resolver: resolver, logger: scaffold.logger)
+            await watcher.reload()
+            services.append(watcher)
+        }
+        let ordered = Upstreams.settings.compactMap { upstreams[$0.name] }
+        for upstream in ordered where upstream.hasHostNames { await upstream.refresh(resolver: resolver) }
+        services.append(DNSRefresher(upstreams: ordered, interval: configuration.dnsRefresh, resolver: resolver))
+
+        let pools = ConnectionPools(
+            connectTimeout: TimeAmount(configuration.connectTimeout),
+            maxIdlePerEndpoint: configuration.maxIdleConnectionsPerReplica
         )
-        configuration.redirectConfiguration = .disallow
-        configuration.decompression = .disabled
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        services.append(
+            HealthChecker(
+                upstreams: ordered,
+                interval: configuration.healthCheckInterval,
+                timeout: configuration.healthCheckTimeout,
+                pools: pools,
+                eventLoopGroup: eventLoopGroup
+            )
+        )
+
+        let table = RouteTable.defaults
+        var routes: [ResolvedRoute] = []
+        for route in table.routes {
+            guard let upstream = upstreams[route.upstream] else { throw ConfigurationError("route \(route.prefix) names unknown upstream \(route.upstream)") }
+            routes.append(
+                ResolvedRoute(
+                    route: route,
+                    upstream: upstream,
+                    exactLabel: route.prefix,
+                    wildcardLabel: route.prefix + "/**",
+                    responseTimeout: TimeAmount(route.responseTimeout ?? configuration.responseTimeout(forRoute: route.prefix))
+                )
+            )
+        }
+        let limiter =
+            configuration.rateLimitPerSecond > 0
+            ? RateLimiter(perMinute: configuration.rateLimitPerSecond * 60, burst: configuration.rateLimitBurst) : nil
+        let proxy = GatewayProxy(
+            planner: ProxyPlanner(
+                routes: routes,
+                tokens: scaffold.tokens,
+                limiter: limiter,
+                maxBodyBytes: configuration.maxBodyBytes,
+                allowOrigin: configuration.corsAllowedOrigin
+            ),
+            pools: pools,
+            settings: ExchangeSettings(
+                maxAttempts: configuration.maxAttempts,
+                backoff: configuration.retryBackoff,
+                replayableBodyLimit: configuration.replayableBodyLimit
+            ),
+            metrics: scaffold.metrics,
+            renderError: renderError,
+            accessLog: scaffold.accessLog,
+            logger: scaffold.logger
+        )
 
         let router = scaffold.makeRouter(extraMetricsPaths: ["/actuator/prometheus"])
-        let origin = settings.string("CORS_ALLOWED_ORIGIN", default: "*")
+        router.add(middleware: GatewayHeaderMiddleware())
+        let origin = configuration.corsAllowedOrigin
         router.add(
             middleware: CORSMiddleware(
                 allowOrigin: origin == "*" ? CORSMiddleware<BookstoreRequestContext>.AllowOriginExtended.all : .custom(origin),
@@ -67,41 +135,68 @@ public enum GatewayApp {
         router.get("/actuator/info") { _, _ in
             Response.json(["app": ["name": .string(serviceName), "version": .string(scaffold.common.version)]])
         }
-        let proxy = ProxyHandler(
-            table: .defaults,
-            upstreams: upstreams,
-            client: client,
-            tokens: scaffold.tokens,
-            readTimeout: .milliseconds(Int64(readTimeout))
-        )
-        for route in RouteTable.defaults.routes {
+        router.get("/actuator/upstreams") { _, _ in Response.json(upstreamsReport(ordered)) }
+        let routerProxy = RouterProxy(proxy: proxy, eventLoopGroup: eventLoopGroup)
+        for route in table.routes {
             for path in [route.prefix, route.prefix + "/**"] {
                 for method in methods {
-                    router.on(RouterPath(path), method: method) { request, context in try await proxy.handle(request, context: context) }
+                    router.on(RouterPath(path), method: method) { request, context in try await routerProxy.handle(request, context: context) }
                 }
             }
         }
-        var services: [any Service] = [HTTPClientService(client: client)]
-        if let file = settings["UPSTREAMS_FILE"] {
-            let watcher = UpstreamsFileWatcher(path: file, upstreams: upstreams, logger: scaffold.logger)
-            watcher.reload()
-            services.append(watcher)
-        }
-        let application = scaffold.makeApplication(
+
+        let logger = scaffold.logger
+        let host = scaffold.common.host
+        let application = Application(
             router: router,
+            server: .gateway(proxy),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: scaffold.common.port), serverName: nil),
             services: services,
-            onServerRunning: onServerRunning
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.info(
+                    "\(serviceName) listening on http://\(host):\(port)",
+                    metadata: ["server.address": .string(host), "server.port": .stringConvertible(port)]
+                )
+                await onServerRunning(port)
+            },
+            eventLoopGroupProvider: .shared(eventLoopGroup),
+            logger: logger
         )
         return BuiltService(application: application, scaffold: scaffold)
     }
+
+    /// `{"users": {"circuitBreaker": "closed", "replicas": [{"address": "127.0.0.1:8081", "available": true}]}, …}`.
+    static func upstreamsReport(_ upstreams: [Upstream]) -> JSON {
+        var report = JSONObject()
+        for upstream in upstreams {
+            let state: String
+            switch upstream.breaker.state {
+            case .closed: state = "closed"
+            case .halfOpen: state = "half-open"
+            case .open: state = "open"
+            }
+            report[upstream.name] = [
+                "circuitBreaker": .string(state),
+                "replicas": .array(upstream.availability.map { ["address": .string($0.replica), "available": .bool($0.available)] }),
+            ]
+        }
+        return .object(report)
+    }
 }
 
-/// Owns the HTTP client's lifecycle: shuts it down when the application stops.
-struct HTTPClientService: Service {
-    let client: HTTPClient
+/// Adds `X-Gateway-Service: bookstore-gateway` to the gateway's own responses (the proxy adds it to forwarded ones).
+struct GatewayHeaderMiddleware: RouterMiddleware {
+    typealias Context = BookstoreRequestContext
 
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await self.client.shutdown()
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as APIError {
+            response = Response.json(GatewayApp.renderError(error, context.requestID), status: error.status, headers: error.headers)
+        }
+        response.headers[.gatewayService] = "bookstore-gateway"
+        return response
     }
 }

@@ -10,13 +10,23 @@ public struct GatewayRoute: Sendable, Equatable {
     public var publicMethods: Set<String>?
     /// Whether a token is required at all on this route.
     public var requiresToken: Bool
+    /// This route's response timeout, overriding the gateway's (`GATEWAY_ROUTE_TIMEOUTS_MS` sets it too).
+    public var responseTimeout: Duration?
 
-    public init(prefix: String, upstream: String, rewrite: String? = nil, requiresToken: Bool, publicMethods: Set<String>? = nil) {
+    public init(
+        prefix: String,
+        upstream: String,
+        rewrite: String? = nil,
+        requiresToken: Bool,
+        publicMethods: Set<String>? = nil,
+        responseTimeout: Duration? = nil
+    ) {
         self.prefix = prefix
         self.upstream = upstream
         self.rewrite = rewrite ?? prefix
         self.requiresToken = requiresToken
         self.publicMethods = publicMethods
+        self.responseTimeout = responseTimeout
     }
 
     /// The upstream path for `path`, or nil when this route does not match it.
@@ -27,9 +37,14 @@ public struct GatewayRoute: Sendable, Equatable {
 
     /// Whether a request with `method` must carry a valid token at the edge.
     public func needsToken(method: HTTPRequest.Method) -> Bool {
+        self.needsToken(method: method.rawValue)
+    }
+
+    /// Whether a request with `method` (e.g. `GET`) must carry a valid token at the edge.
+    public func needsToken(method: String) -> Bool {
         guard self.requiresToken else { return false }
-        if method == .options { return false }
-        if let publicMethods, publicMethods.contains(method.rawValue) { return false }
+        if method == "OPTIONS" { return false }
+        if let publicMethods, publicMethods.contains(method) { return false }
         return true
     }
 }

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreMongo
 import Hummingbird
 import JSONKit
 import ServiceLifecycle
@@ -18,7 +19,8 @@ public enum ReviewsApp {
         return ["errors": .array(messages.map(JSON.string))]
     }
 
-    /// Builds the service from settings: the common ones (`PORT`, `JWT_SECRET`, …) and `STORAGE` (`memory`).
+    /// Builds the service from settings: the common ones (`PORT`, `JWT_SECRET`, …) and `STORAGE`: `memory` (default) or
+    /// `mongodb` (`review_db.reviews` and `review_db.purchases`; `MONGO_URI`, `MONGO_DB`, … as ``MongoSettings`` reads them).
     ///
     /// Declares the exchanges and the consumer queues `review_payment_events` (`payment.completed`,
     /// `payment.refunded` on `payment_exchange`) and `review_user_events` (`user.deleted` on `user_exchange`),
@@ -35,11 +37,32 @@ public enum ReviewsApp {
             renderError: renderError
         )
         let storage = try settings.choice("STORAGE", default: "memory", allowed: ["memory", "mongodb"])
-        guard storage == "memory" else {
-            throw ConfigurationError("STORAGE=\(storage) is not available yet in \(serviceName); use STORAGE=memory")
+        let reviews: any ReviewRepository
+        let purchases: any PurchaseRepository
+        let databaseIsHealthy: @Sendable () async -> Bool
+        var services: [any Service] = []
+        if storage == "mongodb" {
+            let store = try MongoStore(
+                settings: try MongoSettings(settings: settings, defaultDatabase: "review_db"),
+                indexes: MongoReviewRepository.indexes + MongoPurchaseRepository.indexes,
+                logger: scaffold.logger
+            )
+            // First in the list: it starts before the consumers and stops after them.
+            services.append(store)
+            reviews = MongoReviewRepository(store: store)
+            purchases = MongoPurchaseRepository(store: store)
+            databaseIsHealthy = { await store.isHealthy() }
+        } else {
+            let memoryReviews = MemoryReviewRepository()
+            let memoryPurchases = MemoryPurchaseRepository()
+            reviews = memoryReviews
+            purchases = memoryPurchases
+            databaseIsHealthy = {
+                let reviewsUp = await memoryReviews.isHealthy()
+                let purchasesUp = await memoryPurchases.isHealthy()
+                return reviewsUp && purchasesUp
+            }
         }
-        let reviews = MemoryReviewRepository()
-        let purchases = MemoryPurchaseRepository()
         let events = ReviewEvents(publisher: EventPublisher(bus: bus, metrics: scaffold.metrics, logger: scaffold.logger))
         let handlers = ReviewEventHandlers(reviews: reviews, purchases: purchases, events: events, logger: scaffold.logger)
 
@@ -47,7 +70,7 @@ public enum ReviewsApp {
         // Declared here as well as by the consumers, so events published before a consumer starts are queued.
         try await bus.declareQueue(ReviewEventHandlers.paymentQueue)
         try await bus.declareQueue(ReviewEventHandlers.userQueue)
-        let consumers: [any Service] = [
+        services += [
             EventConsumer(bus: bus, queue: ReviewEventHandlers.paymentQueue, metrics: scaffold.metrics, logger: scaffold.logger) { message in
                 try await handlers.handlePayment(message)
             },
@@ -56,11 +79,7 @@ public enum ReviewsApp {
             },
         ]
 
-        scaffold.readiness.register("database") {
-            let reviewsUp = await reviews.isHealthy()
-            let purchasesUp = await purchases.isHealthy()
-            return reviewsUp && purchasesUp
-        }
+        scaffold.readiness.register("database", check: databaseIsHealthy)
         scaffold.readiness.register("broker") { await bus.isHealthy() }
         let router = scaffold.makeRouter()
         router.addHealthRoutes(base: "/api/health", serviceName: serviceName, version: scaffold.common.version, readiness: scaffold.readiness)
@@ -72,7 +91,7 @@ public enum ReviewsApp {
             maxBodyBytes: scaffold.common.maxBodyBytes
         ).addRoutes(to: router)
         return BuiltService(
-            application: scaffold.makeApplication(router: router, services: consumers, onServerRunning: onServerRunning),
+            application: scaffold.makeApplication(router: router, services: services, onServerRunning: onServerRunning),
             scaffold: scaffold
         )
     }

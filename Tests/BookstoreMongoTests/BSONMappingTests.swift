@@ -41,7 +41,10 @@ import Testing
         // {"s": "é"}: a string of two UTF-8 bytes plus its NUL.
         #expect(try BSONDocument(["s": "é"]).bytes == [0x0F, 0, 0, 0, 0x02, 0x73, 0, 3, 0, 0, 0, 0xC3, 0xA9, 0, 0])
         // {"d": 1.5}: a double.
-        #expect(try BSONDocument(["d": .number("1.5")]).bytes == [0x10, 0, 0, 0, 0x01, 0x64, 0] + Array(withUnsafeBytes(of: (1.5).bitPattern.littleEndian, Array.init)) + [0])
+        #expect(
+            try BSONDocument(["d": .number("1.5")]).bytes == [0x10, 0, 0, 0, 0x01, 0x64, 0]
+                + Array(withUnsafeBytes(of: (1.5).bitPattern.littleEndian, Array.init)) + [0]
+        )
     }
 
     @Test func unicodeAndEscapesRoundTrip() throws {

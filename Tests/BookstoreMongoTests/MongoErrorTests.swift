@@ -30,7 +30,10 @@ import Testing
         #expect(!error.description.contains("book_id"))
         #expect(!"\(error)".contains("review_db"))
         #expect(String(reflecting: error).contains("dup key"), "the logs get the driver's message")
-        let wrapped = DependencyError(dependency: "database", underlying: MongoError(domain: MONGOC_ERROR_STREAM.rawValue, code: 4, message: "secret host"))
+        let wrapped = DependencyError(
+            dependency: "database",
+            underlying: MongoError(domain: MONGOC_ERROR_STREAM.rawValue, code: 4, message: "secret host")
+        )
         #expect(!wrapped.description.contains("secret"))
     }
 
@@ -60,7 +63,9 @@ import Testing
         #expect(!server.isUnavailable)
         #expect(MongoError(domain: MONGOC_ERROR_CLIENT.rawValue, code: MONGOC_ERROR_CLIENT_TOO_BIG.rawValue, message: "x").code == .invalidDocument)
         #expect(MongoError(domain: MONGOC_ERROR_BSON.rawValue, code: 1, message: "x").code == .invalidDocument)
-        #expect(MongoError(domain: MONGOC_ERROR_COMMAND.rawValue, code: MONGOC_ERROR_COMMAND_INVALID_ARG.rawValue, message: "x").code == .invalidRequest)
+        #expect(
+            MongoError(domain: MONGOC_ERROR_COMMAND.rawValue, code: MONGOC_ERROR_COMMAND_INVALID_ARG.rawValue, message: "x").code == .invalidRequest
+        )
         #expect(MongoError.closedClient.isUnavailable)
     }
 

@@ -6,7 +6,10 @@ import Testing
 
 @Suite struct MongoSettingsTests {
     @Test func defaults() throws {
-        let settings = try MongoSettings(settings: Settings(environment: ["MONGO_URI": "mongodb://127.0.0.1:27017/?directConnection=true"]), defaultDatabase: "review_db")
+        let settings = try MongoSettings(
+            settings: Settings(environment: ["MONGO_URI": "mongodb://127.0.0.1:27017/?directConnection=true"]),
+            defaultDatabase: "review_db"
+        )
         #expect(settings.database == "review_db")
         #expect(settings.poolSize == 16)
         #expect(settings.timeoutMilliseconds == 5000)
@@ -32,7 +35,9 @@ import Testing
         let plain = try MongoSettings(settings: Settings(environment: ["MONGO_HOST": "mongo", "MONGO_PORT": "27018"]), defaultDatabase: "d")
         #expect(plain.uri == "mongodb://mongo:27018/?directConnection=true")
         let withUser = try MongoSettings(
-            settings: Settings(environment: ["MONGO_HOST": "mongo", "MONGO_USER": "app", "MONGO_PASSWORD": "p@ss:w/rd%", "MONGO_DIRECT_CONNECTION": "false"]),
+            settings: Settings(environment: [
+                "MONGO_HOST": "mongo", "MONGO_USER": "app", "MONGO_PASSWORD": "p@ss:w/rd%", "MONGO_DIRECT_CONNECTION": "false",
+            ]),
             defaultDatabase: "d"
         )
         #expect(withUser.uri == "mongodb://app:p%40ss%3Aw%2Frd%25@mongo:27017/?authSource=admin")

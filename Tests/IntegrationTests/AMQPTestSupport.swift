@@ -126,10 +126,21 @@ enum AMQPManagement {
         return all.filter { ($0["client_properties"]?["connection_name"]?.stringValue ?? "").contains(fragment) }
     }
 
+    /// The connections named with `fragment`, waiting for them to show up (the management API lists a new connection
+    /// only after its next statistics update, up to `collect_statistics_interval` later).
+    static func waitForConnections(named fragment: String, timeout: Duration = .seconds(15)) async throws -> [JSON] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let matching = try self.connections(named: fragment)
+            if !matching.isEmpty || ContinuousClock.now >= deadline { return matching }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
     /// Closes (server side) every connection whose client-provided name contains `fragment`; returns how many.
     @discardableResult
-    static func closeConnections(named fragment: String) throws -> Int {
-        let matching = try self.connections(named: fragment)
+    static func closeConnections(named fragment: String) async throws -> Int {
+        let matching = try await self.waitForConnections(named: fragment)
         for connection in matching {
             if let name = connection["name"]?.stringValue {
                 _ = try? self.request("DELETE", "/api/connections/\(self.escape(name))")
@@ -172,7 +183,7 @@ enum AMQPBrokerControl {
             return configured.split(separator: " ").map(String.init)
         }
         let infra = AMQPTestEnvironment.repositoryRoot + "/ci/infra"
-        if let help = try? amqpRun(infra, ["help"]), help.contains("rabbitmqctl") {
+        if let help = try? amqpRun(infra, ["help"]), help.contains("ci/infra rabbitmqctl") {
             return [infra, "rabbitmqctl"]
         }
         return nil

@@ -32,7 +32,13 @@ func withMongoDatabase<T: Sendable>(
 struct MongoClientTests {
     static let indexes = [
         MongoIndex(collection: "things", name: "key_unique", keys: ["key": 1], unique: true),
-        MongoIndex(collection: "things", name: "owner_active_unique", keys: ["owner": 1, "slot": 1], unique: true, partialFilterExpression: ["state": "active"]),
+        MongoIndex(
+            collection: "things",
+            name: "owner_active_unique",
+            keys: ["owner": 1, "slot": 1],
+            unique: true,
+            partialFilterExpression: ["state": "active"]
+        ),
         MongoIndex(collection: "things", name: "group", keys: ["group": 1]),
     ]
 

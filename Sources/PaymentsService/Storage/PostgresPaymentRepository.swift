@@ -155,8 +155,9 @@ public final class PostgresPaymentRepository: PaymentRepository {
                 """,
                 logger: self.logger
             )
-            for try await _ in rows { return .some(nil) }
-            return try await self.currentStatus(paymentID: payment.paymentID, client: client)
+            var matched = false
+            for try await _ in rows { matched = true }
+            return matched ? .some(nil) : try await self.currentStatus(paymentID: payment.paymentID, client: client)
         }
         switch outcome {
         case .none: throw .notFound
@@ -171,8 +172,9 @@ public final class PostgresPaymentRepository: PaymentRepository {
                 "DELETE FROM payments WHERE payment_id = \(paymentID) AND status = \(expectedStatus.rawValue) RETURNING payment_id",
                 logger: self.logger
             )
-            for try await _ in rows { return .some(nil) }
-            return try await self.currentStatus(paymentID: paymentID, client: client)
+            var matched = false
+            for try await _ in rows { matched = true }
+            return matched ? .some(nil) : try await self.currentStatus(paymentID: paymentID, client: client)
         }
         // Already gone is not an error; another status is.
         if case .some(.some(let current)) = outcome { throw .statusChanged(current: current) }
@@ -183,19 +185,22 @@ public final class PostgresPaymentRepository: PaymentRepository {
     /// After a conditional statement matched nothing: `nil` when the payment does not exist, else `.some(status)`.
     private func currentStatus(paymentID: String, client: PostgresClient) async throws -> PaymentStatus?? {
         let rows = try await client.query("SELECT status FROM payments WHERE payment_id = \(paymentID)", logger: self.logger)
+        var current: PaymentStatus??
         for try await status in rows.decode(String.self) {
             guard let status = PaymentStatus(rawValue: status) else { throw CorruptRow(column: "status") }
-            return .some(.some(status))
+            current = .some(status)
         }
-        return nil
+        return current
     }
 
     private func fetch(_ query: PostgresQuery) async throws(PaymentRepositoryError) -> Payment? {
         try await self.run { client in
+            // Every query selects by a unique key: at most one row (read to the end, which frees the connection).
+            var payment: Payment?
             for try await columns in try await client.query(query, logger: self.logger).decode(Self.Columns.self) {
-                return try Self.payment(columns)
+                payment = try Self.payment(columns)
             }
-            return nil
+            return payment
         }
     }
 

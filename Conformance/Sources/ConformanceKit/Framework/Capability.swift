@@ -1,0 +1,41 @@
+/// Something a check needs from the target (or from the harness's configuration for that target).
+public enum Capability: String, Sendable, CaseIterable, Comparable, CustomStringConvertible {
+    /// The gateway answers HTTP.
+    case http
+    /// The committed OpenAPI documents are loaded.
+    case contracts
+    /// The JWT signing secret is known (`--jwt-secret`), so valid-but-expired tokens can be minted.
+    case signingKey = "signing-key"
+    /// The RabbitMQ management HTTP API is reachable with credentials.
+    case amqpManagement = "amqp-management"
+    /// Replicas can be listed, killed, stopped and started (control API or kubectl).
+    case replicaControl = "replica-control"
+    /// The Prometheus HTTP API.
+    case prometheus
+    /// The Alertmanager HTTP API.
+    case alertmanager
+    /// Horizontal autoscaling that can be observed (a real HPA, or a stand-in following its algorithm).
+    case autoscaler
+
+    public var description: String { self.rawValue }
+
+    public static func < (lhs: Capability, rhs: Capability) -> Bool {
+        (Self.allCases.firstIndex(of: lhs) ?? 0) < (Self.allCases.firstIndex(of: rhs) ?? 0)
+    }
+}
+
+/// The suites of the catalogue (SPEC §9), in the order a run executes them.
+public enum Suite: String, Sendable, CaseIterable, Comparable, CustomStringConvertible {
+    case contracts
+    case security
+    case async
+    case failover
+    case alerts
+    case autoscaling
+
+    public var description: String { self.rawValue }
+
+    public static func < (lhs: Suite, rhs: Suite) -> Bool {
+        (Self.allCases.firstIndex(of: lhs) ?? 0) < (Self.allCases.firstIndex(of: rhs) ?? 0)
+    }
+}

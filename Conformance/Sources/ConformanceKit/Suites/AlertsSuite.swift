@@ -1,0 +1,4 @@
+/// Placeholder while the suite is written.
+public enum AlertsSuite {
+    public static var checks: [Check] { [] }
+}

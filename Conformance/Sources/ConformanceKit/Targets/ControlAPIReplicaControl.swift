@@ -1,0 +1,45 @@
+import Foundation
+import JSONKit
+
+/// Replica control through the local cluster's control API (`bookstore cluster up`): `GET /replicas`,
+/// `POST /replicas/{id}/kill|stop|start`.
+public struct ControlAPIReplicaControl: ReplicaControl {
+    public let baseURL: String
+    let driver: HTTPDriver
+
+    public init(baseURL: String) {
+        self.baseURL = baseURL
+        self.driver = HTTPDriver(client: ConformanceHTTP.client, baseURL: baseURL, evidence: nil, timeout: .seconds(10))
+    }
+
+    public func replicas() async throws -> [ReplicaInfo] {
+        let response = try await self.driver.get("/replicas")
+        guard response.status == 200, let array = response.json?.arrayValue else {
+            throw TargetError("control API GET /replicas answered \(response.status): \(response.excerpt)")
+        }
+        return array.compactMap { item in
+            guard let id = item["id"]?.stringValue, let service = item["service"]?.stringValue else { return nil }
+            return ReplicaInfo(
+                id: id,
+                service: service,
+                serviceName: item["serviceName"]?.stringValue,
+                status: item["status"]?.stringValue ?? "unknown",
+                url: item["url"]?.stringValue,
+                pid: item["pid"]?.intValue,
+                restarts: item["restarts"]?.intValue
+            )
+        }
+    }
+
+    public func kill(_ id: String) async throws { try await self.action(id, "kill") }
+    public func stop(_ id: String) async throws { try await self.action(id, "stop") }
+    public func start(_ id: String) async throws { try await self.action(id, "start") }
+
+    func action(_ id: String, _ verb: String) async throws {
+        let escaped = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? id
+        let response = try await self.driver.post("/replicas/\(escaped)/\(verb)")
+        guard (200..<300).contains(response.status) else {
+            throw TargetError("control API POST /replicas/\(id)/\(verb) answered \(response.status): \(response.excerpt)")
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import BookstoreCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+
+/// The proxy as a router handler: the same planner and exchanges as the fast path, bridged to async/await. It serves
+/// proxied routes whenever a request does not come through ``GatewayConnectionHandler`` — the in-process test client
+/// (`application.test(.router)`), and requests pipelined behind one the router answers. The request body is streamed
+/// with backpressure, and so is the response body.
+struct RouterProxy: Sendable {
+    let proxy: GatewayProxy
+    let eventLoopGroup: any EventLoopGroup
+
+    func handle(_ request: Request, context: BookstoreRequestContext) async throws -> Response {
+        var fields = HTTPHeaders()
+        if let authority = request.head.authority { fields.add(name: "Host", value: authority) }
+        for field in request.headers { fields.add(name: field.name.rawName, value: field.value) }
+        fields.replaceOrAdd(name: "X-Request-ID", value: context.requestID)
+        let head = HTTPRequestHead(
+            version: .http1_1,
+            method: HTTPMethod(rawValue: request.method.rawValue),
+            uri: request.head.path ?? "/",
+            headers: fields
+        )
+        var requestIDs = RequestIDGenerator()
+        let plan = self.proxy.planner.plan(head, clientAddress: context.remoteAddress ?? "unknown", requestIDs: &requestIDs)
+        let proxyRequest: ProxyRequest
+        switch plan {
+        case .reject(let error, _, _, _): throw error
+        case .forward(let forwarded, _, _): proxyRequest = forwarded
+        }
+
+        let eventLoop = self.eventLoopGroup.any()
+        let box = NIOLoopBoundBox.makeEmptyBox(valueType: RouterBridge.self, eventLoop: eventLoop)
+        let producer = NIOThrowingAsyncSequenceProducer.makeSequence(
+            elementType: ByteBuffer.self,
+            backPressureStrategy: NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(lowWatermark: 2, highWatermark: 16),
+            finishOnDeinit: true,
+            delegate: RouterBridge.ProducerDelegate(eventLoop: eventLoop, box: box)
+        )
+        let source = producer.source
+        let proxy = self.proxy
+        try await eventLoop.submit {
+            let bridge = RouterBridge(source: source, eventLoop: eventLoop)
+            let pool = proxy.pools.pool(for: eventLoop)
+            let exchange = ProxyExchange(
+                request: proxyRequest,
+                pool: pool,
+                settings: proxy.settings,
+                delegate: bridge,
+                seed: UInt64.random(in: 0...UInt64.max)
+            )
+            bridge.exchange = exchange
+            box.value = bridge
+            exchange.start()
+        }.get()
+
+        // Stream the request body to the exchange, as fast as it takes it.
+        if proxyRequest.hasBody {
+            var received = 0
+            for try await chunk in request.body {
+                received += chunk.readableBytes
+                if received > proxy.planner.maxBodyBytes {
+                    eventLoop.execute { box.value?.exchange?.cancel() }
+                    throw APIError.payloadTooLarge(limit: proxy.planner.maxBodyBytes)
+                }
+                let wanted = try await eventLoop.flatSubmit { () -> EventLoopFuture<Bool> in
+                    guard let bridge = box.value else { return eventLoop.makeSucceededFuture(false) }
+                    return bridge.send(chunk)
+                }.get()
+                if !wanted { break }
+            }
+            eventLoop.execute { box.value?.exchange?.receiveRequestEnd() }
+        }
+
+        let responseHead = try await eventLoop.flatSubmit { () -> EventLoopFuture<HTTPResponseHead> in
+            guard let bridge = box.value else { return eventLoop.makeFailedFuture(APIError.unexpected) }
+            return bridge.responseHead()
+        }.get()
+        var headers = HTTPFields()
+        for (name, value) in responseHead.headers {
+            if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
+        }
+        let sequence = producer.sequence
+        return Response(
+            status: HTTPResponse.Status(code: Int(responseHead.status.code), reasonPhrase: responseHead.status.reasonPhrase),
+            headers: headers,
+            body: ResponseBody { writer in
+                for try await buffer in sequence { try await writer.write(buffer) }
+                try await writer.finish(nil)
+            }
+        )
+    }
+}
+
+/// The event-loop side of ``RouterProxy``: receives the exchange's response and hands it to the async side.
+final class RouterBridge: ProxyExchangeDelegate {
+    typealias Source = NIOThrowingAsyncSequenceProducer<
+        ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, ProducerDelegate
+    >.Source
+
+    /// Resumes and stops reading the upstream as the response body's consumer asks.
+    struct ProducerDelegate: NIOAsyncSequenceProducerDelegate {
+        let eventLoop: any EventLoop
+        let box: NIOLoopBoundBox<RouterBridge?>
+
+        func produceMore() {
+            let box = self.box
+            self.eventLoop.execute { box.value?.exchange?.downstreamWritabilityChanged(isWritable: true) }
+        }
+
+        func didTerminate() {
+            let box = self.box
+            self.eventLoop.execute {
+                if let exchange = box.value?.exchange, !exchange.isFinished { exchange.cancel() }
+                box.value = nil
+            }
+        }
+    }
+
+    var exchange: ProxyExchange?
+    private let eventLoop: any EventLoop
+    private let source: Source
+    private var head: Result<HTTPResponseHead, any Error>?
+    private var headPromise: EventLoopPromise<HTTPResponseHead>?
+    private var demandPromise: EventLoopPromise<Bool>?
+
+    init(source: Source, eventLoop: any EventLoop) {
+        self.source = source
+        self.eventLoop = eventLoop
+    }
+
+    /// Sends a body part; the future completes when the exchange wants more (true) or no longer wants the body.
+    func send(_ chunk: ByteBuffer) -> EventLoopFuture<Bool> {
+        guard let exchange, !exchange.isFinished else { return self.eventLoop.makeSucceededFuture(false) }
+        exchange.receiveRequestBodyPart(chunk)
+        if exchange.wantsRequestBody { return self.eventLoop.makeSucceededFuture(true) }
+        let promise = self.eventLoop.makePromise(of: Bool.self)
+        self.demandPromise = promise
+        return promise.futureResult
+    }
+
+    func responseHead() -> EventLoopFuture<HTTPResponseHead> {
+        if let head = self.head { return self.eventLoop.makeCompletedFuture(head) }
+        let promise = self.eventLoop.makePromise(of: HTTPResponseHead.self)
+        self.headPromise = promise
+        return promise.futureResult
+    }
+
+    private func complete(_ head: Result<HTTPResponseHead, any Error>) {
+        self.head = head
+        self.demandPromise?.succeed(false)
+        self.demandPromise = nil
+        if let promise = self.headPromise {
+            self.headPromise = nil
+            promise.completeWith(head)
+        }
+    }
+
+    func exchangeDidReceiveHead(_ head: HTTPResponseHead) {
+        self.complete(.success(head))
+    }
+
+    func exchangeDidReceiveBodyPart(_ buffer: ByteBuffer) {
+        if case .stopProducing = self.source.yield(buffer) {
+            self.exchange?.downstreamWritabilityChanged(isWritable: false)
+        }
+    }
+
+    func exchangeShouldFlush() {}
+
+    func exchangeDidFinish(trailers: HTTPHeaders?) {
+        self.source.finish()
+        self.demandPromise?.succeed(false)
+        self.demandPromise = nil
+    }
+
+    func exchangeDidFail(_ error: APIError, responseStarted: Bool) {
+        if responseStarted {
+            self.source.finish(error)
+        } else {
+            self.source.finish()
+            self.complete(.failure(error))
+        }
+    }
+
+    func exchangeWantsRequestBody() {
+        self.demandPromise?.succeed(true)
+        self.demandPromise = nil
+    }
+}
