@@ -131,6 +131,7 @@ let package = Package(
             dependencies: [
                 "CRabbitMQ", "BookstoreCore", "JSONKit",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -141,7 +142,7 @@ let package = Package(
         .target(
             name: "BookstoreRuntime",
             dependencies: [
-                "BookstoreCore", "UsersService", "PaymentsService", "ReviewsService", "GatewayService",
+                "BookstoreCore", "UsersService", "PaymentsService", "ReviewsService", "GatewayService", "AMQPBus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -283,6 +284,10 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -292,6 +297,7 @@ let package = Package(
                 "BookstoreRuntime", "BookstoreCore", "JSONKit",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

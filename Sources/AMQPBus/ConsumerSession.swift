@@ -35,6 +35,7 @@ final class ConsumerSession: ConnectionSession {
     private var schedule: ReconnectSchedule
     private var generation = 0
     private var pending: [PendingSettlement] = []
+    /// Retry and dead-letter queues declared on this connection.
     private var declaredRetryQueues: Set<String> = []
     private var isShutDown = false
 
@@ -88,10 +89,12 @@ final class ConsumerSession: ConnectionSession {
                         appID: self.appID
                     )
                 }
+                if copy.routingKey == Topology.deadLetterQueue(for: self.queue) { try self.ensureDeadLetterQueue(on: connection) }
                 let tag = try connection.publish(copy)
                 self.pending.append(PendingSettlement(tag: tag, deliveryTag: current ? delivery.deliveryTag : nil, sentAt: .now))
             case .deadLetter(let reason):
                 let copy = MessageCodec.deadLetterCopy(of: delivery.message, queue: self.queue, reason: reason, appID: self.appID)
+                try self.ensureDeadLetterQueue(on: connection)
                 let tag = try connection.publish(copy)
                 self.pending.append(PendingSettlement(tag: tag, deliveryTag: current ? delivery.deliveryTag : nil, sentAt: .now))
             }
@@ -135,8 +138,7 @@ final class ConsumerSession: ConnectionSession {
         do {
             let connection = try AMQPConnection(configuration: self.configuration, connectionName: "\(self.appID) consumer \(self.queue)")
             self.connection = connection
-            var declarations: [Declaration] = [.queue(name: Topology.deadLetterQueue(for: self.queue), arguments: [:])]
-            if let spec = self.registry.spec(for: self.queue) { declarations = Topology.queueDeclarations(spec) }
+            let declarations = self.registry.spec(for: self.queue).map(Topology.queueDeclarations) ?? []
             for declaration in declarations {
                 do {
                     try connection.declare(declaration)
@@ -172,6 +174,19 @@ final class ConsumerSession: ConnectionSession {
                 self.logger.debug("Consumer cannot connect to the broker", metadata: metadata)
             }
         }
+    }
+
+    /// Declares `<queue>.dlq` before the first dead letter on this connection (declared with the queue's topology
+    /// too, but a consumer of a queue declared elsewhere must not lose what it parks).
+    private func ensureDeadLetterQueue(on connection: AMQPConnection) throws(AMQPFailure) {
+        let name = Topology.deadLetterQueue(for: self.queue)
+        guard !self.declaredRetryQueues.contains(name) else { return }
+        do {
+            try connection.declare(.queue(name: name, arguments: [:]))
+        } catch  where error.isChannelLevel {
+            self.logger.error("The broker refused a declaration", metadata: ["error": .string(error.description)])
+        }
+        self.declaredRetryQueues.insert(name)
     }
 
     private func ensureRetryQueue(_ name: String, delay: Duration, on connection: AMQPConnection) throws(AMQPFailure) {

@@ -37,13 +37,12 @@ public enum MongoValue {
         self.dateMilliseconds(from: value)
     }
 
-    /// Milliseconds since 1970 as the store keeps them: the millisecond a UTC timestamp of `date` shows
-    /// (rounded down, as ``BookstoreCore/Timestamp`` formats it).
+    /// Milliseconds since 1970 as the store keeps them: the millisecond `date` falls in, after rounding it to the
+    /// microsecond (so a date made as `milliseconds / 1000`, which a `Double` holds a hair below the millisecond,
+    /// keeps its millisecond).
     public static func milliseconds(_ date: Date) -> Int64 {
-        let interval = date.timeIntervalSince1970
-        let seconds = interval.rounded(.down)
-        let millis = min(999, max(0, ((interval - seconds) * 1000).rounded(.down)))
-        return Int64(seconds) * 1000 + Int64(millis)
+        let microseconds = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        return Int64((microseconds / 1000).rounded(.down))
     }
 
     /// A Decimal128: `{"$numberDecimal": literal}` (e.g. `"19.90"`).

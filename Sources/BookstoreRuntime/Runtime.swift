@@ -1,3 +1,4 @@
+import AMQPBus
 import BookstoreCore
 import Logging
 import ServiceLifecycle
@@ -9,22 +10,22 @@ public enum Runtime {
     /// The development-only secret `bookstore up` uses when `JWT_SECRET` is not set.
     public static let embeddedDevelopmentSecret = "embedded-development-secret-change-me-0123456789"
 
-    /// The event bus chosen by `EVENT_BUS` (`memory`; `rabbitmq` comes with the AMQP adapter).
-    public static func makeEventBus(settings: Settings) throws -> any EventBus {
+    /// The event bus chosen by `EVENT_BUS`: `memory` (in-process) or `rabbitmq` (AMQP, with the `RABBITMQ_*` settings).
+    /// - Returns: the bus, and the services that must run before (and stop after) the ones that use it.
+    public static func makeEventBus(settings: Settings, serviceName: String = "bookstore", logger: Logger) throws -> (any EventBus, [any Service]) {
         let kind = try settings.choice("EVENT_BUS", default: "memory", allowed: ["memory", "rabbitmq"])
-        guard kind == "memory" else {
-            throw ConfigurationError("EVENT_BUS=\(kind) is not available in this build; use EVENT_BUS=memory")
-        }
-        return InProcessEventBus()
+        guard kind == "rabbitmq" else { return (InProcessEventBus(), []) }
+        let bus = try AMQPEventBus(settings: settings, serviceName: serviceName, logger: logger)
+        return (bus, [bus])
     }
 
     /// Runs one service until SIGTERM/SIGINT.
     public static func serve(_ kind: ServiceKind, settings: Settings, logger: Logger) async throws {
         let settings = settings.withDefaults(["PORT": String(kind.defaultPort)])
-        let bus = try makeEventBus(settings: settings)
+        let (bus, busServices) = try makeEventBus(settings: settings, serviceName: settings.string("SERVICE_NAME", default: kind.rawValue), logger: logger)
         let built = try await kind.builder(settings, bus) { _ in }
         let group = ServiceGroup(
-            configuration: .init(services: built.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(services: busServices + built.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
     }
@@ -57,7 +58,8 @@ public enum Runtime {
         logger: Logger,
         onReady: @escaping @Sendable ([(ServiceKind, String)]) -> Void
     ) async throws {
-        let bus = try makeEventBus(settings: settings)
+        // The embedded mode always uses the in-process bus: all five services share it.
+        let bus = InProcessEventBus()
         let perService = try embeddedSettings(settings)
         let host = settings.string("HOST", default: "127.0.0.1")
         let listening = Mutex<[(ServiceKind, String)]>([])

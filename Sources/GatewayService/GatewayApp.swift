@@ -60,7 +60,12 @@ public enum GatewayApp {
             )
         }
         let resolver = HostResolver()
-        var services: [any Service] = []
+        let pools = ConnectionPools(
+            connectTimeout: TimeAmount(configuration.connectTimeout),
+            maxIdlePerEndpoint: configuration.maxIdleConnectionsPerReplica
+        )
+        // First in, last out: the idle upstream connections close after the server has drained.
+        var services: [any Service] = [ConnectionPoolsCloser(pools: pools)]
         if let file = settings["UPSTREAMS_FILE"] {
             let watcher = UpstreamsFileWatcher(path: file, upstreams: upstreams, resolver: resolver, logger: scaffold.logger)
             await watcher.reload()
@@ -70,10 +75,6 @@ public enum GatewayApp {
         for upstream in ordered where upstream.hasHostNames { await upstream.refresh(resolver: resolver) }
         services.append(DNSRefresher(upstreams: ordered, interval: configuration.dnsRefresh, resolver: resolver))
 
-        let pools = ConnectionPools(
-            connectTimeout: TimeAmount(configuration.connectTimeout),
-            maxIdlePerEndpoint: configuration.maxIdleConnectionsPerReplica
-        )
         services.append(
             HealthChecker(
                 upstreams: ordered,
@@ -87,13 +88,13 @@ public enum GatewayApp {
         let table = RouteTable.defaults
         var routes: [ResolvedRoute] = []
         for route in table.routes {
-            guard let upstream = upstreams[route.upstream] else { throw ConfigurationError("route \(route.prefix) names unknown upstream \(route.upstream)") }
+            guard let upstream = upstreams[route.upstream] else {
+                throw ConfigurationError("route \(route.prefix) names unknown upstream \(route.upstream)")
+            }
             routes.append(
                 ResolvedRoute(
                     route: route,
                     upstream: upstream,
-                    exactLabel: route.prefix,
-                    wildcardLabel: route.prefix + "/**",
                     responseTimeout: TimeAmount(route.responseTimeout ?? configuration.responseTimeout(forRoute: route.prefix))
                 )
             )
@@ -182,6 +183,16 @@ public enum GatewayApp {
             ]
         }
         return .object(report)
+    }
+}
+
+/// Closes the idle upstream connections when the gateway stops.
+struct ConnectionPoolsCloser: Service {
+    let pools: ConnectionPools
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await self.pools.closeAll()
     }
 }
 

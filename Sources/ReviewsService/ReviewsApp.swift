@@ -42,8 +42,14 @@ public enum ReviewsApp {
         let databaseIsHealthy: @Sendable () async -> Bool
         var services: [any Service] = []
         if storage == "mongodb" {
+            let mongoSettings: MongoSettings
+            do {
+                mongoSettings = try MongoSettings(settings: settings, defaultDatabase: "review_db")
+            } catch {
+                throw ConfigurationError("STORAGE=mongodb: \(error.description)")
+            }
             let store = try MongoStore(
-                settings: try MongoSettings(settings: settings, defaultDatabase: "review_db"),
+                settings: mongoSettings,
                 indexes: MongoReviewRepository.indexes + MongoPurchaseRepository.indexes,
                 logger: scaffold.logger
             )

@@ -111,6 +111,14 @@ import Testing
         #expect(throws: MongoError.self) { try BSONDocument(["at": ["$date": "yesterday"]]) }
     }
 
+    @Test func millisecondDatesKeepTheirMillisecond() throws {
+        // Dates truncated to milliseconds as `ms / 1000` sit just below the millisecond in a Double.
+        for millis: Int64 in [1_700_000_000_123, 1_700_000_000_001, 1_700_000_000_999, 0, -1, -1001] {
+            #expect(MongoValue.milliseconds(Date(timeIntervalSince1970: Double(millis) / 1000)) == millis)
+        }
+        #expect(MongoValue.milliseconds(Date(timeIntervalSince1970: 1_700_000_000.123_999)) == 1_700_000_000_123)
+    }
+
     @Test func formattedDatesShowTheStoredMillisecond() throws {
         // 1700000000123 ms is not exactly representable as seconds in a Double; the decoded date must still print .123.
         for millis: Int64 in [1_700_000_000_123, 1_700_000_000_999, 1_700_000_000_000, 1_700_000_000_001] {

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import JSONKit
+import Logging
 import Testing
 
 /// Runs the four backend services on loopback ports with one in-process bus, then a gateway routed to them.
@@ -121,6 +122,15 @@ func call(
         #expect(byKind[.gateway]?["USER_SERVICE_URL"] == "http://127.0.0.1:9181")
         #expect(byKind[.gateway]?["SERVICE_NAME"] == nil, "a shared SERVICE_NAME would give every service the same name")
         #expect(byKind[.users]?["JWT_SECRET"] == Runtime.embeddedDevelopmentSecret)
-        #expect(throws: ConfigurationError.self) { try Runtime.makeEventBus(settings: Settings(environment: ["EVENT_BUS": "kafka"])) }
+        #expect(throws: ConfigurationError.self) {
+            try Runtime.makeEventBus(settings: Settings(environment: ["EVENT_BUS": "kafka"]), logger: Logger(label: "test"))
+        }
+        let (memory, memoryServices) = try Runtime.makeEventBus(settings: Settings(environment: [:]), logger: Logger(label: "test"))
+        #expect(memory is InProcessEventBus && memoryServices.isEmpty)
+        let (amqp, amqpServices) = try Runtime.makeEventBus(
+            settings: Settings(environment: ["EVENT_BUS": "rabbitmq", "RABBITMQ_HOST": "127.0.0.1"]),
+            logger: Logger(label: "test")
+        )
+        #expect(!(amqp is InProcessEventBus) && amqpServices.count == 1, "constructing the AMQP bus does not need the broker")
     }
 }

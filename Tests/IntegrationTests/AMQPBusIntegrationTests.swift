@@ -315,8 +315,50 @@ struct AMQPBusIntegrationTests {
                 let deliveredAfter = ContinuousClock.now - started
                 #expect(received.map(\.messageID) == ["before", "after"])
                 #expect(await bus.isHealthy())
+                // A message that went through the outbox is removed from it once the broker confirmed it, which can
+                // trail its delivery to the consumer by a moment.
+                let deadline = ContinuousClock.now + .seconds(5)
+                while await bus.outboxDepth() > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
                 #expect(await bus.outboxDepth() == 0)
                 print("AMQP publish right after the broker closed the connection: returned after \(publishTook), delivered after \(deliveredAfter)")
+            }
+        }
+    }
+
+    @Test func theOutboxOfAnEarlierRunIsSentInOrderAtTheNextStart() async throws {
+        let prefix = AMQPTestEnvironment.uniqueName("outbox")
+        defer { AMQPManagement.deleteEverything(startingWith: prefix) }
+        let folder = NSTemporaryDirectory() + prefix
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let queue = QueueSpec(name: prefix + ".q", bindings: [])
+        // A first run that never reaches the broker (nothing listens on port 1).
+        let offline = AMQPEventBus(
+            configuration: AMQPConfiguration(port: 1, outboxDirectory: folder),
+            serviceName: prefix,
+            logger: AMQPTestEnvironment.logger
+        )
+        try await withAMQPBackground([{ try await offline.run() }]) {
+            for index in 0..<5 {
+                try await offline.publish(EventMessage(exchange: "", routingKey: queue.name, body: [UInt8(index)], messageID: "\(prefix)-\(index)"))
+            }
+            #expect(await offline.outboxDepth() == 5)
+        }
+        // The next run, with the broker up, sends them before anything else.
+        let inbox = AMQPInbox()
+        try await withAMQPTestBus(serviceName: prefix, outbox: folder) { bus in
+            try await bus.declareQueue(queue)
+            try await withAMQPBackground([
+                {
+                    try await bus.consume(queue: queue.name, prefetch: 1) {
+                        inbox.append($0)
+                        return .ack
+                    }
+                }
+            ]) {
+                try await bus.publish(EventMessage(exchange: "", routingKey: queue.name, body: [9], messageID: "\(prefix)-new"))
+                let received = await inbox.wait(forCount: 6)
+                #expect(received.map(\.messageID) == (0..<5).map { "\(prefix)-\($0)" } + ["\(prefix)-new"])
+                #expect(await bus.outboxDepth() == 0)
             }
         }
     }

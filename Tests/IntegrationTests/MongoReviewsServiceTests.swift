@@ -31,19 +31,24 @@ struct MongoReviewsServiceTests {
                 .merging(extra) { _, new in new }
         )
         let built = try await ReviewsApp.build(settings: settings, bus: bus)
-        try await built.application.test(.router) { client in
-            let deadline = ContinuousClock.now + .seconds(20)
-            var ready = try await client.send(.get, "/api/health/ready")
-            while ready.status != .ok, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-                ready = try await client.send(.get, "/api/health/ready")
-            }
-            try #require(ready.status == .ok, "ready once the indexes exist")
-            try await body(client)
-        }
         let cleanup = try MongoClient(settings: try MongoSettings(settings: settings, defaultDatabase: database))
+        defer { cleanup.close() }
+        do {
+            try await built.application.test(.router) { client in
+                let deadline = ContinuousClock.now + .seconds(20)
+                var ready = try await client.send(.get, "/api/health/ready")
+                while ready.status != .ok, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                    ready = try await client.send(.get, "/api/health/ready")
+                }
+                try #require(ready.status == .ok, "ready once the indexes exist")
+                try await body(client)
+            }
+        } catch {
+            try? await cleanup.dropDatabase(database)
+            throw error
+        }
         try? await cleanup.dropDatabase(database)
-        cleanup.close()
     }
 
     func review(book: String = "book-1", user: String = "user-1", rating: JSON = 4) -> JSON {

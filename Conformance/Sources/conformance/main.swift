@@ -171,7 +171,7 @@ struct Run: AsyncParsableCommand {
             line += String(format: " (%.2f s)", Double(result.duration.components.seconds) + Double(result.duration.components.attoseconds) / 1e18)
             if let message = result.status.message { line += "\n         \(message)" }
             if verbose { line += "\n" + result.evidence.map(\.text).joined(separator: "\n") }
-            print(line)
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
         await target.release()
         print(

@@ -10,7 +10,19 @@ final class ConnectionPool {
     private let connectTimeout: TimeAmount
     private let maxIdlePerEndpoint: Int
     private let idleTimeout: TimeAmount
-    private var idle: [ObjectIdentifier: [UpstreamConnection]] = [:]
+    private var idle: [ObjectIdentifier: IdleConnections] = [:]
+
+    /// Idle connections to one replica, most recently used last (a class, so that it changes in place).
+    private final class IdleConnections {
+        var connections: [UpstreamConnection] = []
+    }
+
+    /// The exchanges waiting for a response, checked for their timeout by one periodic sweep instead of a timer per
+    /// request.
+    private var watched: [ProxyExchange] = []
+    private var sweep: NIOScheduledCallback?
+    /// How often the sweep runs (so a timeout fires up to this much late).
+    static let sweepInterval = TimeAmount.milliseconds(25)
 
     init(eventLoop: any EventLoop, connectTimeout: TimeAmount, maxIdlePerEndpoint: Int, idleTimeout: TimeAmount = .seconds(60)) {
         self.eventLoop = eventLoop
@@ -21,16 +33,15 @@ final class ConnectionPool {
 
     /// The most recently used open idle connection to `endpoint`, if any.
     func takeIdle(to endpoint: ReplicaEndpoint) -> UpstreamConnection? {
-        let key = ObjectIdentifier(endpoint)
-        guard var connections = self.idle[key], !connections.isEmpty else { return nil }
-        defer { self.idle[key] = connections }
-        let now = NIODeadline.now()
-        while let connection = connections.popLast() {
-            if connection.isActive && now - connection.idleSince < self.idleTimeout {
-                connection.handler.onClose = nil
-                return connection
+        guard let list = self.idle[ObjectIdentifier(endpoint)], !list.connections.isEmpty else { return nil }
+        var now: NIODeadline?
+        while let connection = list.connections.popLast() {
+            connection.isIdle = false
+            if connection.isActive {
+                let current = now ?? .now()
+                now = current
+                if current - connection.idleSince < self.idleTimeout { return connection }
             }
-            connection.handler.onClose = nil
             connection.close()
         }
         return nil
@@ -52,46 +63,109 @@ final class ConnectionPool {
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
                 return UpstreamConnection(channel: channel, endpoint: endpoint, handler: handler)
             }
+            .assumeIsolated()
+            .map { [weak self] connection in
+                connection.handler.onClose = { [weak self, weak connection] in
+                    if let self, let connection { self.forget(connection) }
+                }
+                return connection
+            }
+            .nonisolated()
     }
 
     /// Keeps a connection whose exchange completed cleanly for the next request to the same replica.
     func release(_ connection: UpstreamConnection) {
         guard connection.isActive else { return }
         let key = ObjectIdentifier(connection.endpoint)
-        var connections = self.idle.removeValue(forKey: key) ?? []
-        guard connections.count < self.maxIdlePerEndpoint else {
-            self.idle[key] = connections
+        let list: IdleConnections
+        if let existing = self.idle[key] {
+            list = existing
+        } else {
+            list = IdleConnections()
+            self.idle[key] = list
+        }
+        guard list.connections.count < self.maxIdlePerEndpoint else {
             connection.close()
             return
         }
         connection.handler.delegate = nil
         connection.handler.resumeReading()
         connection.idleSince = .now()
-        connection.handler.onClose = { [unowned self, unowned connection] in self.forget(connection) }
-        connections.append(connection)
-        self.idle[key] = connections
+        connection.isIdle = true
+        list.connections.append(connection)
     }
 
+    /// Forgets an idle connection that closed.
     private func forget(_ connection: UpstreamConnection) {
-        let key = ObjectIdentifier(connection.endpoint)
-        guard var connections = self.idle.removeValue(forKey: key) else { return }
-        connections.removeAll { $0 === connection }
-        if !connections.isEmpty { self.idle[key] = connections }
+        guard connection.isIdle, let list = self.idle[ObjectIdentifier(connection.endpoint)] else { return }
+        connection.isIdle = false
+        list.connections.removeAll { $0 === connection }
     }
 
     /// Closes every idle connection (shutdown).
     func closeAll() {
-        let all = self.idle.values.flatMap { $0 }
+        let all = self.idle.values.flatMap(\.connections)
         self.idle = [:]
         for connection in all {
-            connection.handler.onClose = nil
+            connection.isIdle = false
             connection.close()
         }
+    }
+
+    // MARK: Response timeouts
+
+    /// Starts checking `exchange` for its response timeout.
+    func watch(_ exchange: ProxyExchange) {
+        guard exchange.watchIndex < 0 else { return }
+        exchange.watchIndex = self.watched.count
+        self.watched.append(exchange)
+        if self.sweep == nil { self.scheduleSweep() }
+    }
+
+    /// Stops checking `exchange`.
+    func unwatch(_ exchange: ProxyExchange) {
+        let index = exchange.watchIndex
+        guard index >= 0 else { return }
+        exchange.watchIndex = -1
+        let last = self.watched.removeLast()
+        if index < self.watched.count {
+            self.watched[index] = last
+            last.watchIndex = index
+        }
+    }
+
+    private func scheduleSweep() {
+        self.sweep = try? self.eventLoop.assumeIsolated().scheduleCallback(in: Self.sweepInterval, handler: SweepHandler(pool: self))
+    }
+
+    fileprivate func runSweep() {
+        self.sweep = nil
+        let now = NIODeadline.now()
+        var expired: [ProxyExchange] = []
+        for exchange in self.watched where exchange.isTimedOut(at: now) { expired.append(exchange) }
+        for exchange in expired { exchange.responseTimedOut() }
+        if !self.watched.isEmpty { self.scheduleSweep() }
+    }
+}
+
+private struct SweepHandler: NIOScheduledCallbackHandler {
+    let pool: ConnectionPool
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        self.pool.runSweep()
     }
 }
 
 /// One ``ConnectionPool`` per event loop, created on first use.
 final class ConnectionPools: Sendable {
+    /// Closes the idle connections of every pool.
+    func closeAll() async {
+        let pools = self.pools.withLock { Array($0.values) }
+        for bound in pools {
+            try? await bound.eventLoop.submit { bound.value.closeAll() }.get()
+        }
+    }
+
     private let pools = Mutex<[ObjectIdentifier: NIOLoopBound<ConnectionPool>]>([:])
     private let connectTimeout: TimeAmount
     private let maxIdlePerEndpoint: Int

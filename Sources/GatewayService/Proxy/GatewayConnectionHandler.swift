@@ -172,7 +172,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.close(context: context)
         } else {
             self.mode = .draining
-            self.respond(with: .payloadTooLarge(limit: self.proxy.planner.maxBodyBytes), requestID: requestID, allowOrigin: nil, closeConnection: true, context: context)
+            self.respond(
+                with: .payloadTooLarge(limit: self.proxy.planner.maxBodyBytes),
+                requestID: requestID,
+                allowOrigin: nil,
+                closeConnection: true,
+                context: context
+            )
         }
     }
 
@@ -368,6 +374,12 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// Handles the parts that arrived while the previous request was answered, up to the end of the next request.
     private func processQueued(context: ChannelHandlerContext) {
+        var forwarded = false
+        defer {
+            // The router's side delivers what it was given at the end of a read.
+            if forwarded { context.fireChannelReadComplete() }
+            self.readIfPending(context: context)
+        }
         while let part = self.queued.first {
             switch self.mode {
             case .idle:
@@ -379,8 +391,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             }
             self.queued.removeFirst()
             self.handle(part, context: context)
+            if case .delegated = self.mode { forwarded = true }
         }
-        self.readIfPending(context: context)
     }
 
     private func close(context: ChannelHandlerContext) {

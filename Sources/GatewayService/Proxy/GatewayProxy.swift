@@ -1,6 +1,6 @@
 import BookstoreCore
-import HTTPTypes
 import Foundation
+import HTTPTypes
 import JSONKit
 import Logging
 import NIOCore

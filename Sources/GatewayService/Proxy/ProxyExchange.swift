@@ -83,9 +83,11 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     private var upstreamKeepAlive = true
     private var isDownstreamWritable = true
 
-    // Response timeout.
-    private var timer: NIOScheduledCallback?
+    // Response timeout (checked by the pool's sweep) and the retry backoff timer.
+    private var retryTimer: NIOScheduledCallback?
     private var lastActivity: NIODeadline = .now()
+    /// The position in the pool's list of watched exchanges (-1: not watched).
+    var watchIndex = -1
     private var generator: SeededGenerator
 
     init(request: ProxyRequest, pool: ConnectionPool, settings: ExchangeSettings, delegate: any ProxyExchangeDelegate, seed: UInt64) {
@@ -174,7 +176,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         case .waitingToRetry, .idle, .finished:
             break
         }
-        self.cancelTimer()
+        self.stopTimers()
         self.state = .finished
         self.delegate = nil
     }
@@ -263,7 +265,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     /// Ends the current attempt: the connection goes back to the pool (`reuse`) or is closed; the upstream records
     /// the outcome.
     private func endAttempt(_ outcome: UpstreamOutcome, reuse: Bool = false) {
-        self.cancelTimer()
+        self.pool.unwatch(self)
         if case .active(let connection) = self.state {
             connection.handler.delegate = nil
             if reuse {
@@ -285,8 +287,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         if self.mayRetry(after: outcome) {
             if let endpoint { self.tried.append(endpoint) }
             self.state = .waitingToRetry
-            let delay = self.settings.backoff.delay(afterAttempt: self.attempts, using: &self.generator)
-            self.schedule(.retry, in: TimeAmount(delay))
+            self.scheduleRetry()
         } else {
             self.fail(Self.error(for: outcome, upstream: self.request.upstream.name))
         }
@@ -316,7 +317,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     }
 
     private func fail(_ error: APIError) {
-        self.cancelTimer()
+        self.stopTimers()
         self.state = .finished
         let delegate = self.delegate
         self.delegate = nil
@@ -337,8 +338,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
                 self.endAttempt(.serverError)
                 if let endpoint { self.tried.append(endpoint) }
                 self.state = .waitingToRetry
-                let delay = self.settings.backoff.delay(afterAttempt: self.attempts, using: &self.generator)
-                self.schedule(.retry, in: TimeAmount(delay))
+                self.scheduleRetry()
                 return
             }
             self.responseStatus = code
@@ -400,62 +400,48 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     // MARK: Timers
 
-    fileprivate enum TimerKind {
-        case response
-        case retry
-    }
-
     private func armTimer() {
         self.lastActivity = .now()
-        if self.timer == nil { self.schedule(.response, in: self.request.responseTimeout) }
+        self.pool.watch(self)
     }
 
-    private func schedule(_ kind: TimerKind, in amount: TimeAmount) {
-        self.cancelTimer()
-        self.timer = try? self.eventLoop.assumeIsolated().scheduleCallback(in: amount, handler: ExchangeTimer(exchange: self, kind: kind))
+    private func scheduleRetry() {
+        let delay = self.settings.backoff.delay(afterAttempt: self.attempts, using: &self.generator)
+        self.retryTimer = try? self.eventLoop.assumeIsolated().scheduleCallback(in: TimeAmount(delay), handler: RetryTimer(exchange: self))
     }
 
-    private func cancelTimer() {
-        if let timer = self.timer {
-            self.timer = nil
+    private func stopTimers() {
+        self.pool.unwatch(self)
+        if let timer = self.retryTimer {
+            self.retryTimer = nil
             timer.cancel()
         }
     }
 
-    fileprivate func timerFired(_ kind: TimerKind) {
-        self.timer = nil
-        switch kind {
-        case .retry:
-            guard case .waitingToRetry = self.state else { return }
-            self.startAttempt()
-        case .response:
-            guard case .active(let connection) = self.state else { return }
-            let now = NIODeadline.now()
-            let deadline = self.lastActivity + self.request.responseTimeout
-            if !self.isDownstreamWritable || now < deadline {
-                // Still within the timeout, or the client is the slow side: look again later.
-                self.schedule(.response, in: self.isDownstreamWritable ? deadline - now : self.request.responseTimeout)
-                return
-            }
-            connection.handler.delegate = nil
-            if self.isResponseStarted {
-                self.endAttempt(.timeout)
-                self.fail(APIError(status: .gatewayTimeout, message: "Upstream \(self.request.upstream.name) timed out"))
-            } else {
-                self.endAttempt(.timeout)
-                self.fail(Self.error(for: .timeout, upstream: self.request.upstream.name))
-            }
-        }
+    fileprivate func retryTimerFired() {
+        self.retryTimer = nil
+        guard case .waitingToRetry = self.state else { return }
+        self.startAttempt()
+    }
+
+    /// Whether no response byte came within the response timeout (not counting time the client was not reading).
+    func isTimedOut(at now: NIODeadline) -> Bool {
+        guard case .active = self.state, self.isDownstreamWritable else { return false }
+        return now - self.lastActivity >= self.request.responseTimeout
+    }
+
+    /// Called by the pool's sweep when ``isTimedOut(at:)``.
+    func responseTimedOut() {
+        guard case .active = self.state else { return }
+        self.endAttempt(.timeout)
+        self.fail(APIError(status: .gatewayTimeout, message: "Upstream \(self.request.upstream.name) timed out"))
     }
 }
 
-private struct ExchangeTimer: NIOScheduledCallbackHandler {
+private struct RetryTimer: NIOScheduledCallbackHandler {
     let exchange: ProxyExchange
-    let kind: ProxyExchange.TimerKind
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
-        self.exchange.timerFired(self.kind)
+        self.exchange.retryTimerFired()
     }
-
-    func didCancelScheduledCallback(eventLoop: some EventLoop) {}
 }

@@ -3,14 +3,43 @@ import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A route of the table bound to its upstream, with its metric labels and timeout.
-struct ResolvedRoute: Sendable {
+final class ResolvedRoute: Sendable {
     let route: GatewayRoute
     let upstream: Upstream
     /// The `route` label of requests to the prefix itself and below it (the router's templates).
     let exactLabel: String
     let wildcardLabel: String
     let responseTimeout: TimeAmount
+    /// The prefix's bytes, for matching.
+    let prefix: [UInt8]
+    let rewritesPath: Bool
+
+    init(route: GatewayRoute, upstream: Upstream, responseTimeout: TimeAmount) {
+        self.route = route
+        self.upstream = upstream
+        self.exactLabel = route.prefix
+        self.wildcardLabel = route.prefix + "/**"
+        self.responseTimeout = responseTimeout
+        self.prefix = Array(route.prefix.utf8)
+        self.rewritesPath = route.rewrite != route.prefix
+    }
+
+    /// Whether `path` is the prefix (true), below it (false), or elsewhere (nil).
+    func match(_ path: UnsafeRawBufferPointer) -> Bool? {
+        let count = self.prefix.count
+        guard path.count >= count else { return nil }
+        let equal = self.prefix.withUnsafeBytes { prefix in memcmp(prefix.baseAddress!, path.baseAddress!, count) == 0 }
+        guard equal else { return nil }
+        if path.count == count { return true }
+        return path[count] == UInt8(ascii: "/") ? false : nil
+    }
 }
 
 /// What to do with an incoming request.
@@ -33,7 +62,7 @@ struct ProxyPlanner: Sendable {
     let allowOrigin: String
 
     init(routes: [ResolvedRoute], tokens: TokenService, limiter: RateLimiter?, maxBodyBytes: Int, allowOrigin: String) {
-        self.routes = routes.sorted { $0.route.prefix.utf8.count > $1.route.prefix.utf8.count }
+        self.routes = routes.sorted { $0.prefix.count > $1.prefix.count }
         self.tokens = tokens
         self.limiter = limiter
         self.maxBodyBytes = maxBodyBytes
@@ -61,14 +90,15 @@ struct ProxyPlanner: Sendable {
 
     /// The route for `path`: the longest prefix that is the path or a parent of it.
     func route(for path: Substring) -> (route: ResolvedRoute, isExact: Bool)? {
-        let pathBytes = path.utf8
-        for resolved in self.routes {
-            let prefix = resolved.route.prefix.utf8
-            guard pathBytes.starts(with: prefix) else { continue }
-            if pathBytes.count == prefix.count { return (resolved, true) }
-            if pathBytes[pathBytes.index(pathBytes.startIndex, offsetBy: prefix.count)] == UInt8(ascii: "/") { return (resolved, false) }
+        var path = path
+        return path.withUTF8 { bytes in
+            let raw = UnsafeRawBufferPointer(bytes)
+            guard raw.count > 0 else { return nil }
+            for resolved in self.routes {
+                if let isExact = resolved.match(raw) { return (resolved, isExact) }
+            }
+            return nil
         }
-        return nil
     }
 
     /// Whether a path has a `.` or `..` segment (also percent-encoded), which could reach another route upstream.
@@ -122,49 +152,56 @@ struct ProxyPlanner: Sendable {
             }
         }
 
-        // Body framing and size.
-        var contentLength: String?
-        var isChunked = false
-        for (name, value) in head.headers {
-            if name.equalsIgnoringASCIICase("content-length") {
-                contentLength = value
-            } else if name.equalsIgnoringASCIICase("transfer-encoding") {
-                isChunked = isChunked || value.lowercased().contains("chunked")
-            }
-        }
-        var hasBody = isChunked
-        if !isChunked, let contentLength {
-            guard let length = Int(contentLength.trimmingASCIISpaces()), length >= 0 else { return reject(.badRequest("Invalid Content-Length"), close: true) }
-            if length > self.maxBodyBytes { return reject(.payloadTooLarge(limit: self.maxBodyBytes), close: true) }
-            hasBody = length > 0
-        }
-
-        // The upstream head.
-        let listed = HeaderRules.connectionListedNames(head.headers)
+        // One pass over the headers: framing, the headers the gateway replaces, and the ones to forward.
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 6)
+        var contentLength: String?
+        var isChunked = false
         var host: String?
         var forwardedProto: String?
         var forwardedHost: String?
         var expectsContinue = false
+        var hasOrigin = false
+        var connectionHeaders: [String] = []
         var isIdempotent = Self.isIdempotent(head.method)
         for (name, value) in head.headers {
             switch HeaderRules.requestDisposition(name) {
             case .keep:
-                if HeaderRules.isListed(name, in: listed) { continue }
                 if !isIdempotent, name.equalsIgnoringASCIICase("idempotency-key") { isIdempotent = true }
+                if !hasOrigin, name.equalsIgnoringASCIICase("origin") { hasOrigin = true }
                 headers.add(name: name, value: value)
             case .drop:
-                if host == nil, name.equalsIgnoringASCIICase("host") {
-                    host = value
-                } else if forwardedProto == nil, name.equalsIgnoringASCIICase("x-forwarded-proto") {
-                    forwardedProto = value
-                } else if forwardedHost == nil, name.equalsIgnoringASCIICase("x-forwarded-host") {
-                    forwardedHost = value
-                } else if name.equalsIgnoringASCIICase("expect") {
-                    expectsContinue = value.equalsIgnoringASCIICase("100-continue")
+                switch name.utf8.count {
+                case 4: if host == nil { host = value }
+                case 6: expectsContinue = value.equalsIgnoringASCIICase("100-continue")
+                case 10: if name.equalsIgnoringASCIICase("connection") { connectionHeaders.append(value) }
+                case 14: contentLength = value
+                case 16: if forwardedHost == nil, name.equalsIgnoringASCIICase("x-forwarded-host") { forwardedHost = value }
+                case 17:
+                    if name.equalsIgnoringASCIICase("transfer-encoding") {
+                        isChunked = isChunked || value.lowercased().contains("chunked")
+                    } else if forwardedProto == nil {
+                        forwardedProto = value
+                    }
+                default: break
                 }
             }
+        }
+        // Headers named in `Connection` are hop-by-hop too.
+        if !connectionHeaders.isEmpty {
+            var listed = HTTPHeaders()
+            for value in connectionHeaders { listed.add(name: "connection", value: value) }
+            if let names = HeaderRules.connectionListedNames(listed) {
+                for name in names { headers.remove(name: name) }
+            }
+        }
+        var hasBody = isChunked
+        if !isChunked, let contentLength {
+            guard let length = Int(contentLength.trimmingASCIISpaces()), length >= 0 else {
+                return reject(.badRequest("Invalid Content-Length"), close: true)
+            }
+            if length > self.maxBodyBytes { return reject(.payloadTooLarge(limit: self.maxBodyBytes), close: true) }
+            hasBody = length > 0
         }
         if isChunked {
             headers.add(name: "Transfer-Encoding", value: "chunked")
@@ -181,7 +218,7 @@ struct ProxyPlanner: Sendable {
         headers.add(name: "X-Request-ID", value: requestID)
 
         var uri: String
-        if route.rewrite == route.prefix {
+        if !resolved.rewritesPath {
             uri = head.uri.hasPrefix("/") ? head.uri : String(path) + (query.map { "?" + $0 } ?? "")
         } else {
             uri = route.rewrite + path.dropFirst(route.prefix.utf8.count)
@@ -195,7 +232,7 @@ struct ProxyPlanner: Sendable {
             responseTimeout: resolved.responseTimeout,
             hasBody: hasBody,
             isIdempotent: isIdempotent,
-            allowOrigin: head.headers.contains(name: "origin") ? self.allowOrigin : nil,
+            allowOrigin: hasOrigin ? self.allowOrigin : nil,
             clientVersion: head.version
         )
         return .forward(request, routeLabel: routeLabel, expectsContinue: expectsContinue && hasBody)

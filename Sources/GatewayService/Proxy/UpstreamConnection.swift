@@ -19,6 +19,8 @@ final class UpstreamConnection {
     let handler: UpstreamConnectionHandler
     /// When it went back to the pool (for the idle timeout).
     var idleSince: NIODeadline = .now()
+    /// Whether it is in the pool.
+    var isIdle = false
 
     init(channel: any Channel, endpoint: ReplicaEndpoint, handler: UpstreamConnectionHandler) {
         self.channel = channel

@@ -40,7 +40,10 @@ struct UpstreamsFileWatcher: Service {
             do {
                 if upstream.setTargets(try parseTargets(urls, key: entry.key)) { await upstream.refresh(resolver: self.resolver) }
             } catch {
-                self.logger.warning("Invalid replica list in the upstreams file", metadata: ["file.path": .string(self.path), "error.message": .string(error.description)])
+                self.logger.warning(
+                    "Invalid replica list in the upstreams file",
+                    metadata: ["file.path": .string(self.path), "error.message": .string(error.description)]
+                )
             }
         }
     }

@@ -32,7 +32,9 @@ public struct ReplicaTarget: Sendable, Hashable, CustomStringConvertible {
             guard let close = rest.firstIndex(of: "]") else { throw ConfigurationError("invalid \(setting) entry \(url): unclosed [") }
             host = rest[rest.index(after: rest.startIndex)..<close]
             let after = rest[rest.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
                 throw ConfigurationError("invalid \(setting) entry \(url)")
             }
         } else if let colon = rest.lastIndex(of: ":") {

@@ -1,4 +1,198 @@
-/// Placeholder while the suite is written.
+import Foundation
+
+/// failover: steady open-model GET load through the gateway while one replica of a service is killed (SIGKILL) or
+/// stopped (SIGTERM): failed requests within the budget (0 for GETs), the replica comes back ready, and traffic
+/// reaches it again.
 public enum FailoverSuite {
-    public static var checks: [Check] { [] }
+    static let victimKey = "failover.victim"
+
+    /// The replica killed by the zero-errors check, as it was before the kill.
+    struct Victim: Sendable {
+        var replica: ReplicaInfo
+        var readyBefore: Int
+        var killedAt: ContinuousClock.Instant
+    }
+
+    public static var checks: [Check] {
+        [self.zeroErrors, self.replicaReturns, self.trafficReturns, self.gracefulStop]
+    }
+
+    static func check(
+        _ id: String,
+        _ summary: String,
+        timeLimit: Duration = .seconds(180),
+        body: @escaping @Sendable (CheckContext) async throws -> Void
+    ) -> Check {
+        Check(id, suite: .failover, summary, requires: [.http, .replicaControl], timeLimit: timeLimit, body: body)
+    }
+
+    static func control(_ context: CheckContext) throws -> any ReplicaControl {
+        guard let control = context.endpoints.replicaControl else { throw CheckSkip("no replica control") }
+        return control
+    }
+
+    /// A ready replica of the service to disrupt, failing unless another ready one stays.
+    static func pickVictim(_ context: CheckContext, service: String) async throws -> (ReplicaInfo, [ReplicaInfo]) {
+        let replicas = try await self.control(context).replicas(of: service)
+        let ready = replicas.filter(\.isReady)
+        context.note("replicas of \(service): " + replicas.map { "\($0.id) \($0.status)" }.joined(separator: ", "))
+        guard ready.count >= 2, let victim = ready.last else {
+            throw CheckFailure(
+                expected: "at least 2 ready replicas of \(service) to fail over between",
+                seen: "\(ready.count) ready of \(replicas.count)"
+            )
+        }
+        return (victim, ready)
+    }
+
+    /// Runs load and applies `disrupt` after the configured delay; returns the load summary.
+    static func underLoad(_ context: CheckContext, disrupt: @escaping @Sendable () async throws -> Void) async throws -> SteadyLoad.Summary {
+        let options = context.options
+        let path = options.failoverPath ?? ServicePaths.readPath(for: options.failoverService)
+        let load = SteadyLoad(baseURL: context.http.baseURL, path: path, rate: options.failoverRate, duration: options.failoverDuration)
+        context.note("load: GET \(path) at \(options.failoverRate) req/s for \(Int(options.failoverDuration.asSeconds)) s")
+        return try await withThrowingTaskGroup(of: SteadyLoad.Summary?.self) { group in
+            group.addTask { try await load.run() }
+            group.addTask {
+                try await Task.sleep(for: options.failoverKillAfter)
+                try await disrupt()
+                return nil
+            }
+            var summary: SteadyLoad.Summary?
+            for try await result in group where result != nil { summary = result }
+            guard let summary else { throw CheckFailure(expected: "a load result", seen: "none") }
+            return summary
+        }
+    }
+
+    static var zeroErrors: Check {
+        self.check(
+            "FAILOVER-GATEWAY-ZERO-ERRORS",
+            "Under steady GET load through the gateway, killing one replica (SIGKILL) costs no failed request (within the budget)"
+        ) { context in
+            let service = context.options.failoverService
+            let control = try self.control(context)
+            let (victim, ready) = try await self.pickVictim(context, service: service)
+            context.note("killing \(victim.id) (pid \(victim.pid.map(String.init) ?? "?")) after \(Int(context.options.failoverKillAfter.asSeconds)) s of load")
+            let summary = try await self.underLoad(context) {
+                try await control.kill(victim.id)
+                await context.run.set(self.victimKey, Victim(replica: victim, readyBefore: ready.count, killedAt: .now))
+            }
+            context.measure("load", summary.description)
+            let budget = context.options.failoverErrorBudget
+            try context.require(
+                summary.sent > 0 && summary.failed <= budget,
+                expected: "at most \(budget) failed GETs (5xx or no response) while \(victim.id) died",
+                seen: summary.description
+            )
+        }
+    }
+
+    /// Waits until the service has its ready replicas back and `victim` was replaced or restarted.
+    static func waitForReturn(_ context: CheckContext, victim: Victim) async throws -> Duration {
+        let control = try self.control(context)
+        let service = victim.replica.service
+        var last: [ReplicaInfo] = []
+        let returned = try await Polling.until(budget: context.options.replicaReturnBudget, interval: .milliseconds(500)) { () -> Bool? in
+            last = try await control.replicas(of: service)
+            let readyCount = last.count(where: \.isReady)
+            guard readyCount >= victim.readyBefore else { return nil }
+            if let again = last.first(where: { $0.id == victim.replica.id }) {
+                let restarted = again.pid != victim.replica.pid || (again.restarts ?? 0) > (victim.replica.restarts ?? 0)
+                return again.isReady && (restarted || victim.replica.pid == nil) ? true : nil
+            }
+            return true
+        }
+        guard let returned else {
+            throw CheckFailure(
+                expected: "\(victim.replica.id) (or its replacement) ready again within \(Int(context.options.replicaReturnBudget.asSeconds)) s, "
+                    + "with \(victim.readyBefore) ready replicas of \(service)",
+                seen: last.map { "\($0.id) \($0.status) pid \($0.pid.map(String.init) ?? "-") restarts \($0.restarts.map(String.init) ?? "-")" }
+                    .joined(separator: ", ")
+            )
+        }
+        return returned.elapsed
+    }
+
+    static var replicaReturns: Check {
+        self.check("FAILOVER-REPLICA-RETURNS", "A killed replica is restarted and becomes ready again within the budget") { context in
+            var victim: Victim? = await context.run.value(self.victimKey)
+            if victim == nil {
+                let (replica, ready) = try await self.pickVictim(context, service: context.options.failoverService)
+                try await self.control(context).kill(replica.id)
+                victim = Victim(replica: replica, readyBefore: ready.count, killedAt: .now)
+                await context.run.set(self.victimKey, victim)
+            }
+            guard let victim else { return }
+            let waited = try await self.waitForReturn(context, victim: victim)
+            context.measure("kill → ready again", "\(Evidence.milliseconds(ContinuousClock.now - victim.killedAt)) ms (waited \(Evidence.milliseconds(waited)) ms here)")
+        }
+    }
+
+    /// The sum of `http_requests_total` over application routes (health, readiness and metrics excluded).
+    static func applicationRequests(_ context: CheckContext, url: String) async throws -> Double {
+        for path in ["/metrics", "/actuator/prometheus"] {
+            let response = try await context.http.get(url + path, record: false)
+            guard response.status == 200 else { continue }
+            return PrometheusText.sum(
+                "http_requests_total",
+                in: String(decoding: response.body, as: UTF8.self)
+            ) { labels in
+                let route = labels["route"] ?? ""
+                return !route.contains("health") && !route.contains("metrics") && !route.contains("prometheus") && !route.contains("actuator")
+            }
+        }
+        throw CheckFailure(expected: "metrics at \(url)/metrics or /actuator/prometheus", seen: "neither answered 200")
+    }
+
+    static var trafficReturns: Check {
+        self.check("FAILOVER-TRAFFIC-RETURNS", "After it returns, the replica receives gateway traffic again (its own request counter grows)") { context in
+            let control = try self.control(context)
+            let service = context.options.failoverService
+            let victim: Victim? = await context.run.value(self.victimKey)
+            let replicas = try await control.replicas(of: service)
+            guard let replica = replicas.first(where: { $0.id == victim?.replica.id }) ?? replicas.first(where: \.isReady) else {
+                throw CheckFailure(expected: "a replica of \(service)", seen: "none")
+            }
+            guard let url = replica.url else {
+                throw CheckSkip("the replicas' own addresses are not reachable from here (\(context.target.name)); cannot read their counters")
+            }
+            if !replica.isReady, let victim { _ = try await self.waitForReturn(context, victim: victim) }
+            let before = try await self.applicationRequests(context, url: url)
+            let path = context.options.failoverPath ?? ServicePaths.readPath(for: service)
+            let sends = 20 * max(replicas.count, 2)
+            for _ in 0..<sends { _ = try await context.http.get(path, record: false) }
+            let after = try await self.applicationRequests(context, url: url)
+            context.measure("\(replica.id) application requests", "\(Int(before)) → \(Int(after)) after \(sends) GETs through the gateway")
+            try context.require(
+                after > before,
+                expected: "\(replica.id) to serve some of \(sends) GETs sent through the gateway",
+                seen: "its http_requests_total stayed at \(Int(before))"
+            )
+        }
+    }
+
+    static var gracefulStop: Check {
+        self.check(
+            "FAILOVER-GRACEFUL-STOP-ZERO-ERRORS",
+            "Stopping a replica (SIGTERM: readiness turns 503, in-flight requests finish) under load costs no failed request; it starts again"
+        ) { context in
+            let service = context.options.failoverService
+            let control = try self.control(context)
+            let (victim, ready) = try await self.pickVictim(context, service: service)
+            await context.run.addCleanup("start \(victim.id)") { try? await control.start(victim.id) }
+            let summary = try await self.underLoad(context) { try await control.stop(victim.id) }
+            context.measure("load", summary.description)
+            try await control.start(victim.id)
+            await context.run.removeCleanups("start \(victim.id)")
+            let waited = try await self.waitForReturn(context, victim: Victim(replica: victim, readyBefore: ready.count, killedAt: .now))
+            context.measure("start → ready", "\(Evidence.milliseconds(waited)) ms")
+            let budget = context.options.failoverErrorBudget
+            try context.require(
+                summary.failed <= budget,
+                expected: "at most \(budget) failed GETs while \(victim.id) shut down gracefully",
+                seen: summary.description
+            )
+        }
+    }
 }

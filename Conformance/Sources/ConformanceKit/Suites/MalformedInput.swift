@@ -160,19 +160,27 @@ enum MalformedInput {
     static func send(_ probes: [Probe], method: String, path: String, token: String?, context: CheckContext) async throws {
         var problems: [String] = []
         var statuses: [Int: Int] = [:]
+        var consecutiveFailures = 0
         for probe in probes {
+            if consecutiveFailures >= 3 {
+                problems.append("the server stopped answering; the remaining probes were not sent")
+                break
+            }
             var headers: [(String, String)] = probe.contentType.map { [("Content-Type", $0)] } ?? []
             if let token { headers.append(("Authorization", "Bearer " + token)) }
             do {
                 let response = try await context.http.send(method, path, headers: headers, body: probe.body, record: false)
                 statuses[response.status, default: 0] += 1
+                consecutiveFailures = 0
                 if let problem = self.problem(with: response) {
                     problems.append("\(probe.label): \(problem)")
                     context.evidence.add(.note("probe: \(probe.label)"))
                     context.evidence.add(.exchange(HTTPExchange(response)))
                 }
             } catch let error as HTTPTransportError {
+                consecutiveFailures += 1
                 problems.append("\(probe.label): no response (\(error.message.prefix(80)))")
+                context.note("probe '\(probe.label)' (\(probe.body.count) bytes, \(probe.contentType ?? "no content type")) got no response: \(error.message)")
             }
         }
         context.measure("requests", String(probes.count))
@@ -217,15 +225,22 @@ enum MalformedInput {
             ]
             var problems: [String] = []
             var count = 0
+            var consecutiveFailures = 0
             for path in templates.flatMap({ template in odd.map { template.replacingOccurrences(of: "{}", with: $0) } }) + queries {
                 count += 1
+                if consecutiveFailures >= 3 {
+                    problems.append("the server stopped answering; the remaining paths were not tried")
+                    break
+                }
                 do {
                     let response = try await context.http.get(path, token: alice.token, record: false)
+                    consecutiveFailures = 0
                     if let problem = self.problem(with: response) {
                         problems.append("GET \(path.prefix(80)): \(problem)")
                         context.evidence.add(.exchange(HTTPExchange(response)))
                     }
                 } catch let error as HTTPTransportError {
+                    consecutiveFailures += 1
                     problems.append("GET \(path.prefix(80)): no response (\(error.message.prefix(80)))")
                 }
             }

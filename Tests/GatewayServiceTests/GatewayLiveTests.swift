@@ -1,0 +1,201 @@
+import AsyncHTTPClient
+import BookstoreCore
+import Foundation
+import GatewayService
+import JSONKit
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The gateway on a real socket: the event-loop fast path for proxied routes.
+@Suite struct GatewayLiveTests {
+    @Test func forwardsWithRewrittenPathsAndHeaders() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in
+                let response = try await send(
+                    gateway.url("/api/payments-python/user/u-1?page=2"),
+                    headers: [
+                        ("Authorization", "Bearer \(userToken)"), ("X-Request-ID", "req-live-1"), ("Connection", "keep-alive, X-Client-Hop"),
+                        ("X-Client-Hop", "secret"), ("Keep-Alive", "timeout=5"), ("TE", "trailers"), ("X-Forwarded-For", "203.0.113.9"),
+                        ("X-Custom", "kept"),
+                    ]
+                )
+                #expect(response.status == 200)
+                #expect(response.headers.first(name: "X-Gateway-Service") == "bookstore-gateway")
+                #expect(response.headers["X-Request-ID"] == ["req-live-1"], "the gateway's id replaces the upstream's")
+                #expect(response.headers.first(name: "X-Upstream-Secret") == nil, "headers named in Connection are hop-by-hop")
+                let echo = try #require(response.json)
+                #expect(echo["path"] == "/api/payments/user/u-1")
+                #expect(echo["query"] == "page=2")
+                let headers = try #require(echo["headers"])
+                #expect(headers["x-request-id"] == "req-live-1")
+                #expect(headers["x-forwarded-for"] == "203.0.113.9, 127.0.0.1")
+                #expect(headers["x-forwarded-proto"] == "http")
+                #expect(headers["x-forwarded-host"] == .string("127.0.0.1:\(gateway.port)"))
+                #expect(headers["host"] == .string("127.0.0.1:\(upstreams[0].port)"))
+                #expect(headers["x-custom"] == "kept")
+                for hop in ["keep-alive", "te", "x-client-hop"] { #expect(headers[hop] == nil, "\(hop) is stripped") }
+            }
+        }
+    }
+
+    @Test func edgeChecksAnswerInTheEnvelope() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in
+                let unauthorized = try await send(gateway.url("/api/users/me"))
+                #expect(unauthorized.status == 401)
+                #expect(unauthorized.headers.first(name: "WWW-Authenticate") == "Bearer")
+                #expect(unauthorized.json?["status"] == "error")
+                #expect(unauthorized.json?["requestId"]?.stringValue == unauthorized.headers.first(name: "X-Request-ID"))
+                for path in ["/api/reviews/../users/me", "/api/reviews/%2e%2e/users/me", "/api/reviews/./x"] {
+                    let raw = try await rawExchange(port: gateway.port, "GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    #expect(raw.hasPrefix("HTTP/1.1 400"), "\(path): \(raw.prefix(40))")
+                }
+                #expect(try await send(gateway.url("/api/reviews/book/b-1")).status == 200)
+                #expect(try await send(gateway.url("/actuator/health/readiness")).status == 200, "the gateway's own routes")
+                let unknown = try await send(gateway.url("/nope"))
+                #expect(unknown.status == 404)
+                #expect(unknown.json?["status"] == "error")
+                #expect(upstreams[0].behaviour.hitCount == 1)
+            }
+        }
+    }
+
+    @Test func corsOnProxiedResponsesAndPreflights() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url), extra: ["CORS_ALLOWED_ORIGIN": "https://shop.example"]) {
+                gateway in
+                let response = try await send(gateway.url("/api/reviews/book/b-1"), headers: [("Origin", "https://shop.example")])
+                #expect(response.headers.first(name: "Access-Control-Allow-Origin") == "https://shop.example")
+                let preflight = try await send(
+                    gateway.url("/api/reviews"),
+                    method: .OPTIONS,
+                    headers: [("Origin", "https://shop.example"), ("Access-Control-Request-Method", "POST")]
+                )
+                #expect(preflight.status < 300)
+                #expect(preflight.headers.first(name: "Access-Control-Allow-Origin") == "https://shop.example")
+                #expect(upstreams[0].behaviour.hitCount == 1, "preflights are answered by the gateway")
+            }
+        }
+    }
+
+    @Test func streamsLargeBodiesBothWays() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url), extra: ["MAX_BODY_BYTES": "\(8 << 20)"]) { gateway in
+                let payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: 5_000_000)
+                let upload = try await send(gateway.url("/api/auth/register"), method: .POST, body: payload)
+                #expect(upload.status == 200)
+                #expect(upload.json?["bodyLength"]?.intValue == 5_000_000)
+                let chunked = try await send(gateway.url("/api/auth/register"), method: .POST, body: payload, streamedBody: true)
+                #expect(chunked.status == 200)
+                #expect(chunked.json?["bodyLength"]?.intValue == 5_000_000)
+                #expect(chunked.json?["headers"]?["transfer-encoding"] == "chunked")
+                let download = try await send(gateway.url("/api/auth/download/20000000"))
+                #expect(download.status == 200)
+                #expect(download.body.readableBytes == 20_000_000)
+            }
+        }
+    }
+
+    @Test func bodyLimitIs413ForContentLengthAndChunked() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url), extra: ["MAX_BODY_BYTES": "4096"]) { gateway in
+                let tooLarge = try await send(gateway.url("/api/auth/register"), method: .POST, body: ByteBuffer(repeating: 1, count: 5000))
+                #expect(tooLarge.status == 413)
+                #expect(tooLarge.json?["status"] == "error")
+                let fits = try await send(gateway.url("/api/auth/register"), method: .POST, body: ByteBuffer(repeating: 1, count: 4096))
+                #expect(fits.status == 200)
+                let chunk = String(repeating: "a", count: 3000)
+                let raw = try await rawExchange(
+                    port: gateway.port,
+                    "POST /api/auth/register HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + "bb8\r\n\(chunk)\r\nbb8\r\n\(chunk)\r\n0\r\n\r\n"
+                )
+                #expect(raw.hasPrefix("HTTP/1.1 413"), "\(raw.prefix(80))")
+                #expect(raw.contains(#""status":"error""#))
+                let small = try await rawExchange(
+                    port: gateway.port,
+                    "POST /api/auth/register HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                )
+                #expect(small.hasPrefix("HTTP/1.1 200"), "\(small.prefix(80))")
+                #expect(small.contains(#""bodyLength":5"#))
+            }
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in
+                let raw = try await rawExchange(
+                    port: gateway.port,
+                    "GET /api/reviews/book/one HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /actuator/health/liveness HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "GET /api/reviews/book/two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+                let one = try #require(raw.range(of: "/api/reviews/book/one"))
+                let live = try #require(raw.range(of: #""status":"UP""#))
+                let two = try #require(raw.range(of: "/api/reviews/book/two"))
+                #expect(one.lowerBound < live.lowerBound && live.lowerBound < two.lowerBound)
+                #expect(raw.components(separatedBy: "HTTP/1.1 200").count == 4)
+            }
+        }
+    }
+
+    @Test func expectContinueIsAnsweredByTheGateway() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in
+                let raw = try await rawExchange(
+                    port: gateway.port,
+                    "POST /api/auth/register HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+                )
+                #expect(raw.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(raw.prefix(40))")
+                #expect(raw.contains("HTTP/1.1 200"))
+                #expect(raw.contains(#""bodyLength":5"#))
+                #expect(!raw.contains("\"expect\""), "Expect is not forwarded")
+            }
+        }
+    }
+
+    @Test func rateLimitIs429WithRetryAfter() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            let extra = ["GATEWAY_RATE_LIMIT_PER_SECOND": "1", "GATEWAY_RATE_LIMIT_BURST": "3"]
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url), extra: extra) { gateway in
+                var statuses: [Int] = []
+                for _ in 0..<5 { statuses.append(try await send(gateway.url("/api/reviews/book/b-1")).status) }
+                #expect(statuses == [200, 200, 200, 429, 429])
+                let limited = try await send(gateway.url("/api/reviews/book/b-1"))
+                #expect(limited.status == 429)
+                #expect(limited.headers.first(name: "Retry-After") == "1")
+                #expect(limited.json?["status"] == "error")
+                let other = try await send(gateway.url("/api/reviews/book/b-1"), headers: [("X-Forwarded-For", "198.51.100.7, 10.0.0.1")])
+                #expect(other.status == 200, "clients are keyed by the first X-Forwarded-For hop")
+                #expect(upstreams[0].behaviour.hitCount == 4)
+            }
+        }
+    }
+
+    @Test func metricsLabelProxiedRequestsByRouteTemplate() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in
+                _ = try await send(gateway.url("/api/reviews/book/b-1"))
+                _ = try await send(gateway.url("/api/users/health"))
+                let text = try await gateway.metrics()
+                let service = ("service", "gateway-service")
+                #expect(metricValue(text, "http_requests_total", [service, ("method", "GET"), ("route", "/api/reviews/**"), ("status", "200")]) == 1)
+                #expect(
+                    metricValue(text, "http_requests_total", [service, ("method", "GET"), ("route", "/api/users/health"), ("status", "200")]) == 1
+                )
+                let replica = "127.0.0.1:\(upstreams[0].port)"
+                #expect(
+                    metricValue(
+                        text,
+                        "gateway_upstream_requests_total",
+                        [service, ("upstream", "reviews"), ("replica", replica), ("outcome", "success")]
+                    ) == 1
+                )
+                #expect(metricValue(text, "gateway_upstream_healthy", [service, ("upstream", "reviews"), ("replica", replica)]) == 1)
+                #expect(metricValue(text, "circuit_breaker_state", [service, ("name", "upstream:reviews")]) == 0)
+                #expect(metricValue(text, "gateway_retries_total", [service, ("upstream", "reviews")]) == 0)
+            }
+        }
+    }
+}
