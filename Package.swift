@@ -71,7 +71,9 @@ let package = Package(
         ),
         .target(
             name: "PaymentsService",
-            dependencies: ["BookstoreCore", "BookstorePostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "BookstoreCore", "BookstorePostgres", "BookstoreMongo", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(name: "ReviewsService", dependencies: ["BookstoreCore", "BookstoreMongo"], swiftSettings: swiftSettings),

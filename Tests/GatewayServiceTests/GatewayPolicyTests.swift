@@ -274,20 +274,6 @@ import Testing
         #expect(throws: (any Error).self) { _ = try HostResolver.lookup(host: "no-such-host.invalid", port: 1) }
     }
 
-    @Test func hopByHopHeadersAreRecognised() {
-        for name in ["Connection", "keep-alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Authorization", "Proxy-Connection", "Host"] {
-            #expect(HeaderRules.requestDisposition(name) == .drop, "\(name)")
-        }
-        for name in ["Authorization", "Content-Type", "Idempotency-Key", "Accept", "Cookie"] {
-            #expect(HeaderRules.requestDisposition(name) == .keep, "\(name)")
-        }
-        #expect(HeaderRules.responseDisposition("Content-Length") == .keep)
-        #expect(HeaderRules.responseDisposition("Transfer-Encoding") == .drop)
-        let headers = HTTPHeaders([("Connection", "keep-alive, X-Secret , close"), ("connection", "Foo")])
-        #expect(HeaderRules.connectionListedNames(headers) == ["x-secret", "foo"])
-        #expect(HeaderRules.connectionListedNames(HTTPHeaders([("Connection", "close")])) == nil)
-    }
-
     @Test func requestIDsAreUUIDShaped() {
         var generator = RequestIDGenerator(seed: 42)
         let ids = (0..<1000).map { _ in generator.next() }

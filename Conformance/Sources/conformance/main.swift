@@ -24,7 +24,9 @@ struct List: ParsableCommand {
         let checks = try Catalogue.select(suites: Set(self.suite))
         for check in checks {
             let needs = check.requirements.sorted().map(\.rawValue).joined(separator: ",")
-            print("\(check.id.padding(toLength: 44, withPad: " ", startingAt: 0)) \(check.suite.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) [\(needs)] \(check.summary)")
+            print(
+                "\(check.id.padding(toLength: 44, withPad: " ", startingAt: 0)) \(check.suite.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) [\(needs)] \(check.summary)"
+            )
         }
         print("\(checks.count) checks")
     }

@@ -4,13 +4,12 @@ import Foundation
 public enum Timestamp {
     /// Formats `date` as `2026-11-29T15:13:05.123Z`.
     public static func iso8601(_ date: Date) -> String {
-        let interval = date.timeIntervalSince1970
-        var seconds = time_t(interval.rounded(.down))
-        var millis = Int(((interval - Double(seconds)) * 1000).rounded(.down))
-        if millis >= 1000 {
-            seconds += 1
-            millis -= 1000
-        }
+        // Round to the microsecond first, so a date made from whole milliseconds (`ms / 1000`, which binary floating
+        // point may store a hair below) prints that millisecond.
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let wholeSeconds = micros >= 0 ? micros / 1_000_000 : -((-micros + 999_999) / 1_000_000)
+        var seconds = time_t(wholeSeconds)
+        let millis = Int((micros - wholeSeconds * 1_000_000) / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
         return String(

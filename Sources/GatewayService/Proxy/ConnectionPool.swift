@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import Synchronization
 
@@ -47,14 +46,13 @@ final class ConnectionPool {
         return nil
     }
 
-    /// Opens a new connection to `endpoint` (TCP_NODELAY, the connect timeout, NIO's HTTP/1.1 client codec).
+    /// Opens a new connection to `endpoint` (TCP_NODELAY, the connect timeout).
     func connect(to endpoint: ReplicaEndpoint) -> EventLoopFuture<UpstreamConnection> {
         ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler())
                 }
             }
@@ -63,14 +61,6 @@ final class ConnectionPool {
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
                 return UpstreamConnection(channel: channel, endpoint: endpoint, handler: handler)
             }
-            .assumeIsolated()
-            .map { [weak self] connection in
-                connection.handler.onClose = { [weak self, weak connection] in
-                    if let self, let connection { self.forget(connection) }
-                }
-                return connection
-            }
-            .nonisolated()
     }
 
     /// Keeps a connection whose exchange completed cleanly for the next request to the same replica.
@@ -84,6 +74,10 @@ final class ConnectionPool {
             list = IdleConnections()
             self.idle[key] = list
         }
+        if list.connections.count >= 8, !list.connections[0].isActive {
+            // Connections the replica closed while idle are dropped when found (no per-connection callbacks).
+            list.connections.removeAll { !$0.isActive }
+        }
         guard list.connections.count < self.maxIdlePerEndpoint else {
             connection.close()
             return
@@ -93,13 +87,6 @@ final class ConnectionPool {
         connection.idleSince = .now()
         connection.isIdle = true
         list.connections.append(connection)
-    }
-
-    /// Forgets an idle connection that closed.
-    private func forget(_ connection: UpstreamConnection) {
-        guard connection.isIdle, let list = self.idle[ObjectIdentifier(connection.endpoint)] else { return }
-        connection.isIdle = false
-        list.connections.removeAll { $0 === connection }
     }
 
     /// Closes every idle connection (shutdown).

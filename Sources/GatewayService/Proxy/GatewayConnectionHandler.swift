@@ -1,34 +1,37 @@
 import BookstoreCore
 import HTTPTypes
-import HummingbirdCore
 import NIOCore
 import NIOHTTP1
 
-/// The gateway's fast path, one per client connection, right after NIO's HTTP/1.1 server codec.
+/// The gateway's fast path, one per client connection, first in the pipeline (it sees the connection's bytes).
 ///
-/// Requests on proxied routes are planned and forwarded here, on the connection's event loop, with connections from
-/// that loop's pool: no task switch, no thread hop, bodies streamed both ways with backpressure (reads are held back
-/// while the other side cannot take more). Every other request (the gateway's own endpoints, CORS preflights,
-/// unknown paths) passes on to the Hummingbird router behind this handler. Requests on one connection are answered
-/// in order; a pipelined request waits (and reading pauses) until the one before it is answered.
+/// Requests on proxied routes are parsed (strictly, see ``MessageHead``), planned and forwarded here, on the
+/// connection's event loop, with connections from that loop's pool: no task switch, no thread hop, no per-field
+/// allocation — field lines and bodies are copied through as bytes, chunked bodies stay chunked — and bodies stream
+/// both ways with backpressure (reads are held back while the other side cannot take more). Every other request
+/// (the gateway's own endpoints, CORS preflights, unknown paths) is passed on, as the same bytes, to NIO's HTTP codec
+/// and the Hummingbird router behind this handler; ``RouterResponseObserver`` reports when the router's response
+/// ended. Requests on one connection are answered in order: a pipelined request waits until the one before it is
+/// answered.
 ///
 /// On a graceful shutdown (`ChannelShouldQuiesceEvent`) an idle connection closes at once and a busy one after its
 /// response, so in-flight requests complete.
 final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, ProxyExchangeDelegate {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
 
     private enum Mode {
+        /// Waiting for (the rest of) a request head.
         case idle
         /// Forwarding the current request.
         case proxying(ProxyExchange)
-        /// The response is out (an error at the edge, or an early upstream answer); the rest of the request body is
-        /// read and dropped (up to the body limit) before the next request.
-        case draining
         /// The router behind answers the current request.
         case delegated
+        /// The response is out (an error at the edge, or an early answer); the rest of the request body is read and
+        /// dropped (up to the body limit) before the next request.
+        case draining
         /// The connection is closing.
         case closing
     }
@@ -40,22 +43,28 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var clientAddress = "unknown"
     private var requestIDs = RequestIDGenerator()
     private var seeds = SeededGenerator(seed: UInt64.random(in: 0...UInt64.max))
-    /// Parts of pipelined requests received while the current one is being answered.
-    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    /// Received bytes not handled yet (the rest of a head, or the next pipelined request).
+    private var pending: ByteBuffer?
+    private var scanned = 0
+    private var isProcessing = false
+    private var needsProcessing = false
+    private var hasForwarded = false
     private var isReadPending = false
     private var closesAfterResponse = false
 
     // The current request.
+    private var framer = BodyFramer(.none)
     private var start = ContinuousClock.now
     private var method = ""
-    private var uri = ""
+    private var target = ""
     private var routeLabel = ""
-    private var version = HTTPVersion.http1_1
+    private var versionMinor = 1
     private var isKeepAlive = true
     private var isRequestEnded = true
     private var isResponseEnded = true
-    private var bodyBytes = 0
     private var status = 0
+
+    private static let pendingLimit = 64 * 1024
 
     init(proxy: GatewayProxy) {
         self.proxy = proxy
@@ -74,95 +83,168 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
-        if !self.queued.isEmpty || (!self.isIdle && self.isRequestEnded) {
-            self.queued.append(part)
+        var incoming = self.unwrapInboundIn(data)
+        if var pending = self.pending, pending.readableBytes > 0 {
+            self.pending = nil
+            pending.writeBuffer(&incoming)
+            self.pending = pending
+        } else {
+            self.pending = incoming
+        }
+        self.process(context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // The router's side only needs to hear of reads it was given (``process(context:)`` tells it).
+        if let pending = self.pending, pending.readableBytes == 0 { self.pending = nil }
+    }
+
+    /// Handles the pending bytes as far as the current state allows.
+    private func process(context: ChannelHandlerContext) {
+        guard !self.isProcessing else {
+            self.needsProcessing = true
             return
         }
-        self.handle(part, context: context)
-    }
-
-    private var isIdle: Bool {
-        if case .idle = self.mode { return true }
-        return false
-    }
-
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch self.mode {
-        case .idle:
-            guard case .head(let head) = part else { return }
-            self.begin(head, context: context)
-        case .proxying(let exchange):
-            switch part {
-            case .head:
-                break
-            case .body(let buffer):
-                self.bodyBytes += buffer.readableBytes
-                if self.bodyBytes > self.proxy.planner.maxBodyBytes {
-                    self.bodyTooLarge(exchange, context: context)
-                } else {
-                    exchange.receiveRequestBodyPart(buffer)
-                }
-            case .end:
-                self.isRequestEnded = true
-                exchange.receiveRequestEnd()
-            }
-        case .draining:
-            switch part {
-            case .head:
-                break
-            case .body(let buffer):
-                self.bodyBytes += buffer.readableBytes
-                if self.bodyBytes > self.proxy.planner.maxBodyBytes { self.close(context: context) }
-            case .end:
-                self.isRequestEnded = true
-                self.completeRequest(context: context)
-            }
-        case .delegated:
-            context.fireChannelRead(self.wrapInboundOut(part))
-            if case .end = part {
-                self.isRequestEnded = true
-                if self.isResponseEnded { self.delegatedRequestDone(context: context) }
-            }
-        case .closing:
-            break
+        self.isProcessing = true
+        repeat {
+            self.needsProcessing = false
+            self.processPending(context: context)
+        } while self.needsProcessing
+        self.isProcessing = false
+        if self.hasForwarded {
+            self.hasForwarded = false
+            context.fireChannelReadComplete()
         }
         self.readIfPending(context: context)
     }
 
-    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func processPending(context: ChannelHandlerContext) {
+        while var buffer = self.pending, buffer.readableBytes > 0 {
+            switch self.mode {
+            case .closing:
+                self.pending = nil
+                return
+            case .idle:
+                self.pending = nil
+                let head: MessageHead?
+                do {
+                    head = try MessageHead.parse(from: &buffer, isRequest: true, scanned: &self.scanned)
+                } catch {
+                    self.malformedRequest(error, context: context)
+                    return
+                }
+                self.pending = buffer
+                guard let head else { return }
+                self.begin(head, context: context)
+            case .proxying(let exchange):
+                guard !self.isRequestEnded else { return }  // the next request waits for this response
+                guard let body = self.takeBody(from: &buffer, context: context) else { return }
+                if self.framer.dataBytes > self.proxy.planner.maxBodyBytes {
+                    return self.bodyTooLarge(exchange, context: context)
+                }
+                if body.readableBytes > 0 { exchange.receiveRequestBodyPart(body) }
+                if self.framer.isComplete {
+                    self.isRequestEnded = true
+                    exchange.receiveRequestEnd()
+                }
+            case .delegated:
+                guard !self.isRequestEnded else { return }
+                guard let body = self.takeBody(from: &buffer, context: context) else { return }
+                if body.readableBytes > 0 { self.forward(body, context: context) }
+                if self.framer.isComplete {
+                    self.isRequestEnded = true
+                    if self.isResponseEnded { self.routerRequestDone(context: context) }
+                }
+            case .draining:
+                guard self.takeBody(from: &buffer, context: context) != nil else { return }
+                if self.framer.dataBytes > self.proxy.planner.maxBodyBytes { return self.close(context: context) }
+                if self.framer.isComplete {
+                    self.isRequestEnded = true
+                    self.completeRequest(context: context)
+                }
+            }
+        }
+    }
+
+    /// The current request's body bytes at the start of `buffer` (the rest stays pending); nil after a framing error.
+    private func takeBody(from buffer: inout ByteBuffer, context: ChannelHandlerContext) -> ByteBuffer? {
+        self.pending = nil
+        var unused: [ByteBuffer] = []
+        do {
+            let body = try self.framer.take(from: &buffer, decode: false, decoded: &unused)
+            self.pending = buffer
+            return body ?? ByteBuffer()
+        } catch {
+            if case .proxying(let exchange) = self.mode { exchange.cancel() }
+            self.malformedRequest(error, context: context)
+            return nil
+        }
+    }
+
+    private func begin(_ head: MessageHead, context: ChannelHandlerContext) {
         self.start = .now
-        self.method = head.method.rawValue
-        self.uri = head.uri
-        self.version = head.version
+        self.method = head.method
+        self.target = head.target
+        self.routeLabel = "unmatched"
+        self.versionMinor = head.versionMinor
         self.isKeepAlive = head.isKeepAlive
-        self.isRequestEnded = false
-        self.isResponseEnded = false
-        self.bodyBytes = 0
         self.status = 0
+        self.isResponseEnded = false
+        if head.isChunked {
+            self.framer = BodyFramer(.chunked)
+        } else {
+            self.framer = BodyFramer(head.contentLength.map { .length($0) } ?? .none)
+        }
+        self.isRequestEnded = self.framer.isComplete
         let planner = self.proxy.planner
-        let isPreflight = head.method == .OPTIONS && head.headers.contains(name: "access-control-request-method")
-        if isPreflight || planner.route(for: ProxyPlanner.splitTarget(head.uri).path) == nil {
+        guard planner.isProxied(head) else {
             self.mode = .delegated
-            context.fireChannelRead(self.wrapInboundOut(.head(head)))
+            self.forward(head.bytes, context: context)
             return
         }
         switch planner.plan(head, clientAddress: self.clientAddress, requestIDs: &self.requestIDs) {
         case .reject(let error, let requestID, let routeLabel, let closeConnection):
             self.mode = .draining
             self.routeLabel = routeLabel
-            let allowOrigin = head.headers.contains(name: "origin") ? planner.allowOrigin : nil
+            let allowOrigin = head.contains("origin") ? planner.allowOrigin : nil
             self.respond(with: error, requestID: requestID, allowOrigin: allowOrigin, closeConnection: closeConnection, context: context)
         case .forward(let request, let routeLabel, let expectsContinue):
             self.routeLabel = routeLabel
             guard let pool = self.pool else { return }
-            let exchange = ProxyExchange(request: request, pool: pool, settings: self.proxy.settings, delegate: self, seed: self.seeds.next())
+            let exchange = ProxyExchange(
+                request: request,
+                pool: pool,
+                settings: self.proxy.settings,
+                delegate: self,
+                seed: self.seeds.next(),
+                decodesResponse: head.versionMinor == 0
+            )
             self.mode = .proxying(exchange)
             if expectsContinue {
-                context.writeAndFlush(self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+                context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))), promise: nil)
             }
             exchange.start()
         }
+    }
+
+    private func forward(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        self.hasForwarded = true
+        context.fireChannelRead(self.wrapInboundOut(buffer))
+    }
+
+    private func malformedRequest(_ error: any Error, context: ChannelHandlerContext) {
+        self.pending = nil
+        if case .proxying = self.mode, self.status != 0 { return self.close(context: context) }
+        if case .delegated = self.mode { return self.close(context: context) }
+        let apiError: APIError
+        switch (error as? HTTPWireError)?.kind {
+        case .headTooLarge?: apiError = APIError(status: .requestHeaderFieldsTooLarge, message: "Request head too large")
+        case .unsupportedTransferCoding?: apiError = APIError(status: .notImplemented, message: "Unsupported Transfer-Encoding")
+        default: apiError = .badRequest("Malformed HTTP request")
+        }
+        if self.status == 0 && self.isResponseEnded { self.start = .now }
+        self.mode = .draining
+        self.respond(with: apiError, requestID: self.requestIDs.next(), allowOrigin: nil, closeConnection: true, context: context)
     }
 
     private func bodyTooLarge(_ exchange: ProxyExchange, context: ChannelHandlerContext) {
@@ -172,13 +254,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.close(context: context)
         } else {
             self.mode = .draining
-            self.respond(
-                with: .payloadTooLarge(limit: self.proxy.planner.maxBodyBytes),
-                requestID: requestID,
-                allowOrigin: nil,
-                closeConnection: true,
-                context: context
-            )
+            let error = APIError.payloadTooLarge(limit: self.proxy.planner.maxBodyBytes)
+            self.respond(with: error, requestID: requestID, allowOrigin: exchange.allowOrigin, closeConnection: true, context: context)
         }
     }
 
@@ -188,7 +265,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             if !self.isResponseEnded { self.record(status: 499) }
         }
         self.mode = .closing
-        self.queued.removeAll()
+        self.pending = nil
         context.fireChannelInactive()
     }
 
@@ -204,10 +281,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         case .proxying(let exchange):
             exchange.cancel()
             self.close(context: context)
-        case .draining, .closing:
+        case .draining, .closing, .idle:
             self.close(context: context)
-        case .idle, .delegated:
-            // The router's connection loop answers parse errors with 400 and closes.
+        case .delegated:
             context.fireErrorCaught(error)
         }
     }
@@ -216,12 +292,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         switch self.mode {
         case .idle:
-            if self.queued.isEmpty {
-                context.fireUserInboundEventTriggered(event)
-            } else {
+            if let pending = self.pending, pending.readableBytes > 0 {
                 self.closesAfterResponse = true
+            } else {
+                self.close(context: context)
             }
         case .delegated:
+            // The router's connection handler closes after its response.
             self.closesAfterResponse = true
             context.fireUserInboundEventTriggered(event)
         case .proxying, .draining:
@@ -234,12 +311,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     // MARK: Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // Only the router's responses (delegated requests) pass through here.
+        // Only the router's responses (encoded by NIO's HTTP encoder) pass through here.
         context.write(data, promise: promise)
-        if case .delegated = self.mode, case .end = self.unwrapOutboundIn(data) {
-            self.isResponseEnded = true
-            if self.isRequestEnded { self.delegatedRequestDone(context: context) }
-        }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -251,22 +324,22 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     /// Whether to read from the client now. Reading continues after a request's end (so that a closed connection is
-    /// noticed, and without the cost of changing the socket's interest set for every request) until a few pipelined
-    /// parts are queued; a request body is read only as fast as the upstream takes it.
+    /// noticed, and without changing the socket's interest set for every request) until some pipelined bytes are
+    /// pending; a request body is read only as fast as the upstream takes it.
     private var shouldRead: Bool {
         switch self.mode {
         case .idle, .draining:
             return true
         case .proxying(let exchange):
-            return self.isRequestEnded ? self.queued.count < Self.maxQueuedParts : exchange.wantsRequestBody
+            return self.isRequestEnded ? self.pendingBytes < Self.pendingLimit : exchange.wantsRequestBody
         case .delegated:
-            return !self.isRequestEnded || self.queued.count < Self.maxQueuedParts
+            return !self.isRequestEnded || self.pendingBytes < Self.pendingLimit
         case .closing:
             return false
         }
     }
 
-    private static let maxQueuedParts = 16
+    private var pendingBytes: Int { self.pending?.readableBytes ?? 0 }
 
     private func readIfPending(context: ChannelHandlerContext) {
         if self.isReadPending && self.shouldRead {
@@ -275,33 +348,61 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         }
     }
 
+    // MARK: The router's responses
+
+    /// The router finished its response to the current (delegated) request.
+    func routerResponseEnded() {
+        guard let context, case .delegated = self.mode else { return }
+        self.isResponseEnded = true
+        if self.isRequestEnded { self.routerRequestDone(context: context) }
+    }
+
+    private func routerRequestDone(context: ChannelHandlerContext) {
+        if self.closesAfterResponse {
+            // The router's connection state handler closes the connection after this response.
+            self.mode = .closing
+            return
+        }
+        self.completeRequest(context: context)
+    }
+
     // MARK: ProxyExchangeDelegate
 
-    func exchangeDidReceiveHead(_ head: HTTPResponseHead) {
-        guard let context else { return }
-        var head = head
-        self.status = Int(head.status.code)
-        if self.mustClose || (head.version.minor == 0 && !head.headers.contains(name: "content-length")) {
-            self.closesAfterResponse = true
-            head.headers.add(name: "Connection", value: "close")
-        } else if head.version.minor == 0 {
-            head.headers.add(name: "Connection", value: "keep-alive")
-        }
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+    private var forwardsChunked = false
+
+    func exchangeDidReceiveHead(_ head: MessageHead) {
+        guard let context, case .proxying(let exchange) = self.mode else { return }
+        self.status = head.status
+        let hasBody = !exchange.isHeadRequest && head.status != 204 && head.status != 304
+        // A body the client cannot delimit (no length, and chunked not possible or not used) ends with the connection.
+        self.forwardsChunked = head.isChunked && self.versionMinor >= 1
+        if hasBody && head.contentLength == nil && !self.forwardsChunked { self.closesAfterResponse = true }
+        let connection: ResponseHead.ConnectionField =
+            self.mustClose ? .close : (self.versionMinor == 0 ? .keepAlive : .none)
+        var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 128)
+        ResponseHead.write(
+            head,
+            into: &buffer,
+            requestID: exchange.requestID,
+            allowOrigin: exchange.allowOrigin,
+            keepsTransferEncoding: self.forwardsChunked,
+            connection: connection
+        )
+        context.write(self.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
     }
 
     func exchangeDidReceiveBodyPart(_ buffer: ByteBuffer) {
-        self.context?.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        self.context?.write(self.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
     }
 
     func exchangeShouldFlush() {
         self.context?.flush()
     }
 
-    func exchangeDidFinish(trailers: HTTPHeaders?) {
+    func exchangeDidFinish() {
         guard let context else { return }
         self.record(status: self.status)
-        self.endResponse(trailers: trailers, closeConnection: false, context: context)
+        self.endResponse(finalBytes: nil, closeConnection: false, context: context)
     }
 
     func exchangeDidFail(_ error: APIError, responseStarted: Bool) {
@@ -327,81 +428,77 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Answers the current request with the error envelope.
     private func respond(with error: APIError, requestID: String, allowOrigin: String?, closeConnection: Bool, context: ChannelHandlerContext) {
         let close = closeConnection || self.mustClose
-        let (head, body) = self.proxy.errorResponse(error, requestID: requestID, version: self.version, allowOrigin: allowOrigin, close: close)
-        self.status = Int(head.status.code)
+        let connection: ResponseHead.ConnectionField = close ? .close : (self.versionMinor == 0 ? .keepAlive : .none)
+        let response = self.proxy.errorResponse(error, requestID: requestID, allowOrigin: allowOrigin, connection: connection)
+        self.status = Int(error.status.code)
         self.record(status: self.status)
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        self.endResponse(trailers: nil, closeConnection: closeConnection, context: context)
+        self.endResponse(finalBytes: response, closeConnection: close, context: context)
     }
 
-    /// Writes the end of the response, then closes the connection, drains the rest of the request body, or takes the
-    /// next request.
-    private func endResponse(trailers: HTTPHeaders?, closeConnection: Bool, context: ChannelHandlerContext) {
+    /// Writes the last bytes of a response, then closes the connection, drains the rest of the request body, or takes
+    /// the next request.
+    private func endResponse(finalBytes: ByteBuffer?, closeConnection: Bool, context: ChannelHandlerContext) {
         self.isResponseEnded = true
         if closeConnection || self.mustClose {
             self.mode = .closing
-            self.queued.removeAll()
+            self.pending = nil
             let promise = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: promise)
+            context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(finalBytes ?? ByteBuffer())), promise: promise)
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         }
-        context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
+        if let finalBytes {
+            context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(finalBytes)), promise: nil)
+        } else {
+            context.flush()
+        }
         if self.isRequestEnded {
             self.completeRequest(context: context)
         } else {
             self.mode = .draining
-            self.readIfPending(context: context)
+            self.process(context: context)
         }
     }
 
     /// Both the request and its response are complete: take the next request.
     private func completeRequest(context: ChannelHandlerContext) {
         self.mode = .idle
-        self.processQueued(context: context)
-    }
-
-    private func delegatedRequestDone(context: ChannelHandlerContext) {
-        if self.closesAfterResponse {
-            // The router's connection state handler closes after this response.
-            self.mode = .closing
-            return
-        }
-        self.mode = .idle
-        self.processQueued(context: context)
-    }
-
-    /// Handles the parts that arrived while the previous request was answered, up to the end of the next request.
-    private func processQueued(context: ChannelHandlerContext) {
-        var forwarded = false
-        defer {
-            // The router's side delivers what it was given at the end of a read.
-            if forwarded { context.fireChannelReadComplete() }
-            self.readIfPending(context: context)
-        }
-        while let part = self.queued.first {
-            switch self.mode {
-            case .idle:
-                break
-            case .proxying, .draining, .delegated:
-                guard !self.isRequestEnded else { return }
-            case .closing:
-                return
-            }
-            self.queued.removeFirst()
-            self.handle(part, context: context)
-            if case .delegated = self.mode { forwarded = true }
-        }
+        self.scanned = 0
+        self.process(context: context)
     }
 
     private func close(context: ChannelHandlerContext) {
         self.mode = .closing
-        self.queued.removeAll()
+        self.pending = nil
         context.close(promise: nil)
     }
 
     private func record(status: Int) {
-        self.proxy.record(method: self.method, path: self.uri, routeLabel: self.routeLabel, status: status, start: self.start)
+        self.proxy.record(method: self.method, path: self.target, routeLabel: self.routeLabel, status: status, start: self.start)
+    }
+}
+
+/// Sits after NIO's HTTP codec and tells the ``GatewayConnectionHandler`` when the router's response to a delegated
+/// request ended (after the end went out, so that bytes stay in order).
+final class RouterResponseObserver: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Strong: the gateway handler does not refer back, and both go with the pipeline.
+    private var gateway: GatewayConnectionHandler?
+
+    init(gateway: GatewayConnectionHandler) {
+        self.gateway = gateway
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.gateway = nil
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let isEnd: Bool
+        if case .end = self.unwrapOutboundIn(data) { isEnd = true } else { isEnd = false }
+        context.write(data, promise: promise)
+        if isEnd { self.gateway?.routerResponseEnded() }
     }
 }

@@ -3,8 +3,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Hummingbird's HTTP/1.1 child channel with the gateway's fast path (``GatewayConnectionHandler``) placed right
-/// after the HTTP decoder, ahead of the conversion to the router's request types.
+/// Hummingbird's HTTP/1.1 child channel with the gateway's fast path (``GatewayConnectionHandler``) first in the
+/// pipeline, and ``RouterResponseObserver`` after NIO's HTTP codec.
 struct GatewayHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -12,10 +12,18 @@ struct GatewayHTTP1Channel: ServerChildChannel {
     let proxy: GatewayProxy
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        self.http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let pipeline = channel.pipeline.syncOperations
-            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try pipeline.addHandler(GatewayConnectionHandler(proxy: self.proxy), position: .after(decoder))
+        self.http1.setup(channel: channel, logger: logger).map { value in
+            // Never fail past this point: the value must reach `handle(value:logger:)`, which closes it properly.
+            do {
+                let pipeline = channel.pipeline.syncOperations
+                let gateway = GatewayConnectionHandler(proxy: self.proxy)
+                try pipeline.addHandler(gateway, position: .first)
+                let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+                try pipeline.addHandler(RouterResponseObserver(gateway: gateway), position: .after(decoder))
+            } catch {
+                logger.error("Gateway connection setup failed", metadata: ["error.message": .string("\(error)")])
+                channel.close(promise: nil)
+            }
             return value
         }
     }

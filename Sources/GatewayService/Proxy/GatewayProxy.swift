@@ -4,7 +4,6 @@ import HTTPTypes
 import JSONKit
 import Logging
 import NIOCore
-import NIOHTTP1
 
 /// Everything the front ends share: the planner, the connection pools, the exchange settings, metrics, the error
 /// envelope and the access log.
@@ -37,32 +36,39 @@ struct GatewayProxy: Sendable {
         }
     }
 
-    /// The gateway's error envelope as a complete response: head (with `X-Request-ID`, `X-Gateway-Service`, the
-    /// error's own headers such as `Retry-After`) and body.
-    func errorResponse(
-        _ error: APIError,
-        requestID: String,
-        version: HTTPVersion,
-        allowOrigin: String?,
-        close: Bool
-    ) -> (HTTPResponseHead, ByteBuffer) {
-        let bytes = self.renderError(error, requestID).bytes
-        var body = ByteBuffer()
-        body.reserveCapacity(bytes.count)
-        body.writeBytes(bytes)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(8 + error.headers.count)
-        headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(bytes.count))
-        headers.add(name: "X-Request-ID", value: requestID)
-        headers.add(name: "X-Gateway-Service", value: "bookstore-gateway")
-        for field in error.headers { headers.add(name: field.name.rawName, value: field.value) }
-        if let allowOrigin {
-            headers.add(name: "Access-Control-Allow-Origin", value: allowOrigin)
-            if allowOrigin != "*" { headers.add(name: "Vary", value: "Origin") }
+    /// The gateway's error envelope as a complete HTTP/1.1 response (head with `X-Request-ID`, `X-Gateway-Service` and
+    /// the error's own headers such as `Retry-After`, then the JSON body).
+    func errorResponse(_ error: APIError, requestID: String, allowOrigin: String?, connection: ResponseHead.ConnectionField) -> ByteBuffer {
+        let body = self.renderError(error, requestID).bytes
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(body.count + 256)
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeString(String(error.status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(error.status.reasonPhrase)
+        buffer.writeStaticString("\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
+        buffer.writeString(String(body.count))
+        buffer.writeStaticString("\r\nX-Request-ID: ")
+        buffer.writeString(requestID)
+        buffer.writeStaticString("\r\nX-Gateway-Service: bookstore-gateway\r\n")
+        for field in error.headers {
+            buffer.writeString(field.name.rawName)
+            buffer.writeStaticString(": ")
+            buffer.writeString(field.value)
+            buffer.writeStaticString("\r\n")
         }
-        if close { headers.add(name: "Connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: Int(error.status.code), reasonPhrase: error.status.reasonPhrase)
-        return (HTTPResponseHead(version: version, status: status, headers: headers), body)
+        if let allowOrigin {
+            buffer.writeStaticString("Access-Control-Allow-Origin: ")
+            buffer.writeString(allowOrigin)
+            buffer.writeStaticString(allowOrigin == "*" ? "\r\n" : "\r\nVary: Origin\r\n")
+        }
+        switch connection {
+        case .none: break
+        case .close: buffer.writeStaticString("Connection: close\r\n")
+        case .keepAlive: buffer.writeStaticString("Connection: keep-alive\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        buffer.writeBytes(body)
+        return buffer
     }
 }

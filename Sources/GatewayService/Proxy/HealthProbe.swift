@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// One active readiness check: a fresh connection, `GET path` with `Connection: close`; healthy on a 2xx answer
 /// within the timeout.
@@ -10,13 +9,16 @@ enum HealthProbe {
         pool.connect(to: endpoint).assumeIsolated().whenComplete { result in
             guard case .success(let connection) = result else { return promise.succeed(false) }
             let probe = ProbeDelegate(connection: connection, promise: promise)
+            connection.handler.reset()
             connection.handler.delegate = probe
-            var headers = HTTPHeaders()
-            headers.add(name: "Host", value: endpoint.authority)
-            headers.add(name: "User-Agent", value: "bookstore-gateway-health")
-            headers.add(name: "Connection", value: "close")
-            connection.write(.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: endpoint.basePath + path, headers: headers)))
-            connection.write(.end(nil))
+            connection.handler.decodesBody = true
+            var request = ByteBuffer()
+            request.writeStaticString("GET ")
+            request.writeString(endpoint.basePath + path)
+            request.writeStaticString(" HTTP/1.1\r\nHost: ")
+            request.writeString(endpoint.authority)
+            request.writeStaticString("\r\nUser-Agent: bookstore-gateway-health\r\nConnection: close\r\n\r\n")
+            connection.write(request)
             connection.flush()
             eventLoop.assumeIsolated().scheduleTask(in: timeout) { probe.finish(healthy: false) }
         }
@@ -26,7 +28,7 @@ enum HealthProbe {
     private final class ProbeDelegate: UpstreamConnectionDelegate {
         let connection: UpstreamConnection
         let promise: EventLoopPromise<Bool>
-        var status: UInt = 0
+        var status = 0
         var isDone = false
 
         init(connection: UpstreamConnection, promise: EventLoopPromise<Bool>) {
@@ -42,14 +44,9 @@ enum HealthProbe {
             self.promise.succeed(healthy)
         }
 
-        func upstreamReceived(_ part: HTTPClientResponsePart) {
-            switch part {
-            case .head(let head): self.status = head.status.code
-            case .body: break
-            case .end: self.finish(healthy: (200..<300).contains(self.status))
-            }
-        }
-
+        func upstreamReceivedHead(_ head: MessageHead) { self.status = head.status }
+        func upstreamReceivedBody(_ buffer: ByteBuffer) {}
+        func upstreamReceivedEnd() { self.finish(healthy: (200..<300).contains(self.status)) }
         func upstreamReadComplete() {}
         func upstreamWritabilityChanged(isWritable: Bool) {}
         func upstreamClosed(error: (any Error)?) { self.finish(healthy: false) }

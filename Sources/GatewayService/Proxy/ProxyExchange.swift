@@ -1,24 +1,56 @@
 import BookstoreCore
 import HTTPTypes
 import NIOCore
-import NIOHTTP1
 
-/// A request ready to be forwarded: the head to send upstream (path rewritten, headers filtered, forwarding headers
-/// added), where to send it, and what the proxy may do with it.
-struct ProxyRequest {
-    var head: HTTPRequestHead
+/// A request ready to be forwarded: the start line and field lines to send upstream (path rewritten, hop-by-hop
+/// fields stripped, forwarding fields added; `Host` is added per replica), where to send it, and what the proxy may
+/// do with it.
+final class ProxyRequest: Sendable {
+    let method: String
+    let uri: String
+    /// The field lines to send (each with its CRLF), without `Host` and without the empty line.
+    let fields: ByteBuffer
+    /// The request body's framing; its bytes are forwarded as they came (chunked stays chunked).
+    let framing: BodyFramer.Framing
     let upstream: Upstream
     let requestID: String
     let responseTimeout: TimeAmount
-    /// Whether a body follows the head (`Content-Length` > 0 or chunked).
-    let hasBody: Bool
     /// Whether the request may be sent again after it may have reached a replica: idempotent methods
     /// (GET, HEAD, OPTIONS, PUT, DELETE) and requests with an `Idempotency-Key`.
     let isIdempotent: Bool
     /// `Access-Control-Allow-Origin` for the response, when the request carried an `Origin`.
     let allowOrigin: String?
-    /// The client's HTTP version (the response uses it).
-    let clientVersion: HTTPVersion
+    /// The client's HTTP minor version (0 or 1).
+    let clientVersionMinor: Int
+
+    let hasBody: Bool
+    let isHead: Bool
+
+    init(
+        method: String,
+        uri: String,
+        fields: ByteBuffer,
+        framing: BodyFramer.Framing,
+        upstream: Upstream,
+        requestID: String,
+        responseTimeout: TimeAmount,
+        isIdempotent: Bool,
+        allowOrigin: String?,
+        clientVersionMinor: Int
+    ) {
+        self.method = method
+        self.uri = uri
+        self.fields = fields
+        self.framing = framing
+        self.upstream = upstream
+        self.requestID = requestID
+        self.responseTimeout = responseTimeout
+        self.isIdempotent = isIdempotent
+        self.allowOrigin = allowOrigin
+        self.clientVersionMinor = clientVersionMinor
+        self.hasBody = framing != .none
+        self.isHead = method == "HEAD"
+    }
 }
 
 /// The fixed parameters of every exchange.
@@ -31,11 +63,13 @@ struct ExchangeSettings: Sendable {
 
 /// Receives an exchange's response, on the exchange's event loop.
 protocol ProxyExchangeDelegate: AnyObject {
-    func exchangeDidReceiveHead(_ head: HTTPResponseHead)
+    /// The upstream's response head (the delegate filters and completes it for its client).
+    func exchangeDidReceiveHead(_ head: MessageHead)
+    /// Body bytes, as the replica sent them (or decoded, when the exchange was asked to decode).
     func exchangeDidReceiveBodyPart(_ buffer: ByteBuffer)
     /// The end of a batch of reads from the upstream: a good moment to flush.
     func exchangeShouldFlush()
-    func exchangeDidFinish(trailers: HTTPHeaders?)
+    func exchangeDidFinish()
     /// The exchange failed. Before the response head went out, `error` is the response to send; after, the response
     /// must be cut off (close the connection).
     func exchangeDidFail(_ error: APIError, responseStarted: Bool)
@@ -59,15 +93,18 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     }
 
     private var state: State = .idle
-    private var request: ProxyRequest
+    private let request: ProxyRequest
     private let pool: ConnectionPool
     private let settings: ExchangeSettings
     private var delegate: (any ProxyExchangeDelegate)?
+    /// Whether response bodies are handed over decoded (chunk data only) rather than as received.
+    private let decodesResponse: Bool
+    /// Whether request body parts arrive decoded and must be sent chunked (the router fallback).
+    private let encodesRequestChunks: Bool
 
     private var attempts = 0
     private var tried: [ReplicaEndpoint] = []
     private var endpoint: ReplicaEndpoint?
-    private var sentAuthority: String?
 
     // Request body: parts not yet written to the current connection, or every part while the body is kept for a retry.
     private var bodyParts: [ByteBuffer] = []
@@ -79,8 +116,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     // Response.
     private(set) var isResponseStarted = false
-    private var responseStatus: UInt = 0
-    private var upstreamKeepAlive = true
+    private var responseStatus = 0
     private var isDownstreamWritable = true
 
     // Response timeout (checked by the pool's sweep) and the retry backoff timer.
@@ -90,11 +126,21 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     var watchIndex = -1
     private var generator: SeededGenerator
 
-    init(request: ProxyRequest, pool: ConnectionPool, settings: ExchangeSettings, delegate: any ProxyExchangeDelegate, seed: UInt64) {
+    init(
+        request: ProxyRequest,
+        pool: ConnectionPool,
+        settings: ExchangeSettings,
+        delegate: any ProxyExchangeDelegate,
+        seed: UInt64,
+        decodesResponse: Bool = false,
+        encodesRequestChunks: Bool = false
+    ) {
         self.request = request
         self.pool = pool
         self.settings = settings
         self.delegate = delegate
+        self.decodesResponse = decodesResponse
+        self.encodesRequestChunks = encodesRequestChunks
         self.keepsBody = request.hasBody && request.isIdempotent && settings.maxAttempts > 1
         self.isRequestComplete = !request.hasBody
         self.generator = SeededGenerator(seed: seed)
@@ -103,6 +149,8 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     var eventLoop: any EventLoop { self.pool.eventLoop }
     var requestID: String { self.request.requestID }
     var allowOrigin: String? { self.request.allowOrigin }
+    var clientVersionMinor: Int { self.request.clientVersionMinor }
+    var isHeadRequest: Bool { self.request.isHead }
 
     /// Whether the front end should read more request body now.
     var wantsRequestBody: Bool {
@@ -125,16 +173,28 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         self.startAttempt()
     }
 
+    /// Body bytes of the request (as received: chunked bodies stay encoded), or decoded data for the router fallback.
     func receiveRequestBodyPart(_ buffer: ByteBuffer) {
         if case .finished = self.state { return }
-        self.bodyBytes += buffer.readableBytes
+        var part = buffer
+        if self.encodesRequestChunks {
+            guard buffer.readableBytes > 0 else { return }
+            var chunk = ByteBuffer()
+            chunk.reserveCapacity(buffer.readableBytes + 12)
+            chunk.writeString(String(buffer.readableBytes, radix: 16))
+            chunk.writeStaticString("\r\n")
+            chunk.writeImmutableBuffer(buffer)
+            chunk.writeStaticString("\r\n")
+            part = chunk
+        }
+        self.bodyBytes += part.readableBytes
         if self.keepsBody && self.bodyBytes > self.settings.replayableBodyLimit {
             // Too large to keep for a retry: from now on parts are dropped once written.
             self.keepsBody = false
             self.bodyParts.removeFirst(self.bodyPartsSent)
             self.bodyPartsSent = 0
         }
-        self.bodyParts.append(buffer)
+        self.bodyParts.append(part)
         if case .active(let connection) = self.state {
             self.writePendingBody(to: connection)
             connection.flush()
@@ -143,10 +203,10 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     func receiveRequestEnd() {
         if case .finished = self.state { return }
+        if self.encodesRequestChunks { self.bodyParts.append(ByteBuffer(staticString: "0\r\n\r\n")) }
         self.isRequestComplete = true
         if case .active(let connection) = self.state {
             self.writePendingBody(to: connection)
-            connection.write(.end(nil))
             self.isRequestFullySent = true
             connection.flush()
         }
@@ -195,7 +255,6 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         self.attempts += 1
         self.endpoint = endpoint
         self.isRequestFullySent = false
-        self.upstreamKeepAlive = true
         self.bodyPartsSent = 0
         if let connection = self.pool.takeIdle(to: endpoint) {
             self.attach(connection)
@@ -224,25 +283,30 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     private func attach(_ connection: UpstreamConnection) {
         self.state = .active(connection)
-        connection.handler.delegate = self
+        let handler = connection.handler
+        handler.reset()
+        handler.delegate = self
+        handler.expectsBodilessResponse = self.request.isHead
+        handler.decodesBody = self.decodesResponse
         if !self.isDownstreamWritable { connection.pauseReading() }
         let endpoint = connection.endpoint
-        if self.sentAuthority != endpoint.authority {
-            self.request.head.headers.replaceOrAdd(name: "Host", value: endpoint.authority)
-            self.sentAuthority = endpoint.authority
-        }
-        if endpoint.basePath.isEmpty {
-            connection.write(.head(self.request.head))
-        } else {
-            var head = self.request.head
-            head.uri = endpoint.basePath + head.uri
-            connection.write(.head(head))
-        }
+        let request = self.request
+        var head = connection.allocator.buffer(
+            capacity: request.method.utf8.count + endpoint.basePath.utf8.count + request.uri.utf8.count + endpoint.authority.utf8.count
+                + request.fields.readableBytes + 32
+        )
+        head.writeString(request.method)
+        head.writeStaticString(" ")
+        if !endpoint.basePath.isEmpty { head.writeString(endpoint.basePath) }
+        head.writeString(request.uri)
+        head.writeStaticString(" HTTP/1.1\r\nHost: ")
+        head.writeString(endpoint.authority)
+        head.writeStaticString("\r\n")
+        head.writeImmutableBuffer(request.fields)
+        head.writeStaticString("\r\n")
+        connection.write(head)
         self.writePendingBody(to: connection)
-        if self.isRequestComplete {
-            connection.write(.end(nil))
-            self.isRequestFullySent = true
-        }
+        if self.isRequestComplete { self.isRequestFullySent = true }
         connection.flush()
         self.armTimer()
         if !self.isRequestComplete && connection.isWritable { self.delegate?.exchangeWantsRequestBody() }
@@ -251,7 +315,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     private func writePendingBody(to connection: UpstreamConnection) {
         guard self.bodyPartsSent < self.bodyParts.count else { return }
         for index in self.bodyPartsSent..<self.bodyParts.count {
-            connection.write(.body(.byteBuffer(self.bodyParts[index])))
+            connection.write(self.bodyParts[index])
         }
         self.lastActivity = .now()
         if self.keepsBody {
@@ -326,34 +390,34 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     // MARK: UpstreamConnectionDelegate
 
-    func upstreamReceived(_ part: HTTPClientResponsePart) {
-        switch part {
-        case .head(let head):
-            let code = head.status.code
-            if code < 200 { return }  // 100 Continue and other interim responses are not forwarded
-            self.upstreamKeepAlive = head.isKeepAlive
-            if code == 502 || code == 503 || code == 504, self.mayRetry(after: .serverError) {
-                // Drop this response and try another replica.
-                let endpoint = self.endpoint
-                self.endAttempt(.serverError)
-                if let endpoint { self.tried.append(endpoint) }
-                self.state = .waitingToRetry
-                self.scheduleRetry()
-                return
-            }
-            self.responseStatus = code
-            self.isResponseStarted = true
-            self.delegate?.exchangeDidReceiveHead(self.responseHead(from: head))
-        case .body(let buffer):
-            self.delegate?.exchangeDidReceiveBodyPart(buffer)
-        case .end(let trailers):
-            guard case .active = self.state else { return }
-            self.endAttempt(self.responseStatus >= 500 ? .serverError : .success, reuse: self.upstreamKeepAlive && self.isRequestFullySent)
-            self.state = .finished
-            let delegate = self.delegate
-            self.delegate = nil
-            delegate?.exchangeDidFinish(trailers: trailers)
+    func upstreamReceivedHead(_ head: MessageHead) {
+        let code = head.status
+        if code == 502 || code == 503 || code == 504, self.mayRetry(after: .serverError) {
+            // Drop this response and try another replica.
+            let endpoint = self.endpoint
+            self.endAttempt(.serverError)
+            if let endpoint { self.tried.append(endpoint) }
+            self.state = .waitingToRetry
+            self.scheduleRetry()
+            return
         }
+        self.responseStatus = code
+        self.isResponseStarted = true
+        self.delegate?.exchangeDidReceiveHead(head)
+    }
+
+    func upstreamReceivedBody(_ buffer: ByteBuffer) {
+        self.delegate?.exchangeDidReceiveBodyPart(buffer)
+    }
+
+    func upstreamReceivedEnd() {
+        guard case .active(let connection) = self.state else { return }
+        let reuse = connection.handler.isReusable && self.isRequestFullySent
+        self.endAttempt(self.responseStatus >= 500 ? .serverError : .success, reuse: reuse)
+        self.state = .finished
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.exchangeDidFinish()
     }
 
     func upstreamReadComplete() {
@@ -373,29 +437,11 @@ final class ProxyExchange: UpstreamConnectionDelegate {
                 self.request.upstream.finish(endpoint, outcome: .reset, heldBreakerPermit: true)
                 self.endpoint = nil
             }
+            self.pool.unwatch(self)
             self.fail(APIError(status: .badGateway, message: "Upstream \(self.request.upstream.name) closed the connection"))
         } else {
             self.attemptFailed(.reset)
         }
-    }
-
-    // MARK: Response head
-
-    private func responseHead(from upstream: HTTPResponseHead) -> HTTPResponseHead {
-        let listed = HeaderRules.connectionListedNames(upstream.headers)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(upstream.headers.count + 4)
-        for (name, value) in upstream.headers {
-            guard case .keep = HeaderRules.responseDisposition(name), !HeaderRules.isListed(name, in: listed) else { continue }
-            headers.add(name: name, value: value)
-        }
-        headers.add(name: "X-Request-ID", value: self.request.requestID)
-        headers.add(name: "X-Gateway-Service", value: "bookstore-gateway")
-        if let origin = self.request.allowOrigin {
-            headers.replaceOrAdd(name: "Access-Control-Allow-Origin", value: origin)
-            if origin != "*" { headers.add(name: "Vary", value: "Origin") }
-        }
-        return HTTPResponseHead(version: self.request.clientVersion, status: upstream.status, headers: headers)
     }
 
     // MARK: Timers

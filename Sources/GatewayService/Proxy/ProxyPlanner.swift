@@ -19,7 +19,11 @@ final class ResolvedRoute: Sendable {
     let responseTimeout: TimeAmount
     /// The prefix's bytes, for matching.
     let prefix: [UInt8]
+    let prefixLength: Int
+    let rewrite: String
     let rewritesPath: Bool
+    let requiresToken: Bool
+    let publicMethods: Set<String>?
 
     init(route: GatewayRoute, upstream: Upstream, responseTimeout: TimeAmount) {
         self.route = route
@@ -28,7 +32,18 @@ final class ResolvedRoute: Sendable {
         self.wildcardLabel = route.prefix + "/**"
         self.responseTimeout = responseTimeout
         self.prefix = Array(route.prefix.utf8)
+        self.prefixLength = route.prefix.utf8.count
+        self.rewrite = route.rewrite
         self.rewritesPath = route.rewrite != route.prefix
+        self.requiresToken = route.requiresToken
+        self.publicMethods = route.publicMethods
+    }
+
+    /// Whether a request with `method` must carry a valid token at the edge (see ``GatewayRoute/needsToken(method:)``).
+    func needsToken(method: String) -> Bool {
+        guard self.requiresToken, method != "OPTIONS" else { return false }
+        if let publicMethods, publicMethods.contains(method) { return false }
+        return true
     }
 
     /// Whether `path` is the prefix (true), below it (false), or elsewhere (nil).
@@ -52,7 +67,7 @@ enum ProxyPlan {
 
 /// The checks at the edge and the upstream request head, shared by both front ends (the event-loop fast path and the
 /// router fallback): route, path safety, rate limit, token, body limit, request id, forwarded headers, hop-by-hop
-/// headers stripped.
+/// headers stripped. It works on the request's bytes: forwarded field lines are copied as they came.
 struct ProxyPlanner: Sendable {
     let routes: [ResolvedRoute]
     let tokens: TokenService
@@ -70,9 +85,9 @@ struct ProxyPlanner: Sendable {
     }
 
     /// GET, HEAD, OPTIONS, PUT and DELETE may be sent twice (RFC 9110 §9.2.2).
-    static func isIdempotent(_ method: HTTPMethod) -> Bool {
+    static func isIdempotent(_ method: String) -> Bool {
         switch method {
-        case .GET, .HEAD, .OPTIONS, .PUT, .DELETE: true
+        case "GET", "HEAD", "OPTIONS", "PUT", "DELETE": true
         default: false
         }
     }
@@ -111,40 +126,87 @@ struct ProxyPlanner: Sendable {
         return false
     }
 
+    /// Whether a request is for the gateway's router rather than an upstream: CORS preflights, unknown paths.
+    func isProxied(_ head: MessageHead) -> Bool {
+        if head.bytes.withUnsafeReadableBytes({ MessageHead.equals($0, head.first, "options") }), head.contains("access-control-request-method") {
+            return false
+        }
+        return self.route(for: Self.splitTarget(head.target).path) != nil
+    }
+
     /// Decides what to do with a request.
     /// - Parameters:
     ///   - head: the request head as received.
     ///   - clientAddress: the peer's IP address.
     ///   - requestIDs: the id generator of the connection.
-    func plan(_ head: HTTPRequestHead, clientAddress: String, requestIDs: inout RequestIDGenerator) -> ProxyPlan {
-        let incomingID = head.headers.first(name: "x-request-id")
-        let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable($0) ? $0 : nil } ?? requestIDs.next()
-        let (path, query) = Self.splitTarget(head.uri)
-        guard let (resolved, isExact) = self.route(for: path) else {
-            return .reject(.notFound("No route for \(path)"), requestID: requestID, routeLabel: "unmatched", closeConnection: false)
+    func plan(_ head: MessageHead, clientAddress: String, requestIDs: inout RequestIDGenerator) -> ProxyPlan {
+        // One pass over the fields for what the gateway reads or replaces; the rest are copied as they came.
+        var requestID: String?
+        var authorization: String?
+        var forwardedFor: String?
+        var forwardedProto: String?
+        var forwardedHost: String?
+        var host: String?
+        var expectsContinue = false
+        var hasOrigin = false
+        var hasIdempotencyKey = false
+        var forwarded = ByteBuffer()
+        forwarded.reserveCapacity(head.bytes.readableBytes + 256)
+        let listed = head.connectionListsFields ? Self.connectionListedNames(head) : nil
+        head.bytes.withUnsafeReadableBytes { bytes in
+            for index in 0..<head.fieldCount {
+                let name = head.nameRange(index)
+                switch Self.disposition(bytes, name) {
+                case .forward:
+                    if let listed, listed.contains(head.name(index).lowercased()) { continue }
+                    forwarded.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.lineRange(index)]))
+                case .forwardAndRead(let field):
+                    switch field {
+                    case .authorization: authorization = head.value(index)
+                    case .origin: hasOrigin = true
+                    case .idempotencyKey: hasIdempotencyKey = true
+                    }
+                    forwarded.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.lineRange(index)]))
+                case .replace(let field):
+                    switch field {
+                    case .requestID: if requestID == nil { requestID = head.value(index) }
+                    case .forwardedFor: forwardedFor = forwardedFor.map { $0 + ", " + head.value(index) } ?? head.value(index)
+                    case .forwardedProto: if forwardedProto == nil { forwardedProto = head.value(index) }
+                    case .forwardedHost: if forwardedHost == nil { forwardedHost = head.value(index) }
+                    case .host: if host == nil { host = head.value(index) }
+                    case .expect: expectsContinue = head.value(index).equalsIgnoringASCIICase("100-continue")
+                    }
+                case .drop:
+                    break
+                }
+            }
         }
-        let route = resolved.route
+        let id = requestID.flatMap { RequestIDGenerator.isAcceptable($0) ? $0 : nil } ?? requestIDs.next()
+        let target = head.target
+        let (path, query) = Self.splitTarget(target)
+        guard let (resolved, isExact) = self.route(for: path) else {
+            return .reject(.notFound("No route for \(path)"), requestID: id, routeLabel: "unmatched", closeConnection: false)
+        }
         let routeLabel = isExact ? resolved.exactLabel : resolved.wildcardLabel
         func reject(_ error: APIError, close: Bool = false) -> ProxyPlan {
-            .reject(error, requestID: requestID, routeLabel: routeLabel, closeConnection: close)
+            .reject(error, requestID: id, routeLabel: routeLabel, closeConnection: close)
         }
         guard !Self.hasDotSegment(path) else { return reject(.badRequest("Invalid path")) }
 
         // Rate limit by client: the first X-Forwarded-For hop (set by an ingress in front), else the peer.
-        let forwardedFor = head.headers["x-forwarded-for"]
         if let limiter = self.limiter {
             var client = clientAddress
-            if let first = forwardedFor.first?.split(separator: ",", maxSplits: 1).first?.trimmingASCIISpaces(), !first.isEmpty {
+            if let first = forwardedFor?.split(separator: ",", maxSplits: 1).first?.trimmingASCIISpaces(), !first.isEmpty {
                 client = String(first)
             }
             if let wait = limiter.acquire(client) { return reject(.tooManyRequests(retryAfterSeconds: wait)) }
         }
 
-        let method = head.method.rawValue
-        if route.needsToken(method: method) {
-            guard let authorization = head.headers.first(name: "authorization"), authorization.count > 7,
-                authorization.prefix(7).equalsIgnoringASCIICase("bearer ")
-            else { return reject(.unauthorized("Missing or invalid Authorization header")) }
+        let method = head.method
+        if resolved.needsToken(method: method) {
+            guard let authorization, authorization.utf8.count > 7, authorization.prefix(7).equalsIgnoringASCIICase("bearer ") else {
+                return reject(.unauthorized("Missing or invalid Authorization header"))
+            }
             do {
                 _ = try self.tokens.verify(String(authorization.dropFirst(7).trimmingASCIISpaces()))
             } catch {
@@ -152,89 +214,125 @@ struct ProxyPlanner: Sendable {
             }
         }
 
-        // One pass over the headers: framing, the headers the gateway replaces, and the ones to forward.
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(head.headers.count + 6)
-        var contentLength: String?
-        var isChunked = false
-        var host: String?
-        var forwardedProto: String?
-        var forwardedHost: String?
-        var expectsContinue = false
-        var hasOrigin = false
-        var connectionHeaders: [String] = []
-        var isIdempotent = Self.isIdempotent(head.method)
-        for (name, value) in head.headers {
-            switch HeaderRules.requestDisposition(name) {
-            case .keep:
-                if !isIdempotent, name.equalsIgnoringASCIICase("idempotency-key") { isIdempotent = true }
-                if !hasOrigin, name.equalsIgnoringASCIICase("origin") { hasOrigin = true }
-                headers.add(name: name, value: value)
-            case .drop:
-                switch name.utf8.count {
-                case 4: if host == nil { host = value }
-                case 6: expectsContinue = value.equalsIgnoringASCIICase("100-continue")
-                case 10: if name.equalsIgnoringASCIICase("connection") { connectionHeaders.append(value) }
-                case 14: contentLength = value
-                case 16: if forwardedHost == nil, name.equalsIgnoringASCIICase("x-forwarded-host") { forwardedHost = value }
-                case 17:
-                    if name.equalsIgnoringASCIICase("transfer-encoding") {
-                        isChunked = isChunked || value.lowercased().contains("chunked")
-                    } else if forwardedProto == nil {
-                        forwardedProto = value
-                    }
-                default: break
-                }
-            }
-        }
-        // Headers named in `Connection` are hop-by-hop too.
-        if !connectionHeaders.isEmpty {
-            var listed = HTTPHeaders()
-            for value in connectionHeaders { listed.add(name: "connection", value: value) }
-            if let names = HeaderRules.connectionListedNames(listed) {
-                for name in names { headers.remove(name: name) }
-            }
-        }
-        var hasBody = isChunked
-        if !isChunked, let contentLength {
-            guard let length = Int(contentLength.trimmingASCIISpaces()), length >= 0 else {
-                return reject(.badRequest("Invalid Content-Length"), close: true)
-            }
+        let framing: BodyFramer.Framing
+        if head.isChunked {
+            framing = .chunked
+            forwarded.writeStaticString("Transfer-Encoding: chunked\r\n")
+        } else if let length = head.contentLength, length > 0 {
             if length > self.maxBodyBytes { return reject(.payloadTooLarge(limit: self.maxBodyBytes), close: true) }
-            hasBody = length > 0
-        }
-        if isChunked {
-            headers.add(name: "Transfer-Encoding", value: "chunked")
-        } else if let contentLength {
-            headers.add(name: "Content-Length", value: contentLength)
-        }
-        if forwardedFor.isEmpty {
-            headers.add(name: "X-Forwarded-For", value: clientAddress)
+            framing = .length(length)
+            forwarded.writeStaticString("Content-Length: ")
+            forwarded.writeString(String(length))
+            forwarded.writeStaticString("\r\n")
         } else {
-            headers.add(name: "X-Forwarded-For", value: forwardedFor.joined(separator: ", ") + ", " + clientAddress)
+            framing = .none
         }
-        headers.add(name: "X-Forwarded-Proto", value: forwardedProto ?? "http")
-        if let forwarded = forwardedHost ?? host { headers.add(name: "X-Forwarded-Host", value: forwarded) }
-        headers.add(name: "X-Request-ID", value: requestID)
+        forwarded.writeStaticString("X-Forwarded-For: ")
+        if let forwardedFor {
+            forwarded.writeString(forwardedFor)
+            forwarded.writeStaticString(", ")
+        }
+        forwarded.writeString(clientAddress)
+        forwarded.writeStaticString("\r\nX-Forwarded-Proto: ")
+        forwarded.writeString(forwardedProto ?? "http")
+        if let forwardedHost = forwardedHost ?? host {
+            forwarded.writeStaticString("\r\nX-Forwarded-Host: ")
+            forwarded.writeString(forwardedHost)
+        }
+        forwarded.writeStaticString("\r\nX-Request-ID: ")
+        forwarded.writeString(id)
+        forwarded.writeStaticString("\r\n")
 
         var uri: String
         if !resolved.rewritesPath {
-            uri = head.uri.hasPrefix("/") ? head.uri : String(path) + (query.map { "?" + $0 } ?? "")
+            uri = target.hasPrefix("/") ? target : String(path) + (query.map { "?" + $0 } ?? "")
         } else {
-            uri = route.rewrite + path.dropFirst(route.prefix.utf8.count)
+            uri = resolved.rewrite + path.dropFirst(resolved.prefixLength)
             if let query { uri += "?" + query }
         }
-        let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
         let request = ProxyRequest(
-            head: upstreamHead,
+            method: method,
+            uri: uri,
+            fields: forwarded,
+            framing: framing,
             upstream: resolved.upstream,
-            requestID: requestID,
+            requestID: id,
             responseTimeout: resolved.responseTimeout,
-            hasBody: hasBody,
-            isIdempotent: isIdempotent,
+            isIdempotent: Self.isIdempotent(method) || hasIdempotencyKey,
             allowOrigin: hasOrigin ? self.allowOrigin : nil,
-            clientVersion: head.version
+            clientVersionMinor: head.versionMinor
         )
-        return .forward(request, routeLabel: routeLabel, expectsContinue: expectsContinue && hasBody)
+        return .forward(request, routeLabel: routeLabel, expectsContinue: expectsContinue && framing != .none)
+    }
+
+    // MARK: Field handling
+
+    enum ReadField {
+        case authorization
+        case origin
+        case idempotencyKey
+    }
+
+    enum ReplacedField {
+        case requestID
+        case forwardedFor
+        case forwardedProto
+        case forwardedHost
+        case host
+        case expect
+    }
+
+    enum Disposition {
+        case forward
+        case forwardAndRead(ReadField)
+        /// Read, and not forwarded as it came (the gateway writes its own).
+        case replace(ReplacedField)
+        /// Hop-by-hop or framing: not forwarded.
+        case drop
+    }
+
+    /// What to do with a request field: hop-by-hop fields (RFC 9110 §7.6.1) and framing are dropped (the gateway sets
+    /// the framing), the forwarding and request-id fields are replaced, a few are read on the way.
+    static func disposition(_ bytes: UnsafeRawBufferPointer, _ name: Range<Int>) -> Disposition {
+        switch name.count {
+        case 2: return MessageHead.equals(bytes, name, "te") ? .drop : .forward
+        case 4: return MessageHead.equals(bytes, name, "host") ? .replace(.host) : .forward
+        case 6:
+            if MessageHead.equals(bytes, name, "expect") { return .replace(.expect) }
+            return MessageHead.equals(bytes, name, "origin") ? .forwardAndRead(.origin) : .forward
+        case 7: return MessageHead.equals(bytes, name, "trailer") || MessageHead.equals(bytes, name, "upgrade") ? .drop : .forward
+        case 8: return MessageHead.equals(bytes, name, "trailers") ? .drop : .forward
+        case 10: return MessageHead.equals(bytes, name, "connection") || MessageHead.equals(bytes, name, "keep-alive") ? .drop : .forward
+        case 12: return MessageHead.equals(bytes, name, "x-request-id") ? .replace(.requestID) : .forward
+        case 13: return MessageHead.equals(bytes, name, "authorization") ? .forwardAndRead(.authorization) : .forward
+        case 14: return MessageHead.equals(bytes, name, "content-length") ? .drop : .forward
+        case 15:
+            if MessageHead.equals(bytes, name, "x-forwarded-for") { return .replace(.forwardedFor) }
+            return MessageHead.equals(bytes, name, "idempotency-key") ? .forwardAndRead(.idempotencyKey) : .forward
+        case 16:
+            if MessageHead.equals(bytes, name, "x-forwarded-host") { return .replace(.forwardedHost) }
+            return MessageHead.equals(bytes, name, "proxy-connection") ? .drop : .forward
+        case 17:
+            if MessageHead.equals(bytes, name, "x-forwarded-proto") { return .replace(.forwardedProto) }
+            return MessageHead.equals(bytes, name, "transfer-encoding") ? .drop : .forward
+        case 18: return MessageHead.equals(bytes, name, "proxy-authenticate") ? .drop : .forward
+        case 19: return MessageHead.equals(bytes, name, "proxy-authorization") ? .drop : .forward
+        default: return .forward
+        }
+    }
+
+    /// The lowercased names a message's `Connection` fields list (other than close / keep-alive).
+    static func connectionListedNames(_ head: MessageHead) -> Set<String> {
+        var names = Set<String>()
+        head.bytes.withUnsafeReadableBytes { bytes in
+            for index in 0..<head.fieldCount where head.fieldIs(index, "connection") {
+                MessageHead.forEachToken(bytes, head.valueRange(index)) { token in
+                    if !MessageHead.equals(bytes, token, "close"), !MessageHead.equals(bytes, token, "keep-alive") {
+                        names.insert(head.string(token).lowercased())
+                    }
+                }
+            }
+        }
+        return names
     }
 }

@@ -2,7 +2,6 @@ import BookstoreCore
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import NIOHTTP1
 
 /// The proxy as a router handler: the same planner and exchanges as the fast path, bridged to async/await. It serves
 /// proxied routes whenever a request does not come through ``GatewayConnectionHandler`` — the in-process test client
@@ -13,16 +12,36 @@ struct RouterProxy: Sendable {
     let eventLoopGroup: any EventLoopGroup
 
     func handle(_ request: Request, context: BookstoreRequestContext) async throws -> Response {
-        var fields = HTTPHeaders()
-        if let authority = request.head.authority { fields.add(name: "Host", value: authority) }
-        for field in request.headers { fields.add(name: field.name.rawName, value: field.value) }
-        fields.replaceOrAdd(name: "X-Request-ID", value: context.requestID)
-        let head = HTTPRequestHead(
-            version: .http1_1,
-            method: HTTPMethod(rawValue: request.method.rawValue),
-            uri: request.head.path ?? "/",
-            headers: fields
-        )
+        // The same planner as the fast path, on the request's head written out as bytes. The body arrives decoded:
+        // with a known length it is sent as is, otherwise chunked.
+        var bytes = ByteBuffer()
+        bytes.writeString(request.method.rawValue)
+        bytes.writeStaticString(" ")
+        bytes.writeString(request.head.path ?? "/")
+        bytes.writeStaticString(" HTTP/1.1\r\n")
+        if let authority = request.head.authority {
+            bytes.writeStaticString("Host: ")
+            bytes.writeString(authority)
+            bytes.writeStaticString("\r\n")
+        }
+        let hasLength = request.headers[.contentLength] != nil
+        let encodesChunks = !hasLength && request.headers[.transferEncoding] != nil
+        for field in request.headers where field.name != .requestID && field.name != .transferEncoding {
+            bytes.writeString(field.name.rawName)
+            bytes.writeStaticString(": ")
+            bytes.writeString(field.value)
+            bytes.writeStaticString("\r\n")
+        }
+        if encodesChunks { bytes.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        bytes.writeStaticString("X-Request-ID: ")
+        bytes.writeString(context.requestID)
+        bytes.writeStaticString("\r\n\r\n")
+        let head: MessageHead
+        do {
+            head = try MessageHead.parseHead(bytes, isRequest: true)
+        } catch {
+            throw APIError.badRequest("Malformed HTTP request")
+        }
         var requestIDs = RequestIDGenerator()
         let plan = self.proxy.planner.plan(head, clientAddress: context.remoteAddress ?? "unknown", requestIDs: &requestIDs)
         let proxyRequest: ProxyRequest
@@ -49,7 +68,9 @@ struct RouterProxy: Sendable {
                 pool: pool,
                 settings: proxy.settings,
                 delegate: bridge,
-                seed: UInt64.random(in: 0...UInt64.max)
+                seed: UInt64.random(in: 0...UInt64.max),
+                decodesResponse: true,
+                encodesRequestChunks: encodesChunks
             )
             bridge.exchange = exchange
             box.value = bridge
@@ -74,17 +95,17 @@ struct RouterProxy: Sendable {
             eventLoop.execute { box.value?.exchange?.receiveRequestEnd() }
         }
 
-        let responseHead = try await eventLoop.flatSubmit { () -> EventLoopFuture<HTTPResponseHead> in
+        let responseHead = try await eventLoop.flatSubmit { () -> EventLoopFuture<RouterBridge.Head> in
             guard let bridge = box.value else { return eventLoop.makeFailedFuture(APIError.unexpected) }
             return bridge.responseHead()
         }.get()
         var headers = HTTPFields()
-        for (name, value) in responseHead.headers {
+        for (name, value) in responseHead.fields {
             if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
         }
         let sequence = producer.sequence
         return Response(
-            status: HTTPResponse.Status(code: Int(responseHead.status.code), reasonPhrase: responseHead.status.reasonPhrase),
+            status: HTTPResponse.Status(code: responseHead.status, reasonPhrase: responseHead.reason),
             headers: headers,
             body: ResponseBody { writer in
                 for try await buffer in sequence { try await writer.write(buffer) }
@@ -119,11 +140,18 @@ final class RouterBridge: ProxyExchangeDelegate {
         }
     }
 
+    /// The response head for the router: status and the client's fields.
+    struct Head: Sendable {
+        let status: Int
+        let reason: String
+        let fields: [(String, String)]
+    }
+
     var exchange: ProxyExchange?
     private let eventLoop: any EventLoop
     private let source: Source
-    private var head: Result<HTTPResponseHead, any Error>?
-    private var headPromise: EventLoopPromise<HTTPResponseHead>?
+    private var head: Result<Head, any Error>?
+    private var headPromise: EventLoopPromise<Head>?
     private var demandPromise: EventLoopPromise<Bool>?
 
     init(source: Source, eventLoop: any EventLoop) {
@@ -141,14 +169,14 @@ final class RouterBridge: ProxyExchangeDelegate {
         return promise.futureResult
     }
 
-    func responseHead() -> EventLoopFuture<HTTPResponseHead> {
+    func responseHead() -> EventLoopFuture<Head> {
         if let head = self.head { return self.eventLoop.makeCompletedFuture(head) }
-        let promise = self.eventLoop.makePromise(of: HTTPResponseHead.self)
+        let promise = self.eventLoop.makePromise(of: Head.self)
         self.headPromise = promise
         return promise.futureResult
     }
 
-    private func complete(_ head: Result<HTTPResponseHead, any Error>) {
+    private func complete(_ head: Result<Head, any Error>) {
         self.head = head
         self.demandPromise?.succeed(false)
         self.demandPromise = nil
@@ -158,8 +186,13 @@ final class RouterBridge: ProxyExchangeDelegate {
         }
     }
 
-    func exchangeDidReceiveHead(_ head: HTTPResponseHead) {
-        self.complete(.success(head))
+    func exchangeDidReceiveHead(_ head: MessageHead) {
+        guard let exchange else { return }
+        var fields = ResponseHead.fields(head, requestID: exchange.requestID, allowOrigin: exchange.allowOrigin)
+        if head.contentLength == nil || exchange.isHeadRequest {
+            fields.removeAll { $0.0.lowercased() == "content-length" }
+        }
+        self.complete(.success(Head(status: head.status, reason: head.string(head.second), fields: fields)))
     }
 
     func exchangeDidReceiveBodyPart(_ buffer: ByteBuffer) {
@@ -170,7 +203,7 @@ final class RouterBridge: ProxyExchangeDelegate {
 
     func exchangeShouldFlush() {}
 
-    func exchangeDidFinish(trailers: HTTPHeaders?) {
+    func exchangeDidFinish() {
         self.source.finish()
         self.demandPromise?.succeed(false)
         self.demandPromise = nil

@@ -1,13 +1,17 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// What an upstream connection reports to the exchange using it (on the connection's event loop).
 protocol UpstreamConnectionDelegate: AnyObject {
-    func upstreamReceived(_ part: HTTPClientResponsePart)
+    /// A final response head (interim 1xx responses are skipped).
+    func upstreamReceivedHead(_ head: MessageHead)
+    /// Response body bytes: as received, or the chunk data when the connection decodes.
+    func upstreamReceivedBody(_ buffer: ByteBuffer)
+    /// The response is complete.
+    func upstreamReceivedEnd()
     func upstreamReadComplete()
     func upstreamWritabilityChanged(isWritable: Bool)
-    /// The connection closed (or failed) while this delegate owned it.
+    /// The connection closed (or failed) while this delegate owned it and the response was incomplete.
     func upstreamClosed(error: (any Error)?)
 }
 
@@ -30,29 +34,39 @@ final class UpstreamConnection {
 
     var isActive: Bool { self.channel.isActive }
     var isWritable: Bool { self.channel.isWritable }
+    var allocator: ByteBufferAllocator { self.channel.allocator }
 
-    func write(_ part: HTTPClientRequestPart) { self.handler.write(part) }
+    func write(_ buffer: ByteBuffer) { self.handler.write(buffer) }
     func flush() { self.handler.flush() }
     func pauseReading() { self.handler.pauseReading() }
     func resumeReading() { self.handler.resumeReading() }
     func close() { self.channel.close(promise: nil) }
 }
 
-/// The last handler of an upstream connection's pipeline (after NIO's HTTP client codec): hands response parts to
-/// the current delegate, and holds reads back while the delegate cannot take more (response backpressure).
+/// The only handler of an upstream connection: writes requests as bytes, and parses responses (strictly, see
+/// ``MessageHead``) into a head and body bytes for the current delegate. Holds reads back while the delegate cannot
+/// take more (response backpressure).
 final class UpstreamConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// The exchange using the connection (strong: the exchange clears it when done with the connection).
     var delegate: (any UpstreamConnectionDelegate)?
-    /// Called once when the channel closes (the pool forgets the connection).
-    var onClose: (() -> Void)?
+    /// Set before each request: whether its response has no body (HEAD), and whether chunked bodies are decoded.
+    var expectsBodilessResponse = false
+    var decodesBody = false
+    /// Whether the last response said the connection stays open.
+    private(set) var isReusable = true
+
     private var context: ChannelHandlerContext?
     private var isReadingPaused = false
     private var hasPendingRead = false
     private var lastError: (any Error)?
+    private var buffer: ByteBuffer?
+    private var scanned = 0
+    private var framer: BodyFramer?
+    private var decoded: [ByteBuffer] = []
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -63,17 +77,83 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
-        if let delegate = self.delegate {
-            delegate.upstreamReceived(part)
-        } else {
+        guard self.delegate != nil else {
             // An idle connection must not receive anything; whatever it is, the connection cannot be trusted.
             context.close(promise: nil)
+            return
+        }
+        let incoming = self.unwrapInboundIn(data)
+        if var pending = self.buffer, pending.readableBytes > 0 {
+            var incoming = incoming
+            pending.writeBuffer(&incoming)
+            self.buffer = pending
+        } else {
+            self.buffer = incoming
+        }
+        do {
+            try self.process(context: context)
+        } catch {
+            self.lastError = error
+            context.close(promise: nil)
+        }
+    }
+
+    private func process(context: ChannelHandlerContext) throws {
+        while var buffer = self.buffer, buffer.readableBytes > 0, let delegate = self.delegate {
+            if var framer = self.framer {
+                self.buffer = nil
+                let body = try framer.take(from: &buffer, decode: self.decodesBody, decoded: &self.decoded)
+                self.framer = framer
+                self.buffer = buffer
+                if self.decodesBody {
+                    let chunks = self.decoded
+                    self.decoded.removeAll(keepingCapacity: true)
+                    for chunk in chunks { self.delegate?.upstreamReceivedBody(chunk) }
+                } else if let body {
+                    delegate.upstreamReceivedBody(body)
+                }
+                if framer.isComplete {
+                    self.framer = nil
+                    if buffer.readableBytes > 0 { self.isReusable = false }  // more than one response: not trustworthy
+                    self.delegate?.upstreamReceivedEnd()
+                }
+                continue
+            }
+            self.buffer = nil
+            guard let head = try MessageHead.parse(from: &buffer, isRequest: false, scanned: &self.scanned) else {
+                self.buffer = buffer
+                return
+            }
+            self.buffer = buffer
+            if head.status < 200 {
+                guard head.status != 101 else { throw HTTPWireError.malformed("unexpected protocol switch") }
+                continue  // interim response (100 Continue, 103 Early Hints): not forwarded
+            }
+            let framing: BodyFramer.Framing
+            if self.expectsBodilessResponse || head.status == 204 || head.status == 304 {
+                framing = .none
+            } else if head.isChunked {
+                framing = .chunked
+            } else if let length = head.contentLength {
+                framing = .length(length)
+            } else {
+                framing = .untilClose
+            }
+            self.isReusable = head.isKeepAlive && framing != .untilClose
+            let framer = BodyFramer(framing)
+            delegate.upstreamReceivedHead(head)
+            if framer.isComplete {
+                if buffer.readableBytes > 0 { self.isReusable = false }
+                self.delegate?.upstreamReceivedEnd()
+            } else {
+                self.framer = framer
+            }
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.delegate?.upstreamReadComplete()
+        if let buffer = self.buffer, buffer.readableBytes == 0 { self.buffer = nil }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -82,12 +162,17 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let delegate = self.delegate
-        self.delegate = nil
-        let onClose = self.onClose
-        self.onClose = nil
-        onClose?()
-        delegate?.upstreamClosed(error: self.lastError)
+        if let delegate = self.delegate {
+            if var framer = self.framer, framer.connectionClosed() {
+                // A body delimited by the connection's end is complete.
+                self.framer = nil
+                self.delegate = nil
+                delegate.upstreamReceivedEnd()
+            } else {
+                self.delegate = nil
+                delegate.upstreamClosed(error: self.lastError)
+            }
+        }
         context.fireChannelInactive()
     }
 
@@ -104,8 +189,16 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    func write(_ part: HTTPClientRequestPart) {
-        self.context?.write(self.wrapOutboundOut(part), promise: nil)
+    /// Prepares for a new request on this connection.
+    func reset() {
+        self.framer = nil
+        self.buffer = nil
+        self.scanned = 0
+        self.isReusable = true
+    }
+
+    func write(_ buffer: ByteBuffer) {
+        self.context?.write(self.wrapOutboundOut(buffer), promise: nil)
     }
 
     func flush() {

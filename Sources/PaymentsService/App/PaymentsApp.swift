@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreMongo
 import BookstorePostgres
 import Hummingbird
 import JSONKit
@@ -116,7 +117,8 @@ enum PaymentsAppBuilder {
     }
 
     /// The repository `STORAGE` names, with the services it needs running (a database pool): `memory` for both
-    /// flavours; `postgres` (or `postgresql`) for the Java flavour, database `payment_db` unless `POSTGRES_DB` says.
+    /// flavours; `postgres` (or `postgresql`) for the Java flavour, database `payment_db` unless `POSTGRES_DB` says;
+    /// `mongodb` (or `mongo`) for the Python flavour, `payment_db.payments` unless `MONGO_DB` says.
     static func makeRepository(
         _ options: PaymentsSettings,
         flavour: PaymentFlavour,
@@ -133,6 +135,15 @@ enum PaymentsAppBuilder {
                 logger: logger
             )
             return (PostgresPaymentRepository(store: store, logger: logger), [store])
+        case ("mongodb", .python), ("mongo", .python):
+            let mongoSettings: MongoSettings
+            do {
+                mongoSettings = try MongoSettings(settings: settings, defaultDatabase: "payment_db")
+            } catch {
+                throw ConfigurationError("STORAGE=\(options.storage): \(error.description)")
+            }
+            let store = try MongoStore(settings: mongoSettings, indexes: MongoPaymentRepository.indexes, logger: logger)
+            return (MongoPaymentRepository(store: store), [store])
         default:
             throw ConfigurationError("STORAGE=\(options.storage) is not available for the \(flavour.rawValue) flavour")
         }

@@ -19,6 +19,20 @@ public enum Capability: String, Sendable, CaseIterable, Comparable, CustomString
 
     public var description: String { self.rawValue }
 
+    /// Why a target usually lacks the capability, when it gives no reason of its own.
+    public var defaultMissingReason: String {
+        switch self {
+        case .http: "no gateway base URL"
+        case .contracts: "the OpenAPI documents were not found (pass --contracts-dir)"
+        case .signingKey: "the JWT secret is unknown (pass --jwt-secret)"
+        case .amqpManagement: "no RabbitMQ management API (pass --rabbitmq-management-url)"
+        case .replicaControl: "no replica control (pass --control-url, or use --target kubernetes)"
+        case .prometheus: "no Prometheus (pass --prometheus-url)"
+        case .alertmanager: "no Alertmanager (pass --alertmanager-url)"
+        case .autoscaler: "no autoscaler to observe (use --target kubernetes)"
+        }
+    }
+
     public static func < (lhs: Capability, rhs: Capability) -> Bool {
         (Self.allCases.firstIndex(of: lhs) ?? 0) < (Self.allCases.firstIndex(of: rhs) ?? 0)
     }

@@ -78,7 +78,11 @@ public enum AsyncSuite {
             expected: "content_type application/json on \(label)",
             seen: message.contentType ?? "none"
         )
-        try context.require(message.deliveryMode == 2, expected: "a persistent \(label) (delivery_mode 2)", seen: "\(message.deliveryMode.map(String.init) ?? "none")")
+        try context.require(
+            message.deliveryMode == 2,
+            expected: "a persistent \(label) (delivery_mode 2)",
+            seen: "\(message.deliveryMode.map(String.init) ?? "none")"
+        )
         try context.require(message.timestamp != nil, expected: "a timestamp property on \(label)", seen: "none")
         if let requestID {
             try context.require(
@@ -113,7 +117,9 @@ public enum AsyncSuite {
                         guard message.routingKey == "payment.completed", let json = message.json else { return false }
                         return (json["data"]?["order_id"] ?? json["orderId"])?.stringValue == orderID
                     }
-                    let (messages, _, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { $0.contains(where: matches) }
+                    let (messages, _, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) {
+                        $0.contains(where: matches)
+                    }
                     let latency = ContinuousClock.now - sent
                     guard complete, let event = messages.first(where: matches) else {
                         throw CheckFailure(
@@ -173,7 +179,9 @@ public enum AsyncSuite {
                     }
                     try context.require(complete, expected: "review.created carrying \(id)", seen: "\(messages.map(\.routingKey))")
                     context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
-                    if let event = messages.first(where: { $0.payload.contains(id) }) { try self.checkProperties(event, requestID: nil, context: context) }
+                    if let event = messages.first(where: { $0.payload.contains(id) }) {
+                        try self.checkProperties(event, requestID: nil, context: context)
+                    }
                 }
             },
             self.check("ASYNC-USER-DELETED-EVENT", "Deleting a user publishes user.deleted on user_exchange naming the user") { context in
@@ -213,7 +221,10 @@ public enum AsyncSuite {
 
     static var requestChecks: [Check] {
         [
-            self.check("ASYNC-PAYMENT-REQUEST-REPLY", "A payment request on payment_requests (routing key payment.request) is answered to reply_to with its correlation id") {
+            self.check(
+                "ASYNC-PAYMENT-REQUEST-REPLY",
+                "A payment request on payment_requests (routing key payment.request) is answered to reply_to with its correlation id"
+            ) {
                 context in
                 try await self.withQueue(context, "reply", bindings: []) { rabbit, queue in
                     let order = await context.uniqueName("async_order")
@@ -223,14 +234,22 @@ public enum AsyncSuite {
                         exchange: "payment_exchange",
                         routingKey: "payment.request",
                         payload: self.paymentRequest(context, orderID: order, userID: "async-user"),
-                        properties: self.properties(messageID: UUID().uuidString.lowercased(), correlationID: correlation, replyTo: queue, requestID: requestID)
+                        properties: self.properties(
+                            messageID: UUID().uuidString.lowercased(),
+                            correlationID: correlation,
+                            replyTo: queue,
+                            requestID: requestID
+                        )
                     )
                     try context.require(routed, expected: "payment.request routed to a queue (payment_requests bound)", seen: "routed: false")
                     let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
                         messages.contains { $0.correlationID == correlation }
                     }
                     guard complete, let reply = messages.first(where: { $0.correlationID == correlation }) else {
-                        throw CheckFailure(expected: "a reply with correlation_id \(correlation) on \(queue)", seen: "\(messages.count) other messages")
+                        throw CheckFailure(
+                            expected: "a reply with correlation_id \(correlation) on \(queue)",
+                            seen: "\(messages.count) other messages"
+                        )
                     }
                     context.measure("round trip", "\(Evidence.milliseconds(elapsed)) ms")
                     context.note("reply: \(reply.payload) properties: \(reply.properties.text.prefix(400))")
@@ -248,7 +267,10 @@ public enum AsyncSuite {
                     )
                 }
             },
-            self.check("ASYNC-PAYMENT-RESPONSE-DEFAULT", "Without reply_to the reply is published with routing key payment.response (the payment_responses queue)") {
+            self.check(
+                "ASYNC-PAYMENT-RESPONSE-DEFAULT",
+                "Without reply_to the reply is published with routing key payment.response (the payment_responses queue)"
+            ) {
                 context in
                 try await self.withQueue(context, "responses", bindings: [("payment_exchange", "payment.response")]) { rabbit, queue in
                     let correlation = UUID().uuidString.lowercased()
@@ -256,17 +278,27 @@ public enum AsyncSuite {
                         exchange: "payment_exchange",
                         routingKey: "payment.request",
                         payload: self.paymentRequest(context, orderID: await context.uniqueName("async_order"), userID: "async-user"),
-                        properties: self.properties(messageID: UUID().uuidString.lowercased(), correlationID: correlation, replyTo: nil, requestID: correlation)
+                        properties: self.properties(
+                            messageID: UUID().uuidString.lowercased(),
+                            correlationID: correlation,
+                            replyTo: nil,
+                            requestID: correlation
+                        )
                     )
                     let (messages, _, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
                         messages.contains { $0.correlationID == correlation }
                     }
-                    try context.require(complete, expected: "a payment.response with correlation_id \(correlation)", seen: "\(messages.count) other messages")
+                    try context.require(
+                        complete,
+                        expected: "a payment.response with correlation_id \(correlation)",
+                        seen: "\(messages.count) other messages"
+                    )
                     let durable = try await rabbit.messageCount("payment_responses")
                     try context.require(durable != nil, expected: "a durable payment_responses queue", seen: "no such queue")
                 }
             },
-            self.check("ASYNC-POISON-DLQ", "An invalid JSON payment request ends in payment_requests.dlq (not lost, not retried forever)") { context in
+            self.check("ASYNC-POISON-DLQ", "An invalid JSON payment request ends in payment_requests.dlq (not lost, not retried forever)") {
+                context in
                 let rabbit = try self.rabbit(context)
                 let messageID = "conformance-poison-\(UUID().uuidString.lowercased())"
                 try await rabbit.publish(
@@ -291,7 +323,11 @@ public enum AsyncSuite {
                 context.note("parked: \(message.payload) properties: \(message.properties.text.prefix(500))")
                 try context.require(message.payload == "{not json at all", expected: "the original payload kept", seen: message.payload)
             },
-            self.check("ASYNC-NO-LOSS-NO-DUPLICATES", "N payment requests get exactly N replies: none lost, none duplicated", timeLimit: .seconds(240)) { context in
+            self.check(
+                "ASYNC-NO-LOSS-NO-DUPLICATES",
+                "N payment requests get exactly N replies: none lost, none duplicated",
+                timeLimit: .seconds(240)
+            ) { context in
                 let count = context.options.asyncMessages
                 try await self.withQueue(context, "bulk", bindings: []) { rabbit, queue in
                     var correlations: [String] = []
@@ -302,7 +338,12 @@ public enum AsyncSuite {
                             exchange: "payment_exchange",
                             routingKey: "payment.request",
                             payload: self.paymentRequest(context, orderID: "cf_\(context.options.runID)_bulk_\(index)", userID: "async-user"),
-                            properties: self.properties(messageID: UUID().uuidString.lowercased(), correlationID: correlation, replyTo: queue, requestID: correlation),
+                            properties: self.properties(
+                                messageID: UUID().uuidString.lowercased(),
+                                correlationID: correlation,
+                                replyTo: queue,
+                                requestID: correlation
+                            ),
                             record: index < 2
                         )
                     }
@@ -396,7 +437,11 @@ public enum AsyncSuite {
                 context.measure("payment → verified", "\(Evidence.milliseconds(ContinuousClock.now - paid)) ms")
             }
         } + [
-            self.check("ASYNC-USER-DELETED-REVIEWS", "When an admin deletes a user, that user's reviews disappear (user.deleted consumed)", requires: [.http]) { context in
+            self.check(
+                "ASYNC-USER-DELETED-REVIEWS",
+                "When an admin deletes a user, that user's reviews disappear (user.deleted consumed)",
+                requires: [.http]
+            ) { context in
                 let admin = try await context.admin()
                 let user = try await context.freshUser("leaver")
                 let (_, review) = try await context.createReview(by: user, bookID: await context.uniqueName("book"))
@@ -407,7 +452,7 @@ public enum AsyncSuite {
                 }
                 try context.require(gone != nil, expected: "GET /api/reviews/\(id) → 404 after the user's deletion", seen: "the review still active")
                 context.measure("delete → review gone", "\(Evidence.milliseconds(gone?.elapsed ?? .zero)) ms")
-            },
+            }
         ]
     }
 }

@@ -1,4 +1,164 @@
-/// Placeholder while the suite is written.
+import Foundation
+
+/// autoscaling: under load above the target, the service's HorizontalPodAutoscaler raises desired replicas within
+/// a budget derived from its spec (sync period, scale-up stabilization window and policy period, metrics lag), stays
+/// within min/max, and falls back after the load stops (scale-down stabilization window) without flapping.
+///
+/// Runs where the target offers an autoscaler: a real HPA on `kubernetes`. The local cluster has no stand-in
+/// autoscaler yet, so there these checks are skipped with that reason.
 public enum AutoscalingSuite {
-    public static var checks: [Check] { [] }
+    static let initialKey = "autoscaling.initial"
+    /// The HPA controller's default sync period, and the time metrics take to show load (metrics-server resolution).
+    static let syncPeriod: Duration = .seconds(15)
+    static let metricsLag: Duration = .seconds(60)
+
+    public static var checks: [Check] {
+        [self.bounds, self.scaleUp, self.scaleDown]
+    }
+
+    static func check(
+        _ id: String,
+        _ summary: String,
+        timeLimit: Duration = .seconds(1_200),
+        body: @escaping @Sendable (CheckContext) async throws -> Void
+    ) -> Check {
+        Check(id, suite: .autoscaling, summary, requires: [.http, .autoscaler], timeLimit: timeLimit, body: body)
+    }
+
+    static func probe(_ context: CheckContext) throws -> any AutoscalerProbe {
+        guard let probe = context.endpoints.autoscaler else { throw CheckSkip("no autoscaler") }
+        return probe
+    }
+
+    static func describe(_ state: AutoscalerState) -> String {
+        "\(state.name): min \(state.minReplicas), max \(state.maxReplicas), current \(state.currentReplicas), desired \(state.desiredReplicas)"
+            + (state.cpuTargetUtilization.map { ", CPU target \($0) %" } ?? "")
+    }
+
+    static var bounds: Check {
+        self.check("HPA-BOUNDS", "The service's autoscaler has sane bounds and its replicas are within them", timeLimit: .seconds(60)) { context in
+            let state = try await self.probe(context).autoscaler(for: context.options.autoscalingService)
+            context.measure("autoscaler", self.describe(state))
+            try context.require(
+                state.minReplicas >= 1 && state.maxReplicas >= state.minReplicas,
+                expected: "1 ≤ minReplicas ≤ maxReplicas",
+                seen: self.describe(state)
+            )
+            try context.require(
+                (state.minReplicas...state.maxReplicas).contains(state.desiredReplicas)
+                    && (state.minReplicas...state.maxReplicas).contains(state.currentReplicas),
+                expected: "current and desired replicas within [min, max]",
+                seen: self.describe(state)
+            )
+        }
+    }
+
+    static var scaleUp: Check {
+        self.check("HPA-SCALE-UP", "Load above the target raises desired replicas within the budget derived from the HPA spec, never above max") {
+            context in
+            let probe = try self.probe(context)
+            let service = context.options.autoscalingService
+            let initial = try await probe.autoscaler(for: service)
+            await context.run.set(self.initialKey, initial)
+            let budget =
+                self.syncPeriod * 2 + .seconds(initial.scaleUpStabilizationSeconds) + .seconds(initial.scaleUpPeriodSeconds) + self.metricsLag
+                + context.options.autoscalingSlack
+            context.measure("initial", self.describe(initial))
+            context.measure(
+                "budget",
+                "\(Int(budget.asSeconds)) s = 2×sync 15 s + stabilization \(initial.scaleUpStabilizationSeconds) s + "
+                    + "policy period \(initial.scaleUpPeriodSeconds) s + metrics lag 60 s + slack \(Int(context.options.autoscalingSlack.asSeconds)) s"
+            )
+            guard initial.desiredReplicas < initial.maxReplicas else {
+                throw CheckFailure(expected: "room to scale up (desired below max)", seen: self.describe(initial))
+            }
+            let path = context.options.autoscalingPath ?? ServicePaths.readPath(for: service)
+            let load = SteadyLoad(baseURL: context.http.baseURL, path: path, rate: context.options.autoscalingRate, duration: budget)
+            context.note("load: GET \(path) at \(context.options.autoscalingRate) req/s")
+            let interval = context.options.pollInterval
+            let (series, peak) = try await withThrowingTaskGroup(of: ([Int], AutoscalerState?)?.self) { group in
+                group.addTask {
+                    _ = try await load.run()
+                    return nil
+                }
+                group.addTask {
+                    var series: [Int] = []
+                    let raised = try await Polling.until(budget: budget, interval: interval) { () -> AutoscalerState? in
+                        let state = try await probe.autoscaler(for: service)
+                        series.append(state.desiredReplicas)
+                        return state.desiredReplicas > initial.desiredReplicas ? state : nil
+                    }
+                    return (series, raised?.value)
+                }
+                var outcome: ([Int], AutoscalerState?) = ([], nil)
+                while let result = try await group.next() {
+                    if let result { outcome = result }
+                    group.cancelAll()
+                }
+                return outcome
+            }
+            context.measure("desired replicas over time", series.map(String.init).joined(separator: " "))
+            try context.require(
+                series.allSatisfy { $0 <= initial.maxReplicas },
+                expected: "desired replicas never above max \(initial.maxReplicas)",
+                seen: series.map(String.init).joined(separator: " ")
+            )
+            try context.require(
+                zip(series, series.dropFirst()).allSatisfy { $0 <= $1 },
+                expected: "desired replicas never falling while the load runs (no flapping)",
+                seen: series.map(String.init).joined(separator: " ")
+            )
+            guard let peak else {
+                throw CheckFailure(
+                    expected: "desired replicas above \(initial.desiredReplicas) within \(Int(budget.asSeconds)) s",
+                    seen: "stayed at \(series.last.map(String.init) ?? "?")"
+                )
+            }
+            context.measure("raised to", self.describe(peak))
+        }
+    }
+
+    static var scaleDown: Check {
+        self.check(
+            "HPA-SCALE-DOWN",
+            "After the load stops, desired replicas fall back within the scale-down budget, never below min, without flapping"
+        ) {
+            context in
+            let probe = try self.probe(context)
+            let service = context.options.autoscalingService
+            let current = try await probe.autoscaler(for: service)
+            let initial: AutoscalerState = await context.run.value(self.initialKey) ?? current
+            let target = max(initial.desiredReplicas, current.minReplicas)
+            let budget =
+                self.syncPeriod * 2 + .seconds(current.scaleDownStabilizationSeconds) + .seconds(current.scaleDownPeriodSeconds) * 2
+                + context.options.autoscalingSlack
+            context.measure(
+                "budget",
+                "\(Int(budget.asSeconds)) s = 2×sync 15 s + stabilization \(current.scaleDownStabilizationSeconds) s + "
+                    + "2×policy period \(current.scaleDownPeriodSeconds) s + slack \(Int(context.options.autoscalingSlack.asSeconds)) s"
+            )
+            var series: [Int] = [current.desiredReplicas]
+            let fell = try await Polling.until(budget: budget, interval: context.options.pollInterval) { () -> Bool? in
+                let state = try await probe.autoscaler(for: service)
+                series.append(state.desiredReplicas)
+                return state.desiredReplicas <= target ? true : nil
+            }
+            context.measure("desired replicas over time", series.map(String.init).joined(separator: " "))
+            try context.require(
+                series.allSatisfy { $0 >= current.minReplicas },
+                expected: "desired replicas never below min \(current.minReplicas)",
+                seen: series.map(String.init).joined(separator: " ")
+            )
+            try context.require(
+                zip(series, series.dropFirst()).allSatisfy { $0 >= $1 },
+                expected: "desired replicas never rising after the load stopped (no flapping)",
+                seen: series.map(String.init).joined(separator: " ")
+            )
+            try context.require(
+                fell != nil,
+                expected: "desired replicas back to \(target) within \(Int(budget.asSeconds)) s",
+                seen: "still \(series.last.map(String.init) ?? "?")"
+            )
+        }
+    }
 }

@@ -7,7 +7,10 @@ extension ContractsSuite {
         let prefix = flavour.prefix
         let tag = flavour.tag
         var checks: [Check] = [
-            self.check("API-PAY\(tag)-CREATE-\(flavour.createdStatus)", "POST \(prefix) charges a payment: \(flavour.createdStatus) with the completed payment") {
+            self.check(
+                "API-PAY\(tag)-CREATE-\(flavour.createdStatus)",
+                "POST \(prefix) charges a payment: \(flavour.createdStatus) with the completed payment"
+            ) {
                 context in
                 let alice = try await context.user("alice")
                 let (response, payment) = try await context.payment(flavour, for: alice)
@@ -29,7 +32,10 @@ extension ContractsSuite {
                     seen: payment.text
                 )
             },
-            self.check("API-PAY\(tag)-CREATE-400", "Invalid payment requests answer 400 (amount 0, 3 decimals, bad currency, bad method, bad card, wrong types)") {
+            self.check(
+                "API-PAY\(tag)-CREATE-400",
+                "Invalid payment requests answer 400 (amount 0, 3 decimals, bad currency, bad method, bad card, wrong types)"
+            ) {
                 context in
                 let alice = try await context.user("alice")
                 let order = await context.uniqueName("order")
@@ -64,7 +70,8 @@ extension ContractsSuite {
                 let body = context.paymentBody(flavour, orderID: await context.uniqueName("order"), userID: bob.id)
                 try context.expectContract(try await context.http.post(prefix, json: body, token: alice.token), status: 403)
             },
-            self.check("API-PAY\(tag)-IDEMPOTENT-REPLAY", "A repeated Idempotency-Key returns the first payment instead of charging twice") { context in
+            self.check("API-PAY\(tag)-IDEMPOTENT-REPLAY", "A repeated Idempotency-Key returns the first payment instead of charging twice") {
+                context in
                 let alice = try await context.user("alice")
                 let key = "idem-\(context.options.runID)-\(UUID().uuidString.lowercased())"
                 let body = context.paymentBody(flavour, orderID: await context.uniqueName("order"), userID: alice.id)
@@ -189,7 +196,8 @@ extension ContractsSuite {
                 try context.expectContract(response, status: 200)
                 try context.require(response.json?["data"]?["valid"] == true, expected: "data.valid true", seen: response.excerpt)
             },
-            self.check("API-PAY\(tag)-VALIDATE-400", "POST \(prefix)/validate refuses a bad card (Luhn, cvv, expired, missing fields) with 400") { context in
+            self.check("API-PAY\(tag)-VALIDATE-400", "POST \(prefix)/validate refuses a bad card (Luhn, cvv, expired, missing fields) with 400") {
+                context in
                 let alice = try await context.user("alice")
                 let bodies: [JSON] = [
                     [flavour.key("card_number"): "4111111111111112", flavour.key("cvv"): "123", flavour.key("expiry_date"): "12/99"],
@@ -223,7 +231,10 @@ extension ContractsSuite {
                 }
             )
             checks.append(
-                self.check("API-PAYPY-HEALTH", "GET /api/payments-python/health, /health/live and /health/ready answer the service's health documents") {
+                self.check(
+                    "API-PAYPY-HEALTH",
+                    "GET /api/payments-python/health, /health/live and /health/ready answer the service's health documents"
+                ) {
                     context in
                     let health = try await context.http.get("\(prefix)/health")
                     try context.expectContract(health, status: 200)
@@ -238,7 +249,10 @@ extension ContractsSuite {
             )
         case .java:
             checks.append(
-                self.check("API-PAYJAVA-ACTUATOR", "The Java flavour's actuator (health, liveness, readiness, info, prometheus) answers through the gateway") {
+                self.check(
+                    "API-PAYJAVA-ACTUATOR",
+                    "The Java flavour's actuator (health, liveness, readiness, info, prometheus) answers through the gateway"
+                ) {
                     context in
                     for path in ["/actuator/health", "/actuator/health/liveness", "/actuator/health/readiness", "/actuator/info"] {
                         try context.expectContract(try await context.http.get("\(prefix)\(path)"), status: 200)

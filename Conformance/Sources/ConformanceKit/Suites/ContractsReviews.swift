@@ -3,13 +3,23 @@ import JSONKit
 
 extension CheckContext {
     /// A review body for `user` on `bookID`.
-    public func reviewBody(bookID: String, userID: String, rating: JSON = 4, title: String = "Worth reading", comment: String = "Clear and useful.") -> JSON {
+    public func reviewBody(
+        bookID: String,
+        userID: String,
+        rating: JSON = 4,
+        title: String = "Worth reading",
+        comment: String = "Clear and useful."
+    ) -> JSON {
         ["book_id": .string(bookID), "user_id": .string(userID), "rating": rating, "title": .string(title), "comment": .string(comment)]
     }
 
     /// Creates a review through the gateway; fails unless it answers 201.
     public func createReview(by user: TestUser, bookID: String, rating: JSON = 4) async throws -> (response: HTTPResponse, review: JSON) {
-        let response = try await self.http.post("/api/reviews", json: self.reviewBody(bookID: bookID, userID: user.id, rating: rating), token: user.token)
+        let response = try await self.http.post(
+            "/api/reviews",
+            json: self.reviewBody(bookID: bookID, userID: user.id, rating: rating),
+            token: user.token
+        )
         guard response.status == 201, let review = response.json, review["review_id"]?.stringValue != nil else {
             throw CheckFailure(expected: "POST /api/reviews to answer 201 with the review", seen: "\(response.status) \(response.excerpt)")
         }
@@ -36,7 +46,8 @@ extension ContractsSuite {
                     seen: review.text
                 )
             },
-            self.check("API-REVIEWS-CREATE-400", "Invalid reviews answer 400: rating 0, 6, 4.5, \"5\", true; blank title; long comment; missing book") { context in
+            self.check("API-REVIEWS-CREATE-400", "Invalid reviews answer 400: rating 0, 6, 4.5, \"5\", true; blank title; long comment; missing book")
+            { context in
                 let alice = try await context.user("alice")
                 let book = await context.uniqueName("book")
                 let valid = context.reviewBody(bookID: book, userID: alice.id).objectValue ?? [:]
@@ -114,7 +125,8 @@ extension ContractsSuite {
                     seen: response.excerpt
                 )
             },
-            self.check("API-REVIEWS-UPDATE-400", "PUT /api/reviews/{id} re-validates: rating 4.5, rating \"3\", blank comment answer 400") { context in
+            self.check("API-REVIEWS-UPDATE-400", "PUT /api/reviews/{id} re-validates: rating 4.5, rating \"3\", blank comment answer 400") {
+                context in
                 let alice = try await context.user("alice")
                 let (_, review) = try await context.createReview(by: alice, bookID: await context.uniqueName("book"))
                 let id = review["review_id"]?.stringValue ?? ""
@@ -131,9 +143,13 @@ extension ContractsSuite {
             },
             self.check("API-REVIEWS-UPDATE-404", "PUT /api/reviews/{id} of an unknown review answers 404") { context in
                 let alice = try await context.user("alice")
-                try context.expectContract(try await context.http.put("/api/reviews/\(self.unknownID)", json: ["rating": 1], token: alice.token), status: 404)
+                try context.expectContract(
+                    try await context.http.put("/api/reviews/\(self.unknownID)", json: ["rating": 1], token: alice.token),
+                    status: 404
+                )
             },
-            self.check("API-REVIEWS-DELETE-200", "DELETE /api/reviews/{id} by the owner soft-deletes; get, update and helpful then answer 404") { context in
+            self.check("API-REVIEWS-DELETE-200", "DELETE /api/reviews/{id} by the owner soft-deletes; get, update and helpful then answer 404") {
+                context in
                 let alice = try await context.user("alice")
                 let (_, review) = try await context.createReview(by: alice, bookID: await context.uniqueName("book"))
                 let id = review["review_id"]?.stringValue ?? ""
@@ -216,7 +232,8 @@ extension ContractsSuite {
                 try context.expectContract(try await context.http.get("/api/reviews/user/someone?page=-1"), status: 400)
                 try context.expectContract(try await context.http.get("/api/reviews/user/someone?limit=x"), status: 400)
             },
-            self.check("API-REVIEWS-STATS-200", "GET /api/reviews/book/{id}/stats gives the average (2 dp), total and distribution of active reviews") { context in
+            self.check("API-REVIEWS-STATS-200", "GET /api/reviews/book/{id}/stats gives the average (2 dp), total and distribution of active reviews")
+            { context in
                 let book = await context.uniqueName("book")
                 for (label, rating) in [("s1", 5), ("s2", 4), ("s3", 4)] {
                     _ = try await context.createReview(by: try await context.user(label), bookID: book, rating: .int(rating))
@@ -239,7 +256,8 @@ extension ContractsSuite {
                     seen: empty.excerpt
                 )
             },
-            self.check("API-REVIEWS-HEALTH", "GET /api/reviews/health, /health/live and /health/ready answer the service's health documents") { context in
+            self.check("API-REVIEWS-HEALTH", "GET /api/reviews/health, /health/live and /health/ready answer the service's health documents") {
+                context in
                 let health = try await context.http.get("/api/reviews/health")
                 try context.expectContract(health, status: 200)
                 try context.require(health.json?["service"] == "review-service", expected: "service review-service", seen: health.excerpt)

@@ -34,7 +34,8 @@ public enum ContractsSuite {
             self.check("API-SMOKE-PAYMENTS-PYTHON-HEALTH", "The seed README's smoke call GET /api/payments-python/health answers 200") { context in
                 try context.expectContract(try await context.http.get("/api/payments-python/health"), status: 200)
             },
-            self.check("API-SMOKE-PAYMENTS-JAVA-HEALTH", "The seed README's smoke call GET /api/payments-java/actuator/health answers 200") { context in
+            self.check("API-SMOKE-PAYMENTS-JAVA-HEALTH", "The seed README's smoke call GET /api/payments-java/actuator/health answers 200") {
+                context in
                 try context.expectContract(try await context.http.get("/api/payments-java/actuator/health"), status: 200)
             },
             self.check("API-GATEWAY-REQUEST-ID-ECHO", "The gateway echoes an incoming X-Request-ID (routed and own endpoints)") { context in
@@ -58,7 +59,8 @@ public enum ContractsSuite {
                     seen: ids.map { $0 ?? "none" }.joined(separator: " and ")
                 )
             },
-            self.check("API-GATEWAY-SERVICE-HEADER", "Every gateway response carries X-Gateway-Service: bookstore-gateway (2xx, 4xx, own endpoints)") { context in
+            self.check("API-GATEWAY-SERVICE-HEADER", "Every gateway response carries X-Gateway-Service: bookstore-gateway (2xx, 4xx, own endpoints)")
+            { context in
                 for path in ["/api/users/health", "/api/users/me", "/api/does-not-exist", "/actuator/health"] {
                     let response = try await context.http.get(path)
                     try context.require(
@@ -94,7 +96,8 @@ public enum ContractsSuite {
                     try context.expectContract(response, status: 401)
                 }
             },
-            self.check("API-GATEWAY-AUTH-FORWARDED", "The gateway forwards Authorization to the services (a valid token reaches /api/users/me)") { context in
+            self.check("API-GATEWAY-AUTH-FORWARDED", "The gateway forwards Authorization to the services (a valid token reaches /api/users/me)") {
+                context in
                 let alice = try await context.user("alice")
                 let response = try await context.http.get("/api/users/me", token: alice.token)
                 try context.expectContract(response, status: 200)
@@ -123,7 +126,11 @@ public enum ContractsSuite {
     // MARK: Last: rate limiting
 
     static var loginRateLimit: Check {
-        self.check("API-USERS-LOGIN-429", "Repeated failed logins from one client are rate-limited with 429 and Retry-After", timeLimit: .seconds(120)) {
+        self.check(
+            "API-USERS-LOGIN-429",
+            "Repeated failed logins from one client are rate-limited with 429 and Retry-After",
+            timeLimit: .seconds(120)
+        ) {
             context in
             let body: JSON = ["usernameOrEmail": .string("cf_\(context.options.runID)_nobody"), "password": "wrong-password"]
             var statuses: [Int: Int] = [:]

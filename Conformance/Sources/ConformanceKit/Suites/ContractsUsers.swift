@@ -23,7 +23,10 @@ extension ContractsSuite {
                     seen: "a password member"
                 )
             },
-            self.check("API-USERS-REGISTER-400", "Invalid registrations answer 400 naming the field (short username, bad email, short password, missing field)") {
+            self.check(
+                "API-USERS-REGISTER-400",
+                "Invalid registrations answer 400 naming the field (short username, bad email, short password, missing field)"
+            ) {
                 context in
                 let username = await context.uniqueName("bad")
                 let valid = context.registrationBody(username, password: "secret-123").objectValue ?? [:]
@@ -69,7 +72,10 @@ extension ContractsSuite {
             },
             self.check("API-USERS-LOGIN-200", "POST /api/auth/login answers 200 with a Bearer token, by username and by email") { context in
                 let (username, password, user) = try await context.registerFreshUser("login")
-                let response = try await context.http.post("/api/auth/login", json: ["usernameOrEmail": .string(username), "password": .string(password)])
+                let response = try await context.http.post(
+                    "/api/auth/login",
+                    json: ["usernameOrEmail": .string(username), "password": .string(password)]
+                )
                 try context.expectContract(response, status: 200)
                 let json = try context.json(response)
                 try context.require(
@@ -77,7 +83,10 @@ extension ContractsSuite {
                     expected: "type Bearer, userId \(user["id"]?.stringValue ?? "?"), username \(username)",
                     seen: json.text
                 )
-                let byEmail = try await context.http.post("/api/auth/login", json: ["usernameOrEmail": user["email"] ?? "", "password": .string(password)])
+                let byEmail = try await context.http.post(
+                    "/api/auth/login",
+                    json: ["usernameOrEmail": user["email"] ?? "", "password": .string(password)]
+                )
                 try context.expectContract(byEmail, status: 200, because: "login by email")
                 let me = try await context.http.get("/api/users/me", token: json["token"]?.stringValue)
                 try context.expectContract(me, status: 200)
@@ -89,7 +98,10 @@ extension ContractsSuite {
             },
             self.check("API-USERS-LOGIN-401", "A wrong password or an unknown user answers 401") { context in
                 let (username, _, _) = try await context.registerFreshUser("badpw")
-                let wrong = try await context.http.post("/api/auth/login", json: ["usernameOrEmail": .string(username), "password": "wrong-password"])
+                let wrong = try await context.http.post(
+                    "/api/auth/login",
+                    json: ["usernameOrEmail": .string(username), "password": "wrong-password"]
+                )
                 try context.expectContract(wrong, status: 401, because: "wrong password")
                 let unknown = try await context.http.post(
                     "/api/auth/login",
@@ -179,8 +191,14 @@ extension ContractsSuite {
             },
             self.check("API-USERS-UPDATE-400", "PUT /api/users/{id} with a blank firstName or a wrong type answers 400") { context in
                 let user = try await context.freshUser("upd400")
-                try context.expectContract(try await context.http.put("/api/users/\(user.id)", json: ["firstName": "  "], token: user.token), status: 400)
-                try context.expectContract(try await context.http.put("/api/users/\(user.id)", json: ["lastName": 42], token: user.token), status: 400)
+                try context.expectContract(
+                    try await context.http.put("/api/users/\(user.id)", json: ["firstName": "  "], token: user.token),
+                    status: 400
+                )
+                try context.expectContract(
+                    try await context.http.put("/api/users/\(user.id)", json: ["lastName": 42], token: user.token),
+                    status: 400
+                )
             },
             self.check("API-USERS-UPDATE-403", "PUT /api/users/{id} of another user answers 403") { context in
                 let alice = try await context.user("alice")
@@ -193,7 +211,10 @@ extension ContractsSuite {
                 let response = try await context.http.put("/api/users/\(self.unknownID)", json: ["firstName": "Nobody"], token: admin.token)
                 try context.expectContract(response, status: 404)
             },
-            self.check("API-USERS-DEACTIVATE-200", "POST /api/users/{id}/deactivate by an admin deactivates; the user can no longer log in; activate restores") {
+            self.check(
+                "API-USERS-DEACTIVATE-200",
+                "POST /api/users/{id}/deactivate by an admin deactivates; the user can no longer log in; activate restores"
+            ) {
                 context in
                 let admin = try await context.admin()
                 let (username, password, user) = try await context.registerFreshUser("inactive")
@@ -201,12 +222,18 @@ extension ContractsSuite {
                 let deactivated = try await context.http.post("/api/users/\(id)/deactivate", token: admin.token)
                 try context.expectContract(deactivated, status: 200)
                 try context.require(deactivated.json?["active"] == false, expected: "active false", seen: deactivated.json?["active"]?.text ?? "none")
-                let login = try await context.http.post("/api/auth/login", json: ["usernameOrEmail": .string(username), "password": .string(password)])
+                let login = try await context.http.post(
+                    "/api/auth/login",
+                    json: ["usernameOrEmail": .string(username), "password": .string(password)]
+                )
                 try context.expectContract(login, status: 401, because: "an inactive user cannot log in")
                 let activated = try await context.http.post("/api/users/\(id)/activate", token: admin.token)
                 try context.expectContract(activated, status: 200)
                 try context.require(activated.json?["active"] == true, expected: "active true", seen: activated.json?["active"]?.text ?? "none")
-                let again = try await context.http.post("/api/auth/login", json: ["usernameOrEmail": .string(username), "password": .string(password)])
+                let again = try await context.http.post(
+                    "/api/auth/login",
+                    json: ["usernameOrEmail": .string(username), "password": .string(password)]
+                )
                 try context.expectContract(again, status: 200, because: "an activated user logs in")
             },
             self.check("API-USERS-ACTIVATE-403", "Activate and deactivate by a plain user answer 403") { context in

@@ -73,7 +73,9 @@ public enum FailoverSuite {
             let service = context.options.failoverService
             let control = try self.control(context)
             let (victim, ready) = try await self.pickVictim(context, service: service)
-            context.note("killing \(victim.id) (pid \(victim.pid.map(String.init) ?? "?")) after \(Int(context.options.failoverKillAfter.asSeconds)) s of load")
+            context.note(
+                "killing \(victim.id) (pid \(victim.pid.map(String.init) ?? "?")) after \(Int(context.options.failoverKillAfter.asSeconds)) s of load"
+            )
             let summary = try await self.underLoad(context) {
                 try await control.kill(victim.id)
                 await context.run.set(self.victimKey, Victim(replica: victim, readyBefore: ready.count, killedAt: .now))
@@ -125,7 +127,10 @@ public enum FailoverSuite {
             }
             guard let victim else { return }
             let waited = try await self.waitForReturn(context, victim: victim)
-            context.measure("kill → ready again", "\(Evidence.milliseconds(ContinuousClock.now - victim.killedAt)) ms (waited \(Evidence.milliseconds(waited)) ms here)")
+            context.measure(
+                "kill → ready again",
+                "\(Evidence.milliseconds(ContinuousClock.now - victim.killedAt)) ms (waited \(Evidence.milliseconds(waited)) ms here)"
+            )
         }
     }
 
@@ -146,7 +151,8 @@ public enum FailoverSuite {
     }
 
     static var trafficReturns: Check {
-        self.check("FAILOVER-TRAFFIC-RETURNS", "After it returns, the replica receives gateway traffic again (its own request counter grows)") { context in
+        self.check("FAILOVER-TRAFFIC-RETURNS", "After it returns, the replica receives gateway traffic again (its own request counter grows)") {
+            context in
             let control = try self.control(context)
             let service = context.options.failoverService
             let victim: Victim? = await context.run.value(self.victimKey)

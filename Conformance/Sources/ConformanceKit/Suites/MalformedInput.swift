@@ -81,7 +81,8 @@ enum MalformedInput {
                 timeLimit: .seconds(180)
             ) { context in
                 let (path, valid, token) = try await target.prepare(context)
-                let properties = context.endpoints.contracts?.requestProperties(service: target.service, method: target.method, path: target.servicePath) ?? []
+                let properties =
+                    context.endpoints.contracts?.requestProperties(service: target.service, method: target.method, path: target.servicePath) ?? []
                 let probes = self.probes(valid: valid, properties: properties.isEmpty ? valid.map { ($0.key, $0.value.typeName) } : properties)
                 try await self.send(probes, method: target.method, path: path, token: token, context: context)
             }
@@ -144,14 +145,26 @@ enum MalformedInput {
             Probe(label: "5 000 nested objects", contentType: "application/json", body: deepObject),
             Probe(label: "a duplicated key", contentType: "application/json", body: duplicate),
             Probe(label: "a UTF-8 byte order mark", contentType: "application/json", body: [0xEF, 0xBB, 0xBF] + JSON.object(valid).bytes),
-            Probe(label: "UTF-16 body", contentType: "application/json; charset=utf-16", body: Array(JSON.object(valid).text.utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }),
+            Probe(
+                label: "UTF-16 body",
+                contentType: "application/json; charset=utf-16",
+                body: Array(JSON.object(valid).text.utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+            ),
             Probe(label: "raw invalid UTF-8", contentType: "application/json", body: [0xFF, 0xFE, 0xFD, 0x80, 0x81]),
             Probe(label: "JSON as text/plain", contentType: "text/plain", body: JSON.object(valid).bytes),
-            Probe(label: "XML", contentType: "application/xml", body: Array("<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>".utf8)),
+            Probe(
+                label: "XML",
+                contentType: "application/xml",
+                body: Array("<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>".utf8)
+            ),
             Probe(label: "form data", contentType: "application/x-www-form-urlencoded", body: Array("a=1&b=%ZZ".utf8)),
             Probe(label: "multipart garbage", contentType: "multipart/form-data; boundary=zzz", body: Array("--zzz\r\ngarbage\r\n--zz".utf8)),
             Probe(label: "no content type", contentType: nil, body: JSON.object(valid).bytes),
-            Probe(label: "a 2 MiB JSON string (over the 1 MiB limit)", contentType: "application/json", body: JSON.string(String(repeating: "B", count: 2 << 20)).bytes),
+            Probe(
+                label: "a 2 MiB JSON string (over the 1 MiB limit)",
+                contentType: "application/json",
+                body: JSON.string(String(repeating: "B", count: 2 << 20)).bytes
+            ),
         ]
         return probes + whole
     }
@@ -180,7 +193,9 @@ enum MalformedInput {
             } catch let error as HTTPTransportError {
                 consecutiveFailures += 1
                 problems.append("\(probe.label): no response (\(error.message.prefix(80)))")
-                context.note("probe '\(probe.label)' (\(probe.body.count) bytes, \(probe.contentType ?? "no content type")) got no response: \(error.message)")
+                context.note(
+                    "probe '\(probe.label)' (\(probe.body.count) bytes, \(probe.contentType ?? "no content type")) got no response: \(error.message)"
+                )
             }
         }
         context.measure("requests", String(probes.count))
@@ -198,7 +213,9 @@ enum MalformedInput {
         guard response.status >= 400 else { return nil }
         let text = String(decoding: response.body.prefix(64 * 1024), as: UTF8.self)
         let lowered = text.lowercased()
-        for marker in ["<html", "traceback (most recent", "stack trace", "fatal error", "swift/", ".swift:", "exception in thread", "psqlerror", "mongoc"] {
+        for marker in [
+            "<html", "traceback (most recent", "stack trace", "fatal error", "swift/", ".swift:", "exception in thread", "psqlerror", "mongoc",
+        ] {
             if lowered.contains(marker) { return "\(response.status) body leaks '\(marker)': \(response.excerpt.prefix(120))" }
         }
         if !response.body.isEmpty, response.json == nil { return "\(response.status) with a non-JSON error body: \(response.excerpt.prefix(80))" }
@@ -207,7 +224,10 @@ enum MalformedInput {
 
     /// Odd path parameters and query strings on the read operations.
     static var pathCheck: Check {
-        SecuritySuite.check("SEC-MALFORMED-PATHS", "Odd path parameters and queries (injection, encoded NUL, traversal, 8 KB ids, huge numbers) never yield a 5xx") {
+        SecuritySuite.check(
+            "SEC-MALFORMED-PATHS",
+            "Odd path parameters and queries (injection, encoded NUL, traversal, 8 KB ids, huge numbers) never yield a 5xx"
+        ) {
             context in
             let alice = try await context.user("alice")
             let odd = [

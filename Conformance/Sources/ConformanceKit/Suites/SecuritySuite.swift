@@ -69,7 +69,8 @@ public enum SecuritySuite {
             self.check("SEC-JWT-MISSING-401", "Every protected operation answers 401 without a token") { context in
                 try await self.expectEverywhere401(context, authorization: nil, label: "no token")
             },
-            self.check("SEC-JWT-GARBAGE-401", "Malformed Authorization headers (empty Bearer, Basic, two segments, junk) answer 401, never 5xx") { context in
+            self.check("SEC-JWT-GARBAGE-401", "Malformed Authorization headers (empty Bearer, Basic, two segments, junk) answer 401, never 5xx") {
+                context in
                 let (user, _) = try await self.realToken(context)
                 let junk = String(repeating: "x", count: 6000)
                 let values = [
@@ -81,7 +82,8 @@ public enum SecuritySuite {
                     try context.expectStatus(response, 401, because: "Authorization: \(value.prefix(40))")
                 }
             },
-            self.check("SEC-JWT-FORGED-401", "Tokens with a forged signature (re-signed with another key, or claims tampered) answer 401 everywhere") {
+            self.check("SEC-JWT-FORGED-401", "Tokens with a forged signature (re-signed with another key, or claims tampered) answer 401 everywhere")
+            {
                 context in
                 let (_, parts) = try await self.realToken(context)
                 let algorithm = parts.header["alg"]?.stringValue ?? "HS512"
@@ -94,7 +96,8 @@ public enum SecuritySuite {
                 )
                 try await self.expectEverywhere401(context, authorization: "Bearer " + tampered, label: "claims tampered (ROLE_ADMIN added)")
             },
-            self.check("SEC-JWT-ALG-NONE-401", "Unsigned tokens (alg none/None/NONE, with and without a signature) answer 401 everywhere") { context in
+            self.check("SEC-JWT-ALG-NONE-401", "Unsigned tokens (alg none/None/NONE, with and without a signature) answer 401 everywhere") {
+                context in
                 let (_, parts) = try await self.realToken(context)
                 let admin = JWTForge.with(parts.claims, ["roles": ["ROLE_USER", "ROLE_ADMIN"]])
                 let variants = [
@@ -107,7 +110,10 @@ public enum SecuritySuite {
                     try await self.expectEverywhere401(context, authorization: "Bearer " + token, label: "alg none variant \(index + 1)")
                 }
             },
-            self.check("SEC-JWT-ALG-CONFUSION-401", "Tokens claiming another algorithm (RS256, ES256; other HMAC sizes with the real secret) answer 401") {
+            self.check(
+                "SEC-JWT-ALG-CONFUSION-401",
+                "Tokens claiming another algorithm (RS256, ES256; other HMAC sizes with the real secret) answer 401"
+            ) {
                 context in
                 let (_, parts) = try await self.realToken(context)
                 let signature = JWTForge.base64URLEncode(JWTForge.randomBytes(256))
@@ -122,7 +128,11 @@ public enum SecuritySuite {
                 let real = parts.header["alg"]?.stringValue ?? key.algorithm ?? "HS512"
                 for alg in ["HS256", "HS384", "HS512"] where alg != real {
                     let token = JWTForge.sign(header: JWTForge.header(alg: alg), claims: parts.claims, secret: Array(key.secret.utf8), algorithm: alg)
-                    try await self.expectEverywhere401(context, authorization: "Bearer " + token, label: "\(alg) signed with the real secret (system uses \(real))")
+                    try await self.expectEverywhere401(
+                        context,
+                        authorization: "Bearer " + token,
+                        label: "\(alg) signed with the real secret (system uses \(real))"
+                    )
                 }
             },
             self.check(
@@ -185,12 +195,17 @@ public enum SecuritySuite {
                     seen: after.excerpt
                 )
             },
-            self.check("SEC-CROSS-USER-PAYMENTS-403", "A user cannot pay as, read, list or refund another user's payments (both flavours)") { context in
+            self.check("SEC-CROSS-USER-PAYMENTS-403", "A user cannot pay as, read, list or refund another user's payments (both flavours)") {
+                context in
                 let alice = try await context.user("alice")
                 let bob = try await context.user("bob")
                 for flavour in PaymentFlavour.allCases {
                     let body = context.paymentBody(flavour, orderID: await context.uniqueName("order"), userID: alice.id)
-                    try context.expectStatus(try await context.http.post(flavour.prefix, json: body, token: bob.token), 403, because: "paying as alice")
+                    try context.expectStatus(
+                        try await context.http.post(flavour.prefix, json: body, token: bob.token),
+                        403,
+                        because: "paying as alice"
+                    )
                     let (_, payment) = try await context.payment(flavour, for: alice)
                     let id = payment[flavour.idKey]?.stringValue ?? ""
                     try context.expectStatus(try await context.http.get("\(flavour.prefix)/\(id)", token: bob.token), 403)
@@ -225,7 +240,8 @@ public enum SecuritySuite {
                 try context.expectStatus(try await context.http.post("/api/users/\(bob.id)/activate", token: alice.token), 403)
                 try context.expectStatus(try await context.http.post("/api/users/\(bob.id)/deactivate", token: alice.token), 403)
             },
-            self.check("SEC-REGISTER-NO-ESCALATION", "Registration ignores client-sent roles, active and admin flags: the account is ROLE_USER only") { context in
+            self.check("SEC-REGISTER-NO-ESCALATION", "Registration ignores client-sent roles, active and admin flags: the account is ROLE_USER only")
+            { context in
                 let username = await context.uniqueName("escalate")
                 var body = context.registrationBody(username, password: "secret-123").objectValue ?? [:]
                 body["roles"] = ["ROLE_ADMIN"]

@@ -110,7 +110,9 @@ extension CheckContext {
         let body: JSON = ["usernameOrEmail": .string(credentials.username), "password": .string(credentials.password)]
         let response = try await self.http.post("/api/auth/login", json: body)
         guard response.status == 200, let json = response.json, let token = json["token"]?.stringValue else {
-            throw CheckSkip("the admin credentials for \(credentials.username) were refused (\(response.status)); pass --admin-username/--admin-password")
+            throw CheckSkip(
+                "the admin credentials for \(credentials.username) were refused (\(response.status)); pass --admin-username/--admin-password"
+            )
         }
         let roles = json["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
         guard roles.contains("ROLE_ADMIN") else {

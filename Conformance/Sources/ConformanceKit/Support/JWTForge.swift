@@ -40,7 +40,13 @@ public enum JWTForge {
     /// `claims` with members replaced (a `null` change removes the member).
     public static func with(_ claims: JSON, _ changes: JSONObject) -> JSON {
         var object = claims.objectValue ?? [:]
-        for (key, value) in changes { object[key] = value == .null ? nil : value }
+        for (key, value) in changes {
+            if value == .null {
+                object[key] = JSON?.none
+            } else {
+                object[key] = value
+            }
+        }
         return .object(object)
     }
 

@@ -82,6 +82,8 @@ extension CheckContext {
         }
         let outcome = declined ? "declined (402)" : "completed (\(flavour.createdStatus))"
         let counts = seen.sorted { $0.key < $1.key }.map { "\($0.value)×\($0.key)" }.joined(separator: ", ")
-        throw CheckSkip("the payment processor gave no \(outcome) payment in \(self.options.paymentAttempts) attempts (\(counts)); check PAYMENT_SUCCESS_RATE")
+        throw CheckSkip(
+            "the payment processor gave no \(outcome) payment in \(self.options.paymentAttempts) attempts (\(counts)); check PAYMENT_SUCCESS_RATE"
+        )
     }
 }

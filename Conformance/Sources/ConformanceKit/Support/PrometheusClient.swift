@@ -27,7 +27,10 @@ public struct PrometheusClient: Sendable {
     public func alerts(record: Bool = false) async throws -> [ObservedAlert] {
         let response = try await self.driver.get("/api/v1/alerts", record: record)
         guard response.status == 200, let alerts = response.json?["data"]?["alerts"]?.arrayValue else {
-            throw CheckFailure(expected: "Prometheus GET /api/v1/alerts to answer 200 with data.alerts", seen: "\(response.status) \(response.excerpt)")
+            throw CheckFailure(
+                expected: "Prometheus GET /api/v1/alerts to answer 200 with data.alerts",
+                seen: "\(response.status) \(response.excerpt)"
+            )
         }
         return alerts.compactMap { alert in
             let labels = Self.labels(alert["labels"])
@@ -109,7 +112,10 @@ public struct AlertmanagerClient: Sendable {
     public func alerts(record: Bool = false) async throws -> [ObservedAlert] {
         let response = try await self.driver.get("/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true", record: record)
         guard response.status == 200, let alerts = response.json?.arrayValue else {
-            throw CheckFailure(expected: "Alertmanager GET /api/v2/alerts to answer 200 with an array", seen: "\(response.status) \(response.excerpt)")
+            throw CheckFailure(
+                expected: "Alertmanager GET /api/v2/alerts to answer 200 with an array",
+                seen: "\(response.status) \(response.excerpt)"
+            )
         }
         return alerts.compactMap { alert in
             let labels = PrometheusClient.labels(alert["labels"])

@@ -119,7 +119,10 @@ public final class EmbeddedTarget: Target {
     /// Waits until the gateway and the three smoke routes answer 200.
     static func waitUntilServing(_ baseURL: String, timeout: Duration, child: ChildProcess?) async throws {
         let driver = HTTPDriver(client: ConformanceHTTP.client, baseURL: baseURL, evidence: nil, timeout: .seconds(2))
-        let paths = ["/actuator/health/readiness", "/api/users/health", "/api/payments-python/health", "/api/payments-java/actuator/health", "/api/reviews/health"]
+        let paths = [
+            "/actuator/health/readiness", "/api/users/health", "/api/payments-python/health", "/api/payments-java/actuator/health",
+            "/api/reviews/health",
+        ]
         var lastProblem = "no answer yet"
         let ready = try await Polling.until(budget: timeout, interval: .milliseconds(200)) { () -> Bool? in
             if let child, !child.isRunning {

@@ -22,7 +22,7 @@ extension Target {
 
     /// Why a capability is missing, for skip messages.
     public func reasonMissing(_ capability: Capability) -> String {
-        self.endpoints.missingReasons[capability] ?? "the \(self.name) target does not offer \(capability)"
+        self.endpoints.missingReasons[capability] ?? "the \(self.name) target does not offer it: \(capability.defaultMissingReason)"
     }
 }
 

@@ -1,10 +1,7 @@
-// Staged in the integration tests until the PaymentsService target depends on BookstoreMongo (Package.swift); then it
-// moves to Sources/PaymentsService/Storage/MongoPaymentRepository.swift, without the `import PaymentsService`.
 import BookstoreCore
 import BookstoreMongo
 import Foundation
 import JSONKit
-import PaymentsService
 
 /// Payments in MongoDB, for the Python flavour (`payment_db.payments`).
 ///

@@ -1,0 +1,53 @@
+import ConformanceKit
+import Testing
+
+@Suite struct FailoverSuiteTests {
+    static func endpoints(_ url: String) -> TargetEndpoints {
+        TargetEndpoints(baseURL: url, replicaControl: ControlAPIReplicaControl(baseURL: url))
+    }
+
+    static var options: RunOptions {
+        var options = RunOptions()
+        options.failoverPath = "/api/reviews/book/x"
+        options.failoverRate = 40
+        options.failoverDuration = .seconds(2)
+        options.failoverKillAfter = .milliseconds(400)
+        options.replicaReturnBudget = .seconds(2)
+        return options
+    }
+
+    @Test func replicasThatReturnPass() async throws {
+        try await FakeServer.with(FakeOperations().router) { url in
+            let ids = ["FAILOVER-GATEWAY-ZERO-ERRORS", "FAILOVER-REPLICA-RETURNS", "FAILOVER-GRACEFUL-STOP-ZERO-ERRORS"]
+            let results = try await Harness.run(ids, endpoints: Self.endpoints(url), options: Self.options)
+            for id in ids { #expect(results[id]?.status == .passed, "\(id): \(results[id]?.status.message ?? "")") }
+        }
+    }
+
+    @Test func aReplicaThatNeverComesBackFails() async throws {
+        try await FakeServer.with(FakeOperations(defects: .init(replicaNeverReturns: true)).router) { url in
+            let results = try await Harness.run(
+                ["FAILOVER-GATEWAY-ZERO-ERRORS", "FAILOVER-REPLICA-RETURNS"],
+                endpoints: Self.endpoints(url),
+                options: Self.options
+            )
+            #expect(results["FAILOVER-GATEWAY-ZERO-ERRORS"]?.status == .passed)
+            let result = try #require(results["FAILOVER-REPLICA-RETURNS"])
+            #expect(result.status.isFailure)
+            #expect(
+                result.status.message?.contains("reviews-2") == true && result.status.message?.contains("crashed") == true,
+                "\(result.status.message ?? "")"
+            )
+        }
+    }
+
+    @Test func failedRequestsDuringTheKillFail() async throws {
+        try await FakeServer.with(FakeOperations(defects: .init(gatewayFailsDuringKill: true), returnDelay: .seconds(1)).router) { url in
+            let results = try await Harness.run(["FAILOVER-GATEWAY-ZERO-ERRORS"], endpoints: Self.endpoints(url), options: Self.options)
+            let result = try #require(results["FAILOVER-GATEWAY-ZERO-ERRORS"])
+            #expect(result.status.isFailure)
+            #expect(result.status.message?.contains("at most 0 failed GETs") == true, "\(result.status.message ?? "")")
+            #expect(result.status.message?.contains("×502") == true, "\(result.status.message ?? "")")
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import ConformanceKit
+import Foundation
+import Hummingbird
+import JSONKit
+import Synchronization
+
+/// A stand-in for the operations side of a cluster: the local cluster's control API, a gateway GET route whose
+/// answer depends on the replicas, and the Prometheus and Alertmanager alert APIs. Switchable defects: a killed
+/// replica that never comes back, a gateway that fails while a replica dies, alerts that never fire.
+final class FakeOperations: Sendable {
+    struct Defects: Sendable {
+        var replicaNeverReturns = false
+        /// The gateway answers 503 between a kill and the replica's return.
+        var gatewayFailsDuringKill = false
+        /// Prometheus never reports ServiceDown / HighErrorRate.
+        var alertsNeverFire = false
+    }
+
+    struct Replica: Sendable {
+        var id: String
+        var status: String
+        var pid: Int
+        var restarts: Int
+        var port: Int
+    }
+
+    let defects: Defects
+    let returnDelay: Duration
+    private let replicas: Mutex<[Replica]>
+    private let gatewayRequests = Atomic<Int>(0)
+    private let errorRequests = Atomic<Int>(0)
+
+    init(defects: Defects = Defects(), returnDelay: Duration = .milliseconds(300)) {
+        self.defects = defects
+        self.returnDelay = returnDelay
+        self.replicas = Mutex([
+            Replica(id: "reviews-1", status: "ready", pid: 101, restarts: 0, port: 5002),
+            Replica(id: "reviews-2", status: "ready", pid: 102, restarts: 0, port: 5003),
+        ])
+    }
+
+    var anyDown: Bool { self.replicas.withLock { $0.contains { $0.status != "ready" } } }
+    var allStopped: Bool { self.replicas.withLock { $0.allSatisfy { $0.status == "stopped" } } }
+
+    func json(_ replica: Replica) -> JSON {
+        [
+            "id": .string(replica.id), "service": "reviews", "serviceName": "review-service", "port": .int(replica.port),
+            "url": .string("http://127.0.0.1:\(replica.port)"), "pid": replica.status == "stopped" ? nil : .int(replica.pid),
+            "status": .string(replica.status), "desired": true, "restarts": .int(replica.restarts),
+        ]
+    }
+
+    func update(_ id: String, _ change: (inout Replica) -> Void) -> Replica? {
+        self.replicas.withLock { replicas in
+            guard let index = replicas.firstIndex(where: { $0.id == id }) else { return nil }
+            change(&replicas[index])
+            return replicas[index]
+        }
+    }
+
+    func alerts() -> [JSON] {
+        guard !self.defects.alertsNeverFire else { return [] }
+        var alerts: [JSON] = []
+        if self.allStopped {
+            alerts.append([
+                "labels": ["alertname": "ServiceDown", "job": "review-service", "instance": "reviews-1", "severity": "critical"], "state": "firing",
+            ])
+        }
+        if self.errorRequests.load(ordering: .relaxed) > 5 {
+            alerts.append(["labels": ["alertname": "HighErrorRate", "job": "gateway-service", "severity": "warning"], "state": "firing"])
+        }
+        return alerts
+    }
+
+    var router: Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        // Control API
+        router.get("/replicas") { _, _ in Response.json(.array(self.replicas.withLock { $0 }.map(self.json))) }
+        router.post("/replicas/:id/kill") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let replica = self.update(id, { $0.status = "crashed" }) else { return Response.json(["error": "unknown"], status: .notFound) }
+            if !self.defects.replicaNeverReturns {
+                let delay = self.returnDelay
+                Task {
+                    try? await Task.sleep(for: delay)
+                    _ = self.update(id) { replica in
+                        replica.status = "ready"
+                        replica.pid += 1000
+                        replica.restarts += 1
+                    }
+                }
+            }
+            return Response.json(self.json(replica))
+        }
+        router.post("/replicas/:id/stop") { _, context in
+            guard let replica = self.update(context.parameters.get("id") ?? "", { $0.status = "stopped" }) else {
+                return Response.json(["error": "unknown"], status: .notFound)
+            }
+            return Response.json(self.json(replica))
+        }
+        router.post("/replicas/:id/start") { _, context in
+            guard
+                let replica = self.update(
+                    context.parameters.get("id") ?? "",
+                    {
+                        $0.status = "ready"
+                        $0.pid += 1000
+                    }
+                )
+            else {
+                return Response.json(["error": "unknown"], status: .notFound)
+            }
+            return Response.json(self.json(replica))
+        }
+        // Gateway and replicas' own metrics
+        router.get("/api/reviews/book/:book") { _, _ in
+            self.gatewayRequests.add(1, ordering: .relaxed)
+            if self.allStopped {
+                self.errorRequests.add(1, ordering: .relaxed)
+                return Response.json(
+                    ["status": "error", "message": "No replica", "requestId": "x", "timestamp": .string(FakeBookstore.timestamp())],
+                    status: .serviceUnavailable
+                )
+            }
+            if self.defects.gatewayFailsDuringKill && self.anyDown {
+                return Response.json(
+                    ["status": "error", "message": "Upstream failed", "requestId": "x", "timestamp": .string(FakeBookstore.timestamp())],
+                    status: .badGateway
+                )
+            }
+            return Response.json(["book_id": "x", "reviews": [], "page": 1, "limit": 5, "count": 0, "total": 0])
+        }
+        // Prometheus
+        router.get("/api/v1/status/buildinfo") { _, _ in Response.json(["status": "success", "data": ["version": "fake"]]) }
+        router.get("/api/v1/status/config") { _, _ in
+            Response.json(["status": "success", "data": ["yaml": "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs: []\n"]])
+        }
+        router.get("/api/v1/rules") { _, _ in
+            Response.json([
+                "status": "success",
+                "data": [
+                    "groups": [
+                        [
+                            "name": "bookstore.rules",
+                            "rules": [
+                                ["name": "ServiceDown", "type": "alerting", "duration": 1],
+                                ["name": "HighErrorRate", "type": "alerting", "duration": 1],
+                            ],
+                        ]
+                    ]
+                ],
+            ])
+        }
+        router.get("/api/v1/alerts") { _, _ in Response.json(["status": "success", "data": ["alerts": .array(self.alerts())]]) }
+        // Alertmanager
+        router.get("/api/v2/status") { _, _ in Response.json(["config": ["original": "route:\n  group_wait: 1s\n"]]) }
+        router.get("/api/v2/alerts") { _, _ in
+            Response.json(
+                .array(self.alerts().map { ["labels": $0["labels"] ?? [:], "status": ["state": "active"], "endsAt": "2999-01-01T00:00:00Z"] })
+            )
+        }
+        return router
+    }
+}

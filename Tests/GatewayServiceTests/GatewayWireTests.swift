@@ -1,0 +1,226 @@
+import BookstoreCore
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import Testing
+
+@testable import GatewayService
+
+/// The byte-level HTTP/1.1 parsing of the fast path: heads, body framing, the planner's rewriting, response heads.
+@Suite struct GatewayWireTests {
+    func parseRequest(_ text: String) throws -> MessageHead {
+        var buffer = ByteBuffer(string: text)
+        var scanned = 0
+        return try #require(try MessageHead.parse(from: &buffer, isRequest: true, scanned: &scanned))
+    }
+
+    @Test func parsesRequestHeads() throws {
+        var buffer = ByteBuffer(string: "GET /api/x?y=1 HTTP/1.1\r\nHost: a\r\nX-Two:  padded value \t\r\nCONTENT-LENGTH: 5\r\n\r\nhelloGET")
+        var scanned = 0
+        let head = try #require(try MessageHead.parse(from: &buffer, isRequest: true, scanned: &scanned))
+        #expect(head.method == "GET" && head.target == "/api/x?y=1" && head.versionMinor == 1)
+        #expect(head.fieldCount == 3)
+        #expect(head.first("x-two") == "padded value")
+        #expect(head.contentLength == 5 && !head.isChunked && head.isKeepAlive)
+        #expect(String(buffer: buffer) == "helloGET", "the body and what follows stay in the buffer")
+        let close = try self.parseRequest("GET / HTTP/1.0\r\nConnection: Keep-Alive, X-Hop\r\n\r\n")
+        #expect(close.versionMinor == 0 && close.isKeepAlive && close.connectionListsFields)
+        #expect(!(try self.parseRequest("GET / HTTP/1.0\r\n\r\n")).isKeepAlive)
+        #expect(!(try self.parseRequest("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")).isKeepAlive)
+        #expect((try self.parseRequest("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n")).isChunked)
+        #expect((try self.parseRequest("GET / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n")).contentLength == 3)
+    }
+
+    @Test func incompleteHeadsWaitForMoreBytes() throws {
+        let text = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+        var buffer = ByteBuffer()
+        var scanned = 0
+        for byte in text.utf8.dropLast() {
+            buffer.writeInteger(byte)
+            #expect(try MessageHead.parse(from: &buffer, isRequest: true, scanned: &scanned) == nil)
+        }
+        buffer.writeString("\n")
+        #expect(try MessageHead.parse(from: &buffer, isRequest: true, scanned: &scanned)?.target == "/a")
+        var huge = ByteBuffer(string: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 70_000))
+        scanned = 0
+        #expect(throws: HTTPWireError.self) { _ = try MessageHead.parse(from: &huge, isRequest: true, scanned: &scanned) }
+    }
+
+    @Test(arguments: [
+        "GET / HTTP/1.1\nHost: x\r\n\r\n",  // bare LF
+        "GET / HTTP/1.1\r\nHost : x\r\n\r\n",  // space before colon
+        "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",  // obsolete folding
+        "GET / HTTP/1.1\r\nX\u{1}: a\r\n\r\n",  // bad name
+        "GET / HTTP/1.1\r\nX: a\u{7F}\r\n\r\n",  // control character
+        "GET / HTTP/2.0\r\n\r\n",
+        "GET  / HTTP/1.1\r\n\r\n",
+        "G(T / HTTP/1.1\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 3x\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ])
+    func rejectsAmbiguousOrMalformedHeads(_ text: String) {
+        #expect(throws: HTTPWireError.self) { _ = try self.parseRequest(text) }
+    }
+
+    @Test func parsesResponseHeads() throws {
+        var buffer = ByteBuffer(string: "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        var scanned = 0
+        let head = try #require(try MessageHead.parse(from: &buffer, isRequest: false, scanned: &scanned))
+        #expect(head.status == 404 && head.string(head.second) == "Not Found" && head.contentLength == 0)
+        var bare = ByteBuffer(string: "HTTP/1.0 200\r\n\r\n")
+        let noReason = try #require(try MessageHead.parse(from: &bare, isRequest: false, scanned: &scanned))
+        #expect(noReason.status == 200 && !noReason.isKeepAlive)
+        var bad = ByteBuffer(string: "HTTP/1.1 2x0 OK\r\n\r\n")
+        #expect(throws: HTTPWireError.self) { _ = try MessageHead.parse(from: &bad, isRequest: false, scanned: &scanned) }
+    }
+
+    @Test func lengthBodiesEndAtTheirLength() throws {
+        var framer = BodyFramer(.length(5))
+        var decoded: [ByteBuffer] = []
+        var first = ByteBuffer(string: "hel")
+        #expect(String(buffer: try #require(try framer.take(from: &first, decode: false, decoded: &decoded))) == "hel")
+        #expect(!framer.isComplete)
+        var rest = ByteBuffer(string: "loGET /")
+        #expect(String(buffer: try #require(try framer.take(from: &rest, decode: false, decoded: &decoded))) == "lo")
+        #expect(framer.isComplete && String(buffer: rest) == "GET /" && framer.dataBytes == 5)
+    }
+
+    @Test func chunkedBodiesAreFramedAndDecodedAcrossAnySplit() throws {
+        let body = "5;name=value\r\nhello\r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n"
+        let next = "GET / HTTP/1.1\r\n"
+        for split in 1...8 {
+            var framer = BodyFramer(.chunked)
+            var decoded: [ByteBuffer] = []
+            var raw = ByteBuffer()
+            let bytes = Array((body + next).utf8)
+            var offset = 0
+            var leftover = ByteBuffer()
+            while offset < bytes.count {
+                var piece = ByteBuffer(bytes: bytes[offset..<min(offset + split, bytes.count)])
+                offset += split
+                if framer.isComplete {
+                    leftover.writeBuffer(&piece)
+                    continue
+                }
+                if var taken = try framer.take(from: &piece, decode: true, decoded: &decoded) { raw.writeBuffer(&taken) }
+                leftover.writeBuffer(&piece)
+            }
+            #expect(framer.isComplete, "split \(split)")
+            #expect(String(buffer: raw) == body, "the raw bytes are the chunked body exactly")
+            #expect(decoded.map { String(buffer: $0) }.joined() == "hello0123456789")
+            #expect(framer.dataBytes == 15)
+            #expect(String(buffer: leftover) == next)
+        }
+    }
+
+    @Test(arguments: ["x\r\n", "5\r\nhelloXX", "5\nhello\r\n", "1234567890123456\r\n", "\r\n"])
+    func rejectsMalformedChunks(_ text: String) {
+        var framer = BodyFramer(.chunked)
+        var decoded: [ByteBuffer] = []
+        var buffer = ByteBuffer(string: text)
+        #expect(throws: HTTPWireError.self) { _ = try framer.take(from: &buffer, decode: false, decoded: &decoded) }
+    }
+
+    // MARK: Planner and response heads
+
+    func planner(maxBodyBytes: Int = 1000) throws -> ProxyPlanner {
+        var configuration = try GatewayConfiguration(settings: Settings(), maxBodyBytes: maxBodyBytes)
+        configuration.ejection = EjectionPolicy()
+        let upstream = Upstream(
+            name: "reviews",
+            readinessPath: "/api/health/ready",
+            targets: [ReplicaTarget(host: "127.0.0.1", port: 9)],
+            configuration: configuration,
+            metrics: nil,
+            logger: .init(label: "test")
+        )
+        let routes = RouteTable.defaults.routes.map { ResolvedRoute(route: $0, upstream: upstream, responseTimeout: .seconds(1)) }
+        return ProxyPlanner(
+            routes: routes,
+            tokens: TokenService(settings: TokenSettings(secret: gatewaySecret)),
+            limiter: nil,
+            maxBodyBytes: maxBodyBytes,
+            allowOrigin: "*"
+        )
+    }
+
+    func forwarded(_ plan: ProxyPlan) throws -> (ProxyRequest, String) {
+        guard case .forward(let request, let label, _) = plan else {
+            Issue.record("not forwarded: \(plan)")
+            throw CancellationError()
+        }
+        return (request, label)
+    }
+
+    @Test func plannerRewritesTheHeadAndStripsHopByHopFields() throws {
+        let planner = try self.planner()
+        var ids = RequestIDGenerator(seed: 1)
+        let head = try self.parseRequest(
+            "GET /api/payments-python/user/u-1?x=1 HTTP/1.1\r\nHost: gw:8080\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n"
+                + "Keep-Alive: 5\r\nTE: trailers\r\nUpgrade: h2c\r\nProxy-Authorization: p\r\nX-Forwarded-For: 1.2.3.4\r\n"
+                + "X-Request-ID: abc\r\nAuthorization: Bearer \(userToken)\r\nAccept: */*\r\nOrigin: https://o\r\n\r\n"
+        )
+        let (request, label) = try self.forwarded(planner.plan(head, clientAddress: "10.0.0.9", requestIDs: &ids))
+        #expect(label == "/api/payments-python/**")
+        #expect(request.uri == "/api/payments/user/u-1?x=1")
+        #expect(request.requestID == "abc" && request.isIdempotent && request.allowOrigin == "*")
+        let fields = String(buffer: request.fields)
+        #expect(fields.contains("Authorization: Bearer \(userToken)\r\n"))
+        #expect(fields.contains("Accept: */*\r\n"))
+        #expect(fields.contains("X-Forwarded-For: 1.2.3.4, 10.0.0.9\r\n"))
+        #expect(fields.contains("X-Forwarded-Proto: http\r\n") && fields.contains("X-Forwarded-Host: gw:8080\r\n"))
+        #expect(fields.contains("X-Request-ID: abc\r\n"))
+        for dropped in ["Connection", "X-Hop", "Keep-Alive", "TE:", "Upgrade", "Proxy-Authorization", "Host:"] {
+            #expect(!fields.hasPrefix(dropped) && !fields.contains("\n" + dropped), "\(dropped)")
+        }
+    }
+
+    @Test func plannerDecidesFramingLimitsAndRetrySafety() throws {
+        let planner = try self.planner(maxBodyBytes: 100)
+        var ids = RequestIDGenerator(seed: 1)
+        let post = try self.parseRequest("POST /api/auth/register HTTP/1.1\r\nContent-Length: 10\r\n\r\n")
+        let (request, _) = try self.forwarded(planner.plan(post, clientAddress: "c", requestIDs: &ids))
+        #expect(!request.isIdempotent && request.framing == .length(10))
+        #expect(String(buffer: request.fields).contains("Content-Length: 10\r\n"))
+        #expect(request.requestID.count == 36, "a new id")
+        let keyed = try self.parseRequest("POST /api/auth/register HTTP/1.1\r\nIdempotency-Key: k\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let (keyedRequest, _) = try self.forwarded(planner.plan(keyed, clientAddress: "c", requestIDs: &ids))
+        #expect(keyedRequest.isIdempotent && keyedRequest.framing == .chunked)
+        #expect(String(buffer: keyedRequest.fields).contains("Transfer-Encoding: chunked\r\n"))
+        let large = try self.parseRequest("POST /api/auth/register HTTP/1.1\r\nContent-Length: 101\r\n\r\n")
+        guard case .reject(let error, _, _, let close) = planner.plan(large, clientAddress: "c", requestIDs: &ids) else {
+            Issue.record("not rejected")
+            return
+        }
+        #expect(error.status == .contentTooLarge && close)
+        let protected = try self.parseRequest("GET /api/users/me HTTP/1.1\r\nAuthorization: Basic x\r\n\r\n")
+        guard case .reject(let unauthorized, _, _, _) = planner.plan(protected, clientAddress: "c", requestIDs: &ids) else {
+            Issue.record("not rejected")
+            return
+        }
+        #expect(unauthorized.status == .unauthorized)
+    }
+
+    @Test func responseHeadsAreFilteredAndCompleted() throws {
+        var buffer = ByteBuffer(
+            string: "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\n"
+                + "Transfer-Encoding: chunked\r\nX-Request-ID: upstream\r\nKeep-Alive: timeout=5\r\nX-Gateway-Service: other\r\n\r\n"
+        )
+        var scanned = 0
+        let head = try #require(try MessageHead.parse(from: &buffer, isRequest: false, scanned: &scanned))
+        var output = ByteBuffer()
+        ResponseHead.write(head, into: &output, requestID: "rid", allowOrigin: "https://o", keepsTransferEncoding: true, connection: .close)
+        let text = String(buffer: output)
+        #expect(text.hasPrefix("HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"))
+        #expect(text.hasSuffix("X-Request-ID: rid\r\nX-Gateway-Service: bookstore-gateway\r\nAccess-Control-Allow-Origin: https://o\r\nVary: Origin\r\nConnection: close\r\n\r\n"))
+        for dropped in ["X-Secret", "keep-alive", "Keep-Alive", "upstream", "other"] { #expect(!text.contains(dropped), "\(dropped)") }
+        let fields = ResponseHead.fields(head, requestID: "rid", allowOrigin: nil)
+        #expect(fields.map(\.0) == ["Content-Type", "X-Request-ID", "X-Gateway-Service"])
+    }
+}
