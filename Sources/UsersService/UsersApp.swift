@@ -97,15 +97,17 @@ struct AdminBootstrap: Service {
 
     func run() async throws {
         var delay = Duration.milliseconds(200)
-        while !Task.isCancelled {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 try await self.createIfMissing()
-                return
+                break
             } catch {
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
         }
+        // A service that returns ends its service group, so stay until the application shuts down.
+        try? await gracefulShutdown()
     }
 
     func createIfMissing() async throws {

@@ -198,4 +198,63 @@ import Testing
             }
         }
     }
+
+    @Test func headHTTP10AndChunkedResponsesAreFramedForTheClient() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in
+                // HEAD: the length is kept, no body follows, and the connection serves the next request.
+                let head = try await rawExchange(
+                    port: gateway.port,
+                    "HEAD /api/reviews/book/h HTTP/1.1\r\nHost: x\r\n\r\nGET /api/reviews/book/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+                let parts = head.components(separatedBy: "HTTP/1.1 200 OK")
+                #expect(parts.count == 3, "\(head)")
+                #expect(parts[1].contains("Content-Length:") && !parts[1].contains("{"), "no body after a HEAD response")
+                #expect(parts[2].contains("/api/reviews/book/after"))
+
+                // A chunked response stays chunked for an HTTP/1.1 client…
+                let chunked = try await rawExchange(
+                    port: gateway.port,
+                    "GET /api/auth/download/40000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+                #expect(chunked.contains("transfer-encoding: chunked") || chunked.contains("Transfer-Encoding: chunked"))
+                #expect(chunked.hasSuffix("0\r\n\r\n"))
+                // …and is decoded and delimited by the close for an HTTP/1.0 one.
+                let old = try await rawExchange(port: gateway.port, "GET /api/auth/download/40000 HTTP/1.0\r\nHost: x\r\n\r\n")
+                #expect(old.hasPrefix("HTTP/1.1 200"))
+                #expect(!old.lowercased().contains("transfer-encoding"))
+                #expect(old.contains("Connection: close"))
+                let body = try #require(old.range(of: "\r\n\r\n")).upperBound
+                #expect(old[body...].utf8.count == 40000)
+
+                // HTTP/1.0 with keep-alive: two requests on one connection.
+                let keepAlive = try await rawExchange(
+                    port: gateway.port,
+                    "GET /api/reviews/book/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /api/reviews/book/2 HTTP/1.0\r\n\r\n"
+                )
+                #expect(keepAlive.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(keepAlive)")
+                #expect(keepAlive.contains("Connection: keep-alive"))
+            }
+        }
+    }
+
+    @Test func malformedRequestsAre400AndClose() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in
+                for request in [
+                    "GET /api/reviews/x HTTP/1.1\r\nHost : x\r\n\r\n",
+                    "POST /api/reviews/x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                    "POST /api/auth/register HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                ] {
+                    let raw = try await rawExchange(port: gateway.port, request)
+                    #expect(raw.hasPrefix("HTTP/1.1 400"), "\(raw.prefix(60))")
+                    #expect(raw.contains("Connection: close"))
+                    #expect(raw.contains(#""status":"error""#))
+                }
+                let unsupported = try await rawExchange(port: gateway.port, "POST /api/reviews/x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")
+                #expect(unsupported.hasPrefix("HTTP/1.1 501"))
+                #expect(upstreams[0].behaviour.hitCount == 0)
+            }
+        }
+    }
 }

@@ -197,12 +197,12 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         self.isRequestEnded = self.framer.isComplete
         let planner = self.proxy.planner
-        guard planner.isProxied(head) else {
+        guard planner.isProxied(head, target: self.target) else {
             self.mode = .delegated
             self.forward(head.bytes, context: context)
             return
         }
-        switch planner.plan(head, clientAddress: self.clientAddress, requestIDs: &self.requestIDs) {
+        switch planner.plan(head, target: self.target, clientAddress: self.clientAddress, requestIDs: &self.requestIDs) {
         case .reject(let error, let requestID, let routeLabel, let closeConnection):
             self.mode = .draining
             self.routeLabel = routeLabel

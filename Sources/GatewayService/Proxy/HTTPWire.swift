@@ -116,6 +116,12 @@ struct MessageHead {
     /// Parses a head at the start of `buffer` and consumes it; nil while it is incomplete.
     /// - Parameter scanned: how many bytes were already searched for the end of the head (updated).
     static func parse(from buffer: inout ByteBuffer, isRequest: Bool, scanned: inout Int) throws(HTTPWireError) -> MessageHead? {
+        // Empty lines before a request line are ignored (RFC 9112 §2.2), as some clients send one after a body.
+        if isRequest, scanned == 0 {
+            while buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
+                buffer.moveReaderIndex(forwardBy: 2)
+            }
+        }
         // Find the empty line that ends the head.
         let available = buffer.readableBytes
         var end = -1
@@ -459,6 +465,7 @@ struct BodyFramer {
                 case .dataLF:
                     guard byte == UInt8(ascii: "\n") else { return .malformed("missing CRLF after chunk") }
                     state = .size(value: 0, digits: 0)
+                    trailerBytes = 0
                     index += 1
                 case .trailerLineStart:
                     if byte == UInt8(ascii: "\r") {

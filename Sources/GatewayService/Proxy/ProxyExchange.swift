@@ -2,14 +2,13 @@ import BookstoreCore
 import HTTPTypes
 import NIOCore
 
-/// A request ready to be forwarded: the start line and field lines to send upstream (path rewritten, hop-by-hop
-/// fields stripped, forwarding fields added; `Host` is added per replica), where to send it, and what the proxy may
-/// do with it.
+/// A request ready to be forwarded: the request line and field lines to send upstream (path rewritten, hop-by-hop
+/// fields stripped, forwarding fields added; `Host` and the empty line are added per replica), where to send it, and
+/// what the proxy may do with it.
 final class ProxyRequest: Sendable {
     let method: String
-    let uri: String
-    /// The field lines to send (each with its CRLF), without `Host` and without the empty line.
-    let fields: ByteBuffer
+    /// The request line and the field lines (each with its CRLF), without `Host` and without the empty line.
+    let head: ByteBuffer
     /// The request body's framing; its bytes are forwarded as they came (chunked stays chunked).
     let framing: BodyFramer.Framing
     let upstream: Upstream
@@ -28,8 +27,7 @@ final class ProxyRequest: Sendable {
 
     init(
         method: String,
-        uri: String,
-        fields: ByteBuffer,
+        head: ByteBuffer,
         framing: BodyFramer.Framing,
         upstream: Upstream,
         requestID: String,
@@ -39,8 +37,7 @@ final class ProxyRequest: Sendable {
         clientVersionMinor: Int
     ) {
         self.method = method
-        self.uri = uri
-        self.fields = fields
+        self.head = head
         self.framing = framing
         self.upstream = upstream
         self.requestID = requestID
@@ -290,21 +287,19 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         handler.decodesBody = self.decodesResponse
         if !self.isDownstreamWritable { connection.pauseReading() }
         let endpoint = connection.endpoint
-        let request = self.request
-        var head = connection.allocator.buffer(
-            capacity: request.method.utf8.count + endpoint.basePath.utf8.count + request.uri.utf8.count + endpoint.authority.utf8.count
-                + request.fields.readableBytes + 32
-        )
-        head.writeString(request.method)
-        head.writeStaticString(" ")
-        if !endpoint.basePath.isEmpty { head.writeString(endpoint.basePath) }
-        head.writeString(request.uri)
-        head.writeStaticString(" HTTP/1.1\r\nHost: ")
-        head.writeString(endpoint.authority)
-        head.writeStaticString("\r\n")
-        head.writeImmutableBuffer(request.fields)
-        head.writeStaticString("\r\n")
-        connection.write(head)
+        if endpoint.basePath.isEmpty {
+            connection.write(self.request.head)
+        } else {
+            // The base path goes before the target: `METHOD /base/target …`.
+            var head = self.request.head
+            let space = head.readableBytesView.firstIndex(of: UInt8(ascii: " "))! - head.readerIndex + 1
+            var withBase = ByteBuffer()
+            withBase.writeBytes(head.readSlice(length: space)!.readableBytesView)
+            withBase.writeString(endpoint.basePath)
+            withBase.writeBuffer(&head)
+            connection.write(withBase)
+        }
+        connection.write(endpoint.hostFieldAndEnd)
         self.writePendingBody(to: connection)
         if self.isRequestComplete { self.isRequestFullySent = true }
         connection.flush()

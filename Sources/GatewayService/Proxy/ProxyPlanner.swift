@@ -127,20 +127,21 @@ struct ProxyPlanner: Sendable {
     }
 
     /// Whether a request is for the gateway's router rather than an upstream: CORS preflights, unknown paths.
-    func isProxied(_ head: MessageHead) -> Bool {
+    func isProxied(_ head: MessageHead, target: String) -> Bool {
         if head.bytes.withUnsafeReadableBytes({ MessageHead.equals($0, head.first, "options") }), head.contains("access-control-request-method") {
             return false
         }
-        return self.route(for: Self.splitTarget(head.target).path) != nil
+        return self.route(for: Self.splitTarget(target).path) != nil
     }
 
     /// Decides what to do with a request.
     /// - Parameters:
     ///   - head: the request head as received.
+    ///   - target: its request target (`head.target`, when the caller has it already).
     ///   - clientAddress: the peer's IP address.
     ///   - requestIDs: the id generator of the connection.
-    func plan(_ head: MessageHead, clientAddress: String, requestIDs: inout RequestIDGenerator) -> ProxyPlan {
-        // One pass over the fields for what the gateway reads or replaces; the rest are copied as they came.
+    func plan(_ head: MessageHead, target: String? = nil, clientAddress: String, requestIDs: inout RequestIDGenerator) -> ProxyPlan {
+        // First pass: the fields the gateway reads or replaces.
         var requestID: String?
         var authorization: String?
         var forwardedFor: String?
@@ -150,23 +151,17 @@ struct ProxyPlanner: Sendable {
         var expectsContinue = false
         var hasOrigin = false
         var hasIdempotencyKey = false
-        var forwarded = ByteBuffer()
-        forwarded.reserveCapacity(head.bytes.readableBytes + 256)
-        let listed = head.connectionListsFields ? Self.connectionListedNames(head) : nil
         head.bytes.withUnsafeReadableBytes { bytes in
             for index in 0..<head.fieldCount {
-                let name = head.nameRange(index)
-                switch Self.disposition(bytes, name) {
-                case .forward:
-                    if let listed, listed.contains(head.name(index).lowercased()) { continue }
-                    forwarded.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.lineRange(index)]))
+                switch Self.disposition(bytes, head.nameRange(index)) {
+                case .forward, .drop:
+                    break
                 case .forwardAndRead(let field):
                     switch field {
                     case .authorization: authorization = head.value(index)
                     case .origin: hasOrigin = true
                     case .idempotencyKey: hasIdempotencyKey = true
                     }
-                    forwarded.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.lineRange(index)]))
                 case .replace(let field):
                     switch field {
                     case .requestID: if requestID == nil { requestID = head.value(index) }
@@ -176,13 +171,11 @@ struct ProxyPlanner: Sendable {
                     case .host: if host == nil { host = head.value(index) }
                     case .expect: expectsContinue = head.value(index).equalsIgnoringASCIICase("100-continue")
                     }
-                case .drop:
-                    break
                 }
             }
         }
         let id = requestID.flatMap { RequestIDGenerator.isAcceptable($0) ? $0 : nil } ?? requestIDs.next()
-        let target = head.target
+        let target = target ?? head.target
         let (path, query) = Self.splitTarget(target)
         guard let (resolved, isExact) = self.route(for: path) else {
             return .reject(.notFound("No route for \(path)"), requestID: id, routeLabel: "unmatched", closeConnection: false)
@@ -213,47 +206,75 @@ struct ProxyPlanner: Sendable {
                 return reject(error)
             }
         }
-
         let framing: BodyFramer.Framing
         if head.isChunked {
             framing = .chunked
-            forwarded.writeStaticString("Transfer-Encoding: chunked\r\n")
         } else if let length = head.contentLength, length > 0 {
             if length > self.maxBodyBytes { return reject(.payloadTooLarge(limit: self.maxBodyBytes), close: true) }
             framing = .length(length)
-            forwarded.writeStaticString("Content-Length: ")
-            forwarded.writeString(String(length))
-            forwarded.writeStaticString("\r\n")
         } else {
             framing = .none
         }
-        forwarded.writeStaticString("X-Forwarded-For: ")
-        if let forwardedFor {
-            forwarded.writeString(forwardedFor)
-            forwarded.writeStaticString(", ")
-        }
-        forwarded.writeString(clientAddress)
-        forwarded.writeStaticString("\r\nX-Forwarded-Proto: ")
-        forwarded.writeString(forwardedProto ?? "http")
-        if let forwardedHost = forwardedHost ?? host {
-            forwarded.writeStaticString("\r\nX-Forwarded-Host: ")
-            forwarded.writeString(forwardedHost)
-        }
-        forwarded.writeStaticString("\r\nX-Request-ID: ")
-        forwarded.writeString(id)
-        forwarded.writeStaticString("\r\n")
 
-        var uri: String
+        // The upstream head: request line, the fields as they came (minus hop-by-hop ones), framing, forwarding
+        // fields. `Host` is added per replica.
+        let uri: Substring
         if !resolved.rewritesPath {
-            uri = target.hasPrefix("/") ? target : String(path) + (query.map { "?" + $0 } ?? "")
+            uri = target.hasPrefix("/") ? target[...] : path
         } else {
-            uri = resolved.rewrite + path.dropFirst(resolved.prefixLength)
-            if let query { uri += "?" + query }
+            uri = (resolved.rewrite + path.dropFirst(resolved.prefixLength))[...]
         }
+        var prefix = ByteBuffer()
+        prefix.reserveCapacity(head.bytes.readableBytes + 320)
+        prefix.writeString(method)
+        prefix.writeStaticString(" ")
+        prefix.writeSubstring(uri)
+        if !target.hasPrefix("/") || resolved.rewritesPath, let query {
+            prefix.writeStaticString("?")
+            prefix.writeSubstring(query)
+        }
+        prefix.writeStaticString(" HTTP/1.1\r\n")
+        let listed = head.connectionListsFields ? Self.connectionListedNames(head) : nil
+        head.bytes.withUnsafeReadableBytes { bytes in
+            for index in 0..<head.fieldCount {
+                switch Self.disposition(bytes, head.nameRange(index)) {
+                case .forward, .forwardAndRead:
+                    if let listed, listed.contains(head.name(index).lowercased()) { continue }
+                    prefix.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.lineRange(index)]))
+                case .replace, .drop:
+                    break
+                }
+            }
+        }
+        switch framing {
+        case .chunked:
+            prefix.writeStaticString("Transfer-Encoding: chunked\r\n")
+        case .length(let length):
+            prefix.writeStaticString("Content-Length: ")
+            prefix.writeString(String(length))
+            prefix.writeStaticString("\r\n")
+        case .none, .untilClose:
+            break
+        }
+        prefix.writeStaticString("X-Forwarded-For: ")
+        if let forwardedFor {
+            prefix.writeString(forwardedFor)
+            prefix.writeStaticString(", ")
+        }
+        prefix.writeString(clientAddress)
+        prefix.writeStaticString("\r\nX-Forwarded-Proto: ")
+        prefix.writeString(forwardedProto ?? "http")
+        if let forwardedHost = forwardedHost ?? host {
+            prefix.writeStaticString("\r\nX-Forwarded-Host: ")
+            prefix.writeString(forwardedHost)
+        }
+        prefix.writeStaticString("\r\nX-Request-ID: ")
+        prefix.writeString(id)
+        prefix.writeStaticString("\r\n")
+
         let request = ProxyRequest(
             method: method,
-            uri: uri,
-            fields: forwarded,
+            head: prefix,
             framing: framing,
             upstream: resolved.upstream,
             requestID: id,

@@ -46,6 +46,8 @@ final class ReplicaEndpoint: Sendable, CustomStringConvertible {
     let address: SocketAddress
     let authority: String
     let basePath: String
+    /// `Host: authority` and the empty line that ends a request head.
+    let hostFieldAndEnd: ByteBuffer
     let outcomes: [Counter]
     let ejections: Counter?
     let healthy: Gauge?
@@ -56,6 +58,7 @@ final class ReplicaEndpoint: Sendable, CustomStringConvertible {
         self.address = address
         self.authority = target.authority
         self.basePath = target.basePath
+        self.hostFieldAndEnd = ByteBuffer(string: "Host: \(target.authority)\r\n\r\n")
         let labels = [("upstream", upstream), ("replica", self.key)]
         self.outcomes =
             metrics.map { metrics in

@@ -47,6 +47,10 @@ public struct RunOptions: Sendable {
     public var autoscalingRate: Double
     /// Added to the budgets derived from the HPA spec.
     public var autoscalingSlack: Duration
+    /// The HPA controller's sync period (Kubernetes default 15 s).
+    public var autoscalingSyncPeriod: Duration
+    /// How long resource metrics take to show a load (metrics-server's resolution and window, ~60 s).
+    public var autoscalingMetricsLag: Duration
     /// How often the autoscaler's state is read.
     public var pollInterval: Duration
 
@@ -70,6 +74,8 @@ public struct RunOptions: Sendable {
         autoscalingPath: String? = nil,
         autoscalingRate: Double = 200,
         autoscalingSlack: Duration = .seconds(60),
+        autoscalingSyncPeriod: Duration = .seconds(15),
+        autoscalingMetricsLag: Duration = .seconds(60),
         pollInterval: Duration = .milliseconds(500)
     ) {
         self.runID = runID
@@ -91,6 +97,8 @@ public struct RunOptions: Sendable {
         self.autoscalingPath = autoscalingPath
         self.autoscalingRate = autoscalingRate
         self.autoscalingSlack = autoscalingSlack
+        self.autoscalingSyncPeriod = autoscalingSyncPeriod
+        self.autoscalingMetricsLag = autoscalingMetricsLag
         self.pollInterval = pollInterval
     }
 

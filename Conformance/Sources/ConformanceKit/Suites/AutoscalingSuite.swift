@@ -8,9 +8,6 @@ import Foundation
 /// autoscaler yet, so there these checks are skipped with that reason.
 public enum AutoscalingSuite {
     static let initialKey = "autoscaling.initial"
-    /// The HPA controller's default sync period, and the time metrics take to show load (metrics-server resolution).
-    static let syncPeriod: Duration = .seconds(15)
-    static let metricsLag: Duration = .seconds(60)
 
     public static var checks: [Check] {
         [self.bounds, self.scaleUp, self.scaleDown]
@@ -60,14 +57,16 @@ public enum AutoscalingSuite {
             let service = context.options.autoscalingService
             let initial = try await probe.autoscaler(for: service)
             await context.run.set(self.initialKey, initial)
+            let options = context.options
             let budget =
-                self.syncPeriod * 2 + .seconds(initial.scaleUpStabilizationSeconds) + .seconds(initial.scaleUpPeriodSeconds) + self.metricsLag
-                + context.options.autoscalingSlack
+                options.autoscalingSyncPeriod * 2 + .seconds(initial.scaleUpStabilizationSeconds) + .seconds(initial.scaleUpPeriodSeconds)
+                + options.autoscalingMetricsLag + options.autoscalingSlack
             context.measure("initial", self.describe(initial))
             context.measure(
                 "budget",
-                "\(Int(budget.asSeconds)) s = 2×sync 15 s + stabilization \(initial.scaleUpStabilizationSeconds) s + "
-                    + "policy period \(initial.scaleUpPeriodSeconds) s + metrics lag 60 s + slack \(Int(context.options.autoscalingSlack.asSeconds)) s"
+                "\(Int(budget.asSeconds)) s = 2×sync \(Int(options.autoscalingSyncPeriod.asSeconds)) s + stabilization "
+                    + "\(initial.scaleUpStabilizationSeconds) s + policy period \(initial.scaleUpPeriodSeconds) s + metrics lag "
+                    + "\(Int(options.autoscalingMetricsLag.asSeconds)) s + slack \(Int(options.autoscalingSlack.asSeconds)) s"
             )
             guard initial.desiredReplicas < initial.maxReplicas else {
                 throw CheckFailure(expected: "room to scale up (desired below max)", seen: self.describe(initial))
@@ -129,13 +128,15 @@ public enum AutoscalingSuite {
             let current = try await probe.autoscaler(for: service)
             let initial: AutoscalerState = await context.run.value(self.initialKey) ?? current
             let target = max(initial.desiredReplicas, current.minReplicas)
+            let options = context.options
             let budget =
-                self.syncPeriod * 2 + .seconds(current.scaleDownStabilizationSeconds) + .seconds(current.scaleDownPeriodSeconds) * 2
-                + context.options.autoscalingSlack
+                options.autoscalingSyncPeriod * 2 + .seconds(current.scaleDownStabilizationSeconds) + .seconds(current.scaleDownPeriodSeconds) * 2
+                + options.autoscalingSlack
             context.measure(
                 "budget",
-                "\(Int(budget.asSeconds)) s = 2×sync 15 s + stabilization \(current.scaleDownStabilizationSeconds) s + "
-                    + "2×policy period \(current.scaleDownPeriodSeconds) s + slack \(Int(context.options.autoscalingSlack.asSeconds)) s"
+                "\(Int(budget.asSeconds)) s = 2×sync \(Int(options.autoscalingSyncPeriod.asSeconds)) s + stabilization "
+                    + "\(current.scaleDownStabilizationSeconds) s + 2×policy period \(current.scaleDownPeriodSeconds) s + slack "
+                    + "\(Int(options.autoscalingSlack.asSeconds)) s"
             )
             var series: [Int] = [current.desiredReplicas]
             let fell = try await Polling.until(budget: budget, interval: context.options.pollInterval) { () -> Bool? in

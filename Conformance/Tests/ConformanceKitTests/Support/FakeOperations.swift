@@ -39,6 +39,9 @@ final class FakeOperations: Sendable {
         ])
     }
 
+    /// Requests the fake gateway route has served.
+    var requestCount: Int { self.gatewayRequests.load(ordering: .relaxed) }
+
     var anyDown: Bool { self.replicas.withLock { $0.contains { $0.status != "ready" } } }
     var allStopped: Bool { self.replicas.withLock { $0.allSatisfy { $0.status == "stopped" } } }
 
