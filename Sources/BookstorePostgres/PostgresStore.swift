@@ -66,7 +66,7 @@ public final class PostgresStore: Service {
         let client = self.client
         do {
             return try await withTimeout(self.settings.queryTimeout) { try await body(client) }
-        } catch where Self.isServerError(error) {
+        } catch  where Self.isServerError(error) {
             throw error
         } catch {
             throw DependencyError(dependency: "database", underlying: error)

@@ -22,7 +22,11 @@ public enum Runtime {
     /// Runs one service until SIGTERM/SIGINT.
     public static func serve(_ kind: ServiceKind, settings: Settings, logger: Logger) async throws {
         let settings = settings.withDefaults(["PORT": String(kind.defaultPort)])
-        let (bus, busServices) = try makeEventBus(settings: settings, serviceName: settings.string("SERVICE_NAME", default: kind.rawValue), logger: logger)
+        let (bus, busServices) = try makeEventBus(
+            settings: settings,
+            serviceName: settings.string("SERVICE_NAME", default: kind.rawValue),
+            logger: logger
+        )
         let built = try await kind.builder(settings, bus) { _ in }
         let group = ServiceGroup(
             configuration: .init(services: busServices + built.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

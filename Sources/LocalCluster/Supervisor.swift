@@ -196,7 +196,10 @@ public actor Supervisor {
             self.processes[id] = process
             self.logger.info(
                 "Replica started",
-                metadata: ["replica.id": .string(id), "process.pid": .stringConvertible(process.processIdentifier), "server.port": .stringConvertible(replica.port)]
+                metadata: [
+                    "replica.id": .string(id), "process.pid": .stringConvertible(process.processIdentifier),
+                    "server.port": .stringConvertible(replica.port),
+                ]
             )
         } catch {
             replica.status = .crashed

@@ -95,7 +95,8 @@ public final class PostgresUserRepository: UserRepository {
         let key = usernameOrEmail.lowercased()
         return try await self.fetch(
             PostgresQuery(
-                unsafeSQL: Self.selectColumns + " WHERE lower(u.username) = $1 OR lower(u.email) = $1 GROUP BY u.id ORDER BY (lower(u.username) = $1) DESC",
+                unsafeSQL: Self.selectColumns
+                    + " WHERE lower(u.username) = $1 OR lower(u.email) = $1 GROUP BY u.id ORDER BY (lower(u.username) = $1) DESC",
                 binds: try Self.binds(key)
             )
         ).first

@@ -1,7 +1,7 @@
 import BookstoreCore
+import BookstorePostgres
 import Foundation
 import Hummingbird
-import BookstorePostgres
 import JSONKit
 import Logging
 import ServiceLifecycle

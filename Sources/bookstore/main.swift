@@ -5,11 +5,11 @@ import BookstoreRuntime
 import Foundation
 import JSONKit
 import LocalCluster
+import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import UnixSignals
-import Logging
 
 @main
 struct Bookstore: AsyncParsableCommand {

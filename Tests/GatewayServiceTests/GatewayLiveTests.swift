@@ -257,4 +257,16 @@ import Testing
             }
         }
     }
+
+    @Test func aBasePathInTheReplicaURLPrefixesEveryPath() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            var replicas = allUpstreams(upstreams[0].url)
+            replicas["REVIEW_SERVICE_URL"] = upstreams[0].url + "/base/"
+            try await withGateway(upstreams: replicas) { gateway in
+                let response = try await send(gateway.url("/api/reviews/book/b-1?x=2"))
+                #expect(response.json?["path"] == "/base/api/reviews/book/b-1")
+                #expect(response.json?["query"] == "x=2")
+            }
+        }
+    }
 }

@@ -29,7 +29,12 @@ struct LocalClusterEndToEndTests {
                 "lastName": "E",
             ]
             #expect(try await self.call(client, .POST, "/api/auth/register", json: registration).0 == 201)
-            let (loginStatus, login) = try await self.call(client, .POST, "/api/auth/login", json: ["usernameOrEmail": .string(name), "password": "secret123"])
+            let (loginStatus, login) = try await self.call(
+                client,
+                .POST,
+                "/api/auth/login",
+                json: ["usernameOrEmail": .string(name), "password": "secret123"]
+            )
             #expect(loginStatus == 200)
             let token = try #require(login["token"]?.stringValue)
             let userID = try #require(login["userId"]?.stringValue)
@@ -42,7 +47,10 @@ struct LocalClusterEndToEndTests {
                     client,
                     .POST,
                     "/api/payments-python",
-                    json: ["order_id": .string("order-\(name)-\(attempt)"), "user_id": .string(userID), "amount": .number("12.34"), "book_id": .string(book)],
+                    json: [
+                        "order_id": .string("order-\(name)-\(attempt)"), "user_id": .string(userID), "amount": .number("12.34"),
+                        "book_id": .string(book),
+                    ],
                     token: token
                 )
                 #expect(status == 200 || status == 402)
