@@ -199,6 +199,10 @@ struct UsersController: Sendable {
             fields.fail(key, "\(key) must not be blank")
             return nil
         }
+        if password.unicodeScalars.contains("\u{0}") {
+            fields.fail(key, "\(key) must not contain NUL characters")
+            return nil
+        }
         return password
     }
 

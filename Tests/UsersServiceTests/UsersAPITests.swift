@@ -63,6 +63,7 @@ import UsersService
         ("password", .string("12345"), "password"), ("password", .string(String(repeating: "p", count: 101)), "password"),
         ("password", .bool(true), "password"), ("firstName", .string(""), "firstName"),
         ("lastName", .string(String(repeating: "l", count: 101)), "lastName"), ("phone", .array([]), "phone"),
+        ("username", .string("nul\u{0}name"), "username"), ("password", .string("pass\u{0}word"), "password"), ("phone", .string(" "), "phone"),
     ])
     func registrationValidationNamesTheField(_ field: String, _ value: JSON, _ named: String) async throws {
         let harness = try await UsersHarness.make()
@@ -208,6 +209,8 @@ import UsersService
             #expect(try await client.call(.put, "/api/users/\(bobID)", json: ["firstName": "Hacked"], token: alice).status == .forbidden)
             #expect(try await client.call(.put, "/api/users/\(bobID)", json: ["lastName": "Byadmin"], token: admin).status == .ok)
             #expect(try await client.call(.put, "/api/users/\(aliceID)", json: ["firstName": 42], token: alice).status == .badRequest)
+            #expect(try await client.call(.put, "/api/users/\(aliceID)", json: ["firstName": "  "], token: alice).status == .badRequest)
+            #expect(try await client.call(.put, "/api/users/\(aliceID)", json: ["address": "a\u{0}b"], token: alice).status == .badRequest)
             #expect(
                 try await client.call(.put, "/api/users/\(aliceID)", json: ["phone": .string(String(repeating: "1", count: 21))], token: alice).status
                     == .badRequest

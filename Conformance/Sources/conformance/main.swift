@@ -64,6 +64,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The bookstore binary the embedded target spawns (default: next to this executable, or .build/debug/bookstore).")
     var bookstoreBin: String?
 
+    @Option(help: "embedded: keep the spawned system's output in this file (default: a temporary file, deleted).")
+    var embeddedLog: String?
+
     @Option(help: "The folder of the OpenAPI documents (default: Conformance/contracts found from here).")
     var contractsDir: String?
 
@@ -127,10 +130,12 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let checks = try Catalogue.select(suites: Set(self.suite), ids: self.check)
+        guard !checks.isEmpty else { throw ValidationError("no check selected") }
         let options = TargetOptions(
             kind: self.target,
             baseURL: self.baseURL,
             bookstoreBinary: self.bookstoreBin,
+            embeddedLog: self.embeddedLog,
             contractsDirectory: self.contractsDir,
             jwtSecret: self.jwtSecret,
             jwtAlgorithm: self.jwtAlgorithm,

@@ -26,6 +26,7 @@ import Testing
         try await target.prepare()
         let checks = try Catalogue.select(suites: [.contracts, .security])
         let report = await ConformanceRunner.run(checks, against: target)
+        let log = target.logPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
         await target.release()
         #expect(report.results.count == checks.count)
         #expect(report.skipped == 0, "every contracts and security check can run against the embedded system")
@@ -40,7 +41,6 @@ import Testing
             }
         }
         if unexpected > 0 {
-            let log = target.logPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
             let tail = log.split(separator: "\n").suffix(20).joined(separator: "\n")
             Issue.record("last lines of the system's log:\n\(tail)")
         }

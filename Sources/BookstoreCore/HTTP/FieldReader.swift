@@ -50,7 +50,12 @@ public struct FieldReader: Sendable {
         }
         let text = raw.trimmingWhitespace()
         if text.isEmpty {
-            if required { self.fail(name, "\(name) must not be blank") }
+            // Present but blank is an error even for optional fields: it is never a way to leave a value unchanged.
+            self.fail(name, "\(name) must not be blank")
+            return nil
+        }
+        if text.unicodeScalars.contains("\u{0}") {
+            self.fail(name, "\(name) must not contain NUL characters")
             return nil
         }
         if let length, !length.contains(text.unicodeScalars.count) {

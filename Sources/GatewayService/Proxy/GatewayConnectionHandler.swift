@@ -58,6 +58,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var method = ""
     private var target = ""
     private var routeLabel = ""
+    private var requestID = ""
     private var versionMinor = 1
     private var isKeepAlive = true
     private var isRequestEnded = true
@@ -210,6 +211,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.respond(with: error, requestID: requestID, allowOrigin: allowOrigin, closeConnection: closeConnection, context: context)
         case .forward(let request, let routeLabel, let expectsContinue):
             self.routeLabel = routeLabel
+            self.requestID = request.requestID
             guard let pool = self.pool else { return }
             let exchange = ProxyExchange(
                 request: request,
@@ -430,6 +432,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         let close = closeConnection || self.mustClose
         let connection: ResponseHead.ConnectionField = close ? .close : (self.versionMinor == 0 ? .keepAlive : .none)
         let response = self.proxy.errorResponse(error, requestID: requestID, allowOrigin: allowOrigin, connection: connection)
+        self.requestID = requestID
         self.status = Int(error.status.code)
         self.record(status: self.status)
         self.endResponse(finalBytes: response, closeConnection: close, context: context)
@@ -474,7 +477,14 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     private func record(status: Int) {
-        self.proxy.record(method: self.method, path: self.target, routeLabel: self.routeLabel, status: status, start: self.start)
+        self.proxy.record(
+            method: self.method,
+            path: self.target,
+            routeLabel: self.routeLabel,
+            status: status,
+            start: self.start,
+            requestID: self.requestID
+        )
     }
 }
 

@@ -17,7 +17,14 @@ struct GatewayProxy: Sendable {
     let logger: Logger
 
     /// Records the request metrics (and the access-log line when enabled), as the core middleware does for routes.
-    func record(method: String, path: @autoclosure () -> String, routeLabel: String, status: Int, start: ContinuousClock.Instant) {
+    func record(
+        method: String,
+        path: @autoclosure () -> String,
+        routeLabel: String,
+        status: Int,
+        start: ContinuousClock.Instant,
+        requestID: @autoclosure () -> String
+    ) {
         let duration = ContinuousClock.now - start
         self.metrics.recordRequest(method: method, route: routeLabel, status: status, duration: duration)
         if self.accessLog {
@@ -26,6 +33,7 @@ struct GatewayProxy: Sendable {
             self.logger.info(
                 "\(method) \(path) \(status)",
                 metadata: [
+                    "request.id": .string(requestID()),
                     "http.request.method": .string(method),
                     "url.path": .string(path),
                     "http.route": .string(routeLabel),

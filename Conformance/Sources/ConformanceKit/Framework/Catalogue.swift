@@ -7,7 +7,7 @@ public enum Catalogue {
             + AutoscalingSuite.checks + ContractsSuite.lastChecks
     }
 
-    /// The checks of the given suites (all when empty) and ids (all when empty), in catalogue order.
+    /// The checks of the given suites plus the given ids, in catalogue order; everything when both are empty.
     ///
     /// - Throws: ``CatalogueError`` for an unknown id.
     public static func select(suites: Set<Suite> = [], ids: [String] = [], from checks: [Check] = Catalogue.all) throws -> [Check] {
@@ -15,9 +15,8 @@ public enum Catalogue {
         let unknown = ids.filter { !known.contains($0) }
         guard unknown.isEmpty else { throw CatalogueError("unknown check id: \(unknown.joined(separator: ", "))") }
         let wanted = Set(ids)
-        return checks.filter { check in
-            (suites.isEmpty || suites.contains(check.suite)) && (wanted.isEmpty || wanted.contains(check.id))
-        }
+        guard !suites.isEmpty || !wanted.isEmpty else { return checks }
+        return checks.filter { suites.contains($0.suite) || wanted.contains($0.id) }
     }
 }
 

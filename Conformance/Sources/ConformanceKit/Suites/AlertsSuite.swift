@@ -18,21 +18,26 @@ public enum AlertsSuite {
         var stoppedAt: ContinuousClock.Instant
     }
 
-    /// The budget for an alert: its `for`, two scrape and two evaluation intervals, and the slack.
+    /// The budget for an alert: its `for`, two scrape and two evaluation intervals, the time the expression needs to
+    /// cross its threshold (for ratios over a range window), and the slack.
     struct Budget: Sendable, CustomStringConvertible {
         var forSeconds: Double
         var scrape: Double
         var evaluation: Double
         var slack: Double
+        var crossing: Double = 0
 
-        var total: Duration { .milliseconds(Int64((self.forSeconds + 2 * self.scrape + 2 * self.evaluation + self.slack) * 1000)) }
+        var total: Duration {
+            .milliseconds(Int64((self.forSeconds + 2 * self.scrape + 2 * self.evaluation + self.crossing + self.slack) * 1000))
+        }
         var description: String {
             String(
-                format: "%.0f s = for %.0f s + 2×scrape %.0f s + 2×evaluation %.0f s + slack %.0f s",
+                format: "%.0f s = for %.0f s + 2×scrape %.0f s + 2×evaluation %.0f s + threshold crossing %.0f s + slack %.0f s",
                 self.total.asSeconds,
                 self.forSeconds,
                 self.scrape,
                 self.evaluation,
+                self.crossing,
                 self.slack
             )
         }
@@ -152,9 +157,18 @@ public enum AlertsSuite {
         self.check("ALERT-HIGHERRORRATE-FIRES", "More than 10 % 5xx (the gateway answering 503 for a stopped service) makes HighErrorRate fire") {
             context in
             let (prometheus, alertmanager) = try self.clients(context)
-            let budget = try await self.budget(context, alert: "HighErrorRate")
+            var budget = try await self.budget(context, alert: "HighErrorRate")
+            // A ratio over a range window: the errors must outweigh the traffic already in the window. With a total
+            // rate R over the window W and errors at E req/s, the 5xx share passes 10 % after about W·R/(9E) s.
+            let window = PrometheusClient.rangeWindow(in: try await prometheus.rule("HighErrorRate")?.query ?? "") ?? 300
+            let range = "\(Int(window))s"
+            let current = try await prometheus.query("max(sum by (job, service) (rate(http_requests_total[\(range)])))").first ?? 0
+            let rate = min(max(context.options.alertErrorRate, 2 * current + 5), 500)
+            budget.crossing = window * current / (9 * rate)
+            context.measure("traffic already in the \(Int(window)) s window", String(format: "%.1f req/s (busiest job)", current))
             context.measure("budget", budget.description)
             let stopped = try await self.stopService(context)
+            let budgetUsed = budget
             let path = ServicePaths.readPath(for: stopped.service)
             let probe = try await context.http.get(path)
             try context.require(
@@ -165,10 +179,10 @@ public enum AlertsSuite {
             let load = SteadyLoad(
                 baseURL: context.http.baseURL,
                 path: path,
-                rate: context.options.alertErrorRate,
+                rate: rate,
                 duration: budget.total + .seconds(30)
             )
-            context.note("error load: GET \(path) at \(context.options.alertErrorRate) req/s")
+            context.note("error load: GET \(path) at \(Int(rate)) req/s")
             let started = ContinuousClock.now
             let (fired, last) = try await withThrowingTaskGroup(of: (ObservedAlert?, [ObservedAlert])?.self) { group in
                 group.addTask {
@@ -177,7 +191,7 @@ public enum AlertsSuite {
                 }
                 group.addTask {
                     var last: [ObservedAlert] = []
-                    let found = try await Polling.until(budget: budget.total, interval: .seconds(1)) { () -> ObservedAlert? in
+                    let found = try await Polling.until(budget: budgetUsed.total, interval: .seconds(1)) { () -> ObservedAlert? in
                         last = try await prometheus.alerts()
                         await self.remember(last, context)
                         return last.first { $0.name == "HighErrorRate" && $0.state == "firing" }

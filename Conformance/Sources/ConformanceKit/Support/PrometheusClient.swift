@@ -41,16 +41,37 @@ public struct PrometheusClient: Sendable {
 
     /// The `for` duration of an alerting rule, in seconds, or nil when no such rule is loaded.
     public func ruleDuration(_ alert: String) async throws -> Double? {
+        try await self.rule(alert)?.duration
+    }
+
+    /// An alerting rule's `for` duration (seconds) and expression, or nil when no such rule is loaded.
+    public func rule(_ alert: String) async throws -> (duration: Double, query: String)? {
         let response = try await self.driver.get("/api/v1/rules?type=alert")
         guard response.status == 200, let groups = response.json?["data"]?["groups"]?.arrayValue else {
             throw CheckFailure(expected: "Prometheus GET /api/v1/rules to answer 200", seen: "\(response.status) \(response.excerpt)")
         }
         for group in groups {
             for rule in group["rules"]?.arrayValue ?? [] where rule["name"]?.stringValue == alert {
-                return rule["duration"]?.doubleValue ?? 0
+                return (rule["duration"]?.doubleValue ?? 0, rule["query"]?.stringValue ?? "")
             }
         }
         return nil
+    }
+
+    /// The values of an instant query's vector result.
+    public func query(_ expression: String) async throws -> [Double] {
+        let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? expression
+        let response = try await self.driver.get("/api/v1/query?query=\(encoded)")
+        guard response.status == 200, let result = response.json?["data"]?["result"]?.arrayValue else {
+            throw CheckFailure(expected: "Prometheus GET /api/v1/query to answer 200", seen: "\(response.status) \(response.excerpt)")
+        }
+        return result.compactMap { $0["value"]?[1]?.stringValue.flatMap(Double.init) }
+    }
+
+    /// The first range selector's window in an expression (`rate(x[5m])` → 300), in seconds.
+    static func rangeWindow(in expression: String) -> Double? {
+        guard let open = expression.firstIndex(of: "["), let close = expression[open...].firstIndex(of: "]") else { return nil }
+        return self.parseDuration(String(expression[expression.index(after: open)..<close]))
     }
 
     /// The global scrape and evaluation intervals, in seconds (Prometheus defaults: 60 s each).

@@ -16,7 +16,7 @@ public final class EmbeddedTarget: Target {
         /// Extra environment for the spawned process (overrides the harness's choices).
         public var environment: [String: String]
         public var startupTimeout: Duration
-        /// Where the spawned process writes its output (a temporary file by default).
+        /// Where the spawned process writes its output (by default a temporary file, deleted by `release()`).
         public var logPath: String?
 
         public init(
@@ -114,6 +114,10 @@ public final class EmbeddedTarget: Target {
             return state.child
         }
         await child?.terminate(grace: .seconds(10))
+        // A log of our own choosing is temporary; one the caller named is kept.
+        if child != nil, self.configuration.logPath == nil, let path = self.logPath {
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 
     /// Waits until the gateway and the three smoke routes answer 200.

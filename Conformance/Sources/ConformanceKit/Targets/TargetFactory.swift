@@ -11,6 +11,8 @@ public struct TargetOptions: Sendable {
     public var kind: Kind
     public var baseURL: String?
     public var bookstoreBinary: String?
+    /// embedded: where the spawned system's output goes (nil: a temporary file, deleted afterwards).
+    public var embeddedLog: String?
     public var contractsDirectory: String?
     public var jwtSecret: String?
     public var jwtAlgorithm: String?
@@ -30,6 +32,7 @@ public struct TargetOptions: Sendable {
         kind: Kind,
         baseURL: String? = nil,
         bookstoreBinary: String? = nil,
+        embeddedLog: String? = nil,
         contractsDirectory: String? = nil,
         jwtSecret: String? = nil,
         jwtAlgorithm: String? = nil,
@@ -48,6 +51,7 @@ public struct TargetOptions: Sendable {
         self.kind = kind
         self.baseURL = baseURL
         self.bookstoreBinary = bookstoreBinary
+        self.embeddedLog = embeddedLog
         self.contractsDirectory = contractsDirectory
         self.jwtSecret = jwtSecret
         self.jwtAlgorithm = jwtAlgorithm
@@ -85,7 +89,8 @@ public struct TargetOptions: Sendable {
                     baseURL: self.baseURL,
                     contracts: contracts,
                     signingKey: signingKey,
-                    admin: admin
+                    admin: admin,
+                    logPath: self.embeddedLog
                 )
             )
         case .local:

@@ -154,6 +154,7 @@ final class FakeOperations: Sendable {
                 ],
             ])
         }
+        router.get("/api/v1/query") { _, _ in Response.json(["status": "success", "data": ["resultType": "vector", "result": []]]) }
         router.get("/api/v1/alerts") { _, _ in Response.json(["status": "success", "data": ["alerts": .array(self.alerts())]]) }
         // Alertmanager
         router.get("/api/v2/status") { _, _ in Response.json(["config": ["original": "route:\n  group_wait: 1s\n"]]) }

@@ -5,28 +5,47 @@ import JSONKit
 
 /// Runs in-process fakes (Hummingbird routers) on 127.0.0.1 for the harness's own tests.
 enum FakeServer {
-    /// Serves `router` on a free port while `body` runs with its base URL.
+    /// Serves `router` on a free port while `body` runs with its base URL. A port taken between choosing and binding
+    /// it (tests run in parallel) is retried with another, at most five times.
     static func with<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: @Sendable (String) async throws -> T) async throws -> T {
         // Hummingbird reads its log level from the environment; keep the fakes quiet.
         setenv("LOG_LEVEL", "critical", 1)
-        let port = try FreePort.allocate(1)[0]
-        let (started, continuation) = AsyncStream<Void>.makeStream()
-        let application = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: port)),
-            onServerRunning: { _ in continuation.yield() }
-        )
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await application.runService(gracefulShutdownSignals: [])
-                return nil
+        for _ in 0..<5 {
+            let port = try FreePort.allocate(1)[0]
+            let (started, continuation) = AsyncStream<Bool>.makeStream()
+            let application = Application(
+                router: router,
+                configuration: .init(address: .hostname("127.0.0.1", port: port)),
+                onServerRunning: { _ in continuation.yield(true) }
+            )
+            let result = try await withThrowingTaskGroup(of: T?.self) { group -> T? in
+                group.addTask {
+                    // A server that cannot bind ends the start signal without a value.
+                    defer { continuation.finish() }
+                    try? await application.runService(gracefulShutdownSignals: [])
+                    return nil
+                }
+                var running = false
+                for await signal in started {
+                    running = signal
+                    break
+                }
+                guard running else {
+                    group.cancelAll()
+                    return nil
+                }
+                let result = try await body("http://127.0.0.1:\(port)")
+                group.cancelAll()
+                return result
             }
-            for await _ in started { break }
-            let result = try await body("http://127.0.0.1:\(port)")
-            group.cancelAll()
-            return result
+            if let result { return result }
         }
+        throw FakeServerError()
     }
+}
+
+struct FakeServerError: Error, CustomStringConvertible {
+    var description: String { "no fake server could bind a free port in five attempts" }
 }
 
 extension Response {
