@@ -140,6 +140,17 @@ import Testing
         }
     }
 
+    @Test func aClientThatHalfClosesStillGetsItsResponse() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in
+                let proxied = try await rawExchange(port: gateway.port, "GET /api/reviews/book/h HTTP/1.1\r\nHost: x\r\n\r\n", halfClose: true)
+                #expect(proxied.hasPrefix("HTTP/1.1 200") && proxied.contains("/api/reviews/book/h"), "\(proxied.prefix(80))")
+                let own = try await rawExchange(port: gateway.port, "GET /actuator/health/liveness HTTP/1.1\r\nHost: x\r\n\r\n", halfClose: true)
+                #expect(own.hasPrefix("HTTP/1.1 200"), "\(own.prefix(80))")
+            }
+        }
+    }
+
     @Test func expectContinueIsAnsweredByTheGateway() async throws {
         try await withUpstreams(["u0"]) { upstreams in
             try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in

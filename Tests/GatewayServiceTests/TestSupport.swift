@@ -356,14 +356,16 @@ extension Array where Element: Sendable {
 
 /// Writes `request` bytes on a fresh loopback connection and returns every byte received until the server closes it
 /// (or `timeout` passes).
-func rawExchange(port: Int, _ request: String, timeout: Duration = .seconds(5)) async throws -> String {
+func rawExchange(port: Int, _ request: String, halfClose: Bool = false, timeout: Duration = .seconds(5)) async throws -> String {
     let collector = RawCollector()
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RawCollectorHandler(collector: collector)) }
         }
+        .channelOption(.allowRemoteHalfClosure, value: true)
         .connect(host: "127.0.0.1", port: port).get()
     try await channel.writeAndFlush(ByteBuffer(string: request))
+    if halfClose { try await channel.close(mode: .output) }
     let deadline = ContinuousClock.now + timeout
     while channel.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     try? await channel.close()
@@ -381,6 +383,11 @@ final class RawCollectorHandler: ChannelInboundHandler, Sendable {
     let collector: RawCollector
     init(collector: RawCollector) { self.collector = collector }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { self.collector.append(self.unwrapInboundIn(data)) }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The server closed its side: the exchange is over.
+        if let event = event as? ChannelEvent, event == .inputClosed { context.close(promise: nil) }
+    }
 }
 
 // MARK: Metrics

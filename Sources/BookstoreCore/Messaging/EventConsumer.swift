@@ -40,6 +40,7 @@ public struct EventConsumer: Service {
     let logger: Logger
     let handler: @Sendable (EventMessage) async throws -> Void
     let seen: RecentIDs
+    let ledger: (any MessageLedger)?
 
     public init(
         bus: any EventBus,
@@ -47,8 +48,10 @@ public struct EventConsumer: Service {
         policy: Policy = Policy(),
         metrics: ServiceMetrics,
         logger: Logger,
+        ledger: (any MessageLedger)? = nil,
         handler: @escaping @Sendable (EventMessage) async throws -> Void
     ) {
+        self.ledger = ledger
         self.bus = bus
         self.spec = spec
         self.policy = policy
@@ -75,6 +78,19 @@ public struct EventConsumer: Service {
             self.count("duplicate")
             return .ack
         }
+        // Then the shared ledger, when the service has one: a copy that reached another replica is a duplicate too.
+        if let ledger = self.ledger {
+            do {
+                guard try await ledger.claim(messageID: message.messageID, queue: self.spec.name) else {
+                    self.count("duplicate")
+                    return .ack
+                }
+            } catch {
+                self.seen.release(message.messageID)
+                self.count("retry")
+                return .retry(after: self.policy.delay(afterAttempt: message.attempt))
+            }
+        }
         var logger = self.logger
         logger[metadataKey: "request.id"] = message.headers[EventMessage.requestIDHeader].map { .string($0) }
         logger[metadataKey: "messaging.message.id"] = .string(message.messageID)
@@ -84,10 +100,12 @@ public struct EventConsumer: Service {
             return .ack
         } catch let error as PermanentEventError {
             self.seen.release(message.messageID)
+            try? await self.ledger?.release(messageID: message.messageID, queue: self.spec.name)
             logger.warning("Message rejected", metadata: ["reason": .string(error.reason)])
             return self.deadLetter(error.reason)
         } catch {
             self.seen.release(message.messageID)
+            try? await self.ledger?.release(messageID: message.messageID, queue: self.spec.name)
             if message.attempt >= self.policy.maxAttempts {
                 logger.warning("Message failed on every attempt", metadata: ["messaging.attempts": .stringConvertible(message.attempt)])
                 return self.deadLetter("failed after \(message.attempt) attempts")

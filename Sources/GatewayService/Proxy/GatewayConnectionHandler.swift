@@ -291,6 +291,28 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The client half-closed: what it sent is all there is. (The router's side must not hear of it while the
+            // fast path answers: it would close the output.)
+            switch self.mode {
+            case .delegated:
+                context.fireUserInboundEventTriggered(event)
+            case .proxying(let exchange):
+                if self.isRequestEnded {
+                    self.closesAfterResponse = true
+                } else {
+                    exchange.cancel()
+                    self.close(context: context)
+                }
+            case .draining:
+                if self.isRequestEnded { self.closesAfterResponse = true } else { self.close(context: context) }
+            case .idle:
+                self.close(context: context)
+            case .closing:
+                break
+            }
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         switch self.mode {
         case .idle:

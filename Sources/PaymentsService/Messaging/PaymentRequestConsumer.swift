@@ -9,7 +9,8 @@ import Logging
 /// request's `correlation_id`, to `reply_to` through the default exchange when set, else on `payment_exchange` with
 /// `payment.response` (the durable `payment_responses` queue).
 ///
-/// A redelivered request (new `message_id`, same body) is not charged twice: it is deduplicated by its fingerprint.
+/// A message delivered twice (same `message_id`) is processed once, by whichever replica claims it first in the
+/// repository; a repeated request (new `message_id`, same body) is not charged twice: it is deduplicated by its fingerprint.
 /// Invalid requests get a reply with status `invalid`; malformed ones are then dead-lettered.
 struct PaymentRequestConsumer: Sendable {
     static let queue = QueueSpec(name: "payment_requests", bindings: [.init(exchange: Exchanges.payment, pattern: "payment.request")])
@@ -23,7 +24,9 @@ struct PaymentRequestConsumer: Sendable {
 
     /// The consumer service for `bus`.
     func makeService(bus: any EventBus, metrics: ServiceMetrics, logger: Logger) -> EventConsumer {
-        EventConsumer(bus: bus, queue: Self.queue, policy: self.policy, metrics: metrics, logger: logger) { message in
+        // The repository is the ledger of processed message ids, so a duplicate reaching another replica is skipped.
+        EventConsumer(bus: bus, queue: Self.queue, policy: self.policy, metrics: metrics, logger: logger, ledger: self.engine.repository) {
+            message in
             try await self.handle(message)
         }
     }

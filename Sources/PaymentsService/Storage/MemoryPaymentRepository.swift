@@ -97,4 +97,14 @@ public final class MemoryPaymentRepository: PaymentRepository {
     }
 
     public func isHealthy() async -> Bool { true }
+
+    private let processedMessages = Mutex(Set<String>())
+
+    public func claim(messageID: String, queue: String) async throws -> Bool {
+        self.processedMessages.withLock { $0.insert(queue + "\u{1F}" + messageID).inserted }
+    }
+
+    public func release(messageID: String, queue: String) async throws {
+        _ = self.processedMessages.withLock { $0.remove(queue + "\u{1F}" + messageID) }
+    }
 }

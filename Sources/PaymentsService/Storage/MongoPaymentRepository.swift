@@ -16,6 +16,7 @@ import JSONKit
 /// Updates are conditional on the expected status (`findAndModify` with a status filter).
 public final class MongoPaymentRepository: PaymentRepository {
     static let collectionName = "payments"
+    static let processedMessagesName = "processed_messages"
 
     /// The names of the unique indexes, as the server reports them in a duplicate key error.
     enum IndexName {
@@ -44,14 +45,30 @@ public final class MongoPaymentRepository: PaymentRepository {
         MongoIndex(collection: collectionName, name: "order_id", keys: ["order_id": 1]),
         MongoIndex(collection: collectionName, name: "user_id_created_at", keys: ["user_id": 1, "created_at": -1]),
         MongoIndex(collection: collectionName, name: "status", keys: ["status": 1]),
+        MongoIndex(collection: processedMessagesName, name: "queue_message_id", keys: ["queue": 1, "message_id": 1], unique: true),
     ]
 
     let store: MongoStore
     let payments: MongoCollection
+    let processedMessages: MongoCollection
 
     public init(store: MongoStore) {
         self.store = store
         self.payments = store.collection(Self.collectionName)
+        self.processedMessages = store.collection(Self.processedMessagesName)
+    }
+
+    public func claim(messageID: String, queue: String) async throws -> Bool {
+        do {
+            try await self.processedMessages.insertOne(["queue": .string(queue), "message_id": .string(messageID)])
+            return true
+        } catch let error as MongoError where error.isDuplicateKey {
+            return false
+        }
+    }
+
+    public func release(messageID: String, queue: String) async throws {
+        _ = try await self.processedMessages.deleteOne(["queue": .string(queue), "message_id": .string(messageID)])
     }
 
     public func insert(_ payment: Payment) async throws(PaymentRepositoryError) {

@@ -1,3 +1,5 @@
+import BookstoreCore
+
 /// Why a repository operation failed. Uniqueness is enforced by the repository itself (unique indexes in MongoDB and
 /// PostgreSQL), so concurrent requests cannot both claim the same key.
 public enum PaymentRepositoryError: Error, Sendable, Equatable {
@@ -35,7 +37,7 @@ public struct PaymentPage: Sendable, Equatable {
 /// on `payment_id` and partial unique indexes `(user_id, idempotency_key) WHERE idempotency_key IS NOT NULL` and
 /// `(fingerprint) WHERE idempotency_key IS NULL AND status <> 'failed'`). Updates are conditional on the expected
 /// status (`UPDATE … WHERE payment_id = $1 AND status = $2`, `findOneAndUpdate` with a status filter).
-public protocol PaymentRepository: Sendable {
+public protocol PaymentRepository: MessageLedger {
     /// Stores a new payment.
     /// - Throws: ``PaymentRepositoryError/duplicatePaymentID``, ``PaymentRepositoryError/duplicateIdempotencyKey``
     ///   when `(userID, idempotencyKey)` is taken, ``PaymentRepositoryError/duplicateFingerprint`` when the payment has

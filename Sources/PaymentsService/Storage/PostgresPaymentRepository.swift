@@ -71,7 +71,21 @@ public final class PostgresPaymentRepository: PaymentRepository {
                 "CREATE INDEX IF NOT EXISTS payments_user_created_idx ON payments (user_id, created_at DESC, seq DESC)",
                 "CREATE INDEX IF NOT EXISTS payments_status_idx ON payments (status)",
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "processed_messages",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS processed_messages (
+                    queue TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                    PRIMARY KEY (queue, message_id)
+                )
+                """
+            ]
+        ),
     ]
 
     /// The columns every read decodes, in ``decode(_:)``'s order (the amount in cents).
@@ -201,6 +215,24 @@ public final class PostgresPaymentRepository: PaymentRepository {
                 payment = try Self.payment(columns)
             }
             return payment
+        }
+    }
+
+    public func claim(messageID: String, queue: String) async throws -> Bool {
+        try await self.run { client in
+            var claimed = false
+            let rows = try await client.query(
+                "INSERT INTO processed_messages (queue, message_id) VALUES (\(queue), \(messageID)) ON CONFLICT DO NOTHING RETURNING 1",
+                logger: self.logger
+            )
+            for try await _ in rows { claimed = true }
+            return claimed
+        }
+    }
+
+    public func release(messageID: String, queue: String) async throws {
+        try await self.run { client in
+            try await client.query("DELETE FROM processed_messages WHERE queue = \(queue) AND message_id = \(messageID)", logger: self.logger)
         }
     }
 
