@@ -236,17 +236,30 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func malformedRequest(_ error: any Error, context: ChannelHandlerContext) {
         self.pending = nil
-        if case .proxying = self.mode, self.status != 0 { return self.close(context: context) }
-        if case .delegated = self.mode { return self.close(context: context) }
+        switch self.mode {
+        case .idle:
+            // A head that cannot be parsed: nothing is known of the request.
+            self.start = .now
+            self.method = "UNKNOWN"
+            self.target = ""
+            self.routeLabel = "unmatched"
+            self.versionMinor = 1
+            self.status = 0
+        case .proxying:
+            // A body that cannot be framed: answer if nothing was sent yet.
+            if self.status != 0 { return self.close(context: context) }
+        case .draining, .delegated, .closing:
+            return self.close(context: context)
+        }
         let apiError: APIError
         switch (error as? HTTPWireError)?.kind {
         case .headTooLarge?: apiError = APIError(status: .requestHeaderFieldsTooLarge, message: "Request head too large")
         case .unsupportedTransferCoding?: apiError = APIError(status: .notImplemented, message: "Unsupported Transfer-Encoding")
         default: apiError = .badRequest("Malformed HTTP request")
         }
-        if self.status == 0 && self.isResponseEnded { self.start = .now }
         self.mode = .draining
-        self.respond(with: apiError, requestID: self.requestIDs.next(), allowOrigin: nil, closeConnection: true, context: context)
+        let requestID = self.requestID.isEmpty || self.routeLabel == "unmatched" ? self.requestIDs.next() : self.requestID
+        self.respond(with: apiError, requestID: requestID, allowOrigin: nil, closeConnection: true, context: context)
     }
 
     private func bodyTooLarge(_ exchange: ProxyExchange, context: ChannelHandlerContext) {
