@@ -388,7 +388,7 @@ struct PostgresPaymentRepositoryTests {
                 }
                 return versions
             }
-            #expect(versions == [1])
+            #expect(versions == PostgresPaymentRepository.migrations.map(\.version))
         }
     }
 
