@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import JSONKit
 import Logging
@@ -31,9 +32,17 @@ public struct ServiceScaffold: Sendable {
 
     /// A router whose every route, including unknown ones, passes through the observability middleware, and that
     /// serves `/metrics` (and `extraMetricsPaths`, e.g. `/actuator/prometheus`).
-    public func makeRouter(extraMetricsPaths: [String] = []) -> Router<BookstoreRequestContext> {
+    /// - Parameter responseHeaders: headers set on every response, errors and unknown routes included.
+    public func makeRouter(extraMetricsPaths: [String] = [], responseHeaders: HTTPFields = [:]) -> Router<BookstoreRequestContext> {
         let router = Router(context: BookstoreRequestContext.self)
-        router.add(middleware: ObservabilityMiddleware(metrics: self.metrics, renderError: self.renderError, accessLog: self.accessLog))
+        router.add(
+            middleware: ObservabilityMiddleware(
+                metrics: self.metrics,
+                renderError: self.renderError,
+                accessLog: self.accessLog,
+                responseHeaders: responseHeaders
+            )
+        )
         let metrics = self.metrics
         for path in ["/metrics"] + extraMetricsPaths {
             router.get(RouterPath(path)) { _, _ in

@@ -122,7 +122,10 @@ public enum GatewayApp {
             logger: scaffold.logger
         )
 
-        let router = scaffold.makeRouter(extraMetricsPaths: ["/actuator/prometheus"])
+        let router = scaffold.makeRouter(
+            extraMetricsPaths: ["/actuator/prometheus"],
+            responseHeaders: [.gatewayService: "bookstore-gateway"]
+        )
         router.add(middleware: GatewayHeaderMiddleware())
         let origin = configuration.corsAllowedOrigin
         router.add(

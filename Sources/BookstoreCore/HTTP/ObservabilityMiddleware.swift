@@ -11,11 +11,14 @@ public struct ObservabilityMiddleware: RouterMiddleware {
     let metrics: ServiceMetrics
     let renderError: ErrorRenderer
     let accessLog: Bool
+    /// Headers set on every response, including errors and unknown routes (e.g. the gateway's `X-Gateway-Service`).
+    let responseHeaders: HTTPFields
 
-    public init(metrics: ServiceMetrics, renderError: @escaping ErrorRenderer, accessLog: Bool) {
+    public init(metrics: ServiceMetrics, renderError: @escaping ErrorRenderer, accessLog: Bool, responseHeaders: HTTPFields = [:]) {
         self.metrics = metrics
         self.renderError = renderError
         self.accessLog = accessLog
+        self.responseHeaders = responseHeaders
     }
 
     public func handle(
@@ -35,6 +38,7 @@ public struct ObservabilityMiddleware: RouterMiddleware {
             response = self.errorResponse(for: error, requestID: requestID, logger: context.logger)
         }
         response.headers[.requestID] = requestID
+        for field in self.responseHeaders { response.headers[field.name] = field.value }
         let status = Int(response.status.code)
         let route = context.endpointPath ?? "unmatched"
         let method = request.method.rawValue
