@@ -81,7 +81,6 @@ let package = Package(
             name: "GatewayService",
             dependencies: [
                 "BookstoreCore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -126,7 +126,6 @@ public enum GatewayApp {
             extraMetricsPaths: ["/actuator/prometheus"],
             responseHeaders: [.gatewayService: "bookstore-gateway"]
         )
-        router.add(middleware: GatewayHeaderMiddleware())
         let origin = configuration.corsAllowedOrigin
         router.add(
             middleware: CORSMiddleware(
@@ -196,21 +195,5 @@ struct ConnectionPoolsCloser: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await self.pools.closeAll()
-    }
-}
-
-/// Adds `X-Gateway-Service: bookstore-gateway` to the gateway's own responses (the proxy adds it to forwarded ones).
-struct GatewayHeaderMiddleware: RouterMiddleware {
-    typealias Context = BookstoreRequestContext
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response: Response
-        do {
-            response = try await next(request, context)
-        } catch let error as APIError {
-            response = Response.json(GatewayApp.renderError(error, context.requestID), status: error.status, headers: error.headers)
-        }
-        response.headers[.gatewayService] = "bookstore-gateway"
-        return response
     }
 }
