@@ -156,6 +156,7 @@ let package = Package(
             dependencies: [
                 "BookstoreRuntime", "BookstoreCore", "JSONKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -252,6 +253,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LocalClusterTests",
+            dependencies: ["LocalCluster", "BookstoreRuntime", "JSONKit", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ContractKitTests",
             dependencies: ["ContractKit", "JSONKit"],

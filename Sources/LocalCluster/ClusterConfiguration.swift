@@ -16,6 +16,8 @@ public struct ClusterConfiguration: Sendable {
     /// Whether services use the real adapters (`STORAGE`, `EVENT_BUS`) or the in-memory ones.
     public var useRealInfrastructure: Bool
     public var restartBackoff: RetryPolicy
+    /// The local stand-in for the HorizontalPodAutoscalers of `k8s/`; nil: replica counts change only on request.
+    public var autoscaling: AutoscalingConfiguration?
 
     public init(
         binary: String,
@@ -25,7 +27,8 @@ public struct ClusterConfiguration: Sendable {
         environment: [String: String] = [:],
         prometheusTargetsDirectory: String? = nil,
         useRealInfrastructure: Bool = true,
-        restartBackoff: RetryPolicy = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(500), maxDelay: .seconds(10))
+        restartBackoff: RetryPolicy = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(500), maxDelay: .seconds(10)),
+        autoscaling: AutoscalingConfiguration? = nil
     ) {
         self.binary = binary
         self.dataDirectory = dataDirectory
@@ -35,6 +38,7 @@ public struct ClusterConfiguration: Sendable {
         self.prometheusTargetsDirectory = prometheusTargetsDirectory
         self.useRealInfrastructure = useRealInfrastructure
         self.restartBackoff = restartBackoff
+        self.autoscaling = autoscaling
     }
 
     /// The environment of one replica.

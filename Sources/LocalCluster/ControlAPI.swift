@@ -9,14 +9,18 @@ import ServiceLifecycle
 ///
 /// Control API (JSON): `GET /replicas`, `GET /replicas/{id}`, `POST /replicas/{id}/kill` (SIGKILL; restarted),
 /// `POST /replicas/{id}/stop` (SIGTERM; stays down), `POST /replicas/{id}/start`,
-/// `POST /services/{service}/scale?replicas=N`, `GET /health`.
+/// `POST /services/{service}/scale?replicas=N`, `GET /health`, and, with autoscaling, `GET /autoscalers` (like
+/// `kubectl get hpa -o json`) and `GET /autoscalers/{service}`.
 public struct LocalClusterService: Service {
     public let supervisor: Supervisor
+    public let autoscaler: LocalAutoscaler?
     let logger: Logger
     let onReady: @Sendable (Int) async -> Void
 
     public init(configuration: ClusterConfiguration, logger: Logger, onReady: @escaping @Sendable (Int) async -> Void = { _ in }) {
-        self.supervisor = Supervisor(configuration: configuration, logger: logger)
+        let supervisor = Supervisor(configuration: configuration, logger: logger)
+        self.supervisor = supervisor
+        self.autoscaler = configuration.autoscaling.map { LocalAutoscaler(configuration: $0, cluster: supervisor, logger: logger) }
         self.logger = logger
         self.onReady = onReady
     }
@@ -24,13 +28,14 @@ public struct LocalClusterService: Service {
     public func run() async throws {
         try await self.supervisor.startAll()
         let application = Application(
-            router: Self.router(supervisor: self.supervisor),
+            router: Self.router(supervisor: self.supervisor, autoscaler: self.autoscaler),
             configuration: .init(address: .hostname("127.0.0.1", port: self.supervisor.configuration.controlPort)),
             onServerRunning: { channel in await self.onReady(channel.localAddress?.port ?? 0) },
             logger: self.logger
         )
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.supervisor.supervise() }
+            if let autoscaler = self.autoscaler { group.addTask { await autoscaler.run() } }
             group.addTask { try? await application.run() }
             try? await gracefulShutdown()
             await self.supervisor.stopAll()
@@ -38,7 +43,7 @@ public struct LocalClusterService: Service {
         }
     }
 
-    static func router(supervisor: Supervisor) -> Router<BasicRequestContext> {
+    static func router(supervisor: Supervisor, autoscaler: LocalAutoscaler?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/health") { _, _ in Response.json(["status": "UP"]) }
         router.get("/replicas") { _, _ in Response.json(.array(await supervisor.allReplicas.map(\.json))) }
@@ -62,6 +67,17 @@ public struct LocalClusterService: Service {
                 return Response.json(["error": "replicas=N is required"], status: .badRequest)
             }
             return try await Self.answer { .array(try await supervisor.scale(kind, to: count).map(\.json)) }
+        }
+        router.get("/autoscalers") { _, _ in
+            guard let autoscaler else { return Response.json(["apiVersion": "v1", "kind": "List", "items": []]) }
+            return Response.json(await autoscaler.list())
+        }
+        router.get("/autoscalers/:service") { _, context in
+            let service = context.parameters.get("service") ?? ""
+            guard let object = await autoscaler?.object(for: service) else {
+                return Response.json(["error": .string("no autoscaler for \(service)")], status: .notFound)
+            }
+            return Response.json(object)
         }
         return router
     }

@@ -97,7 +97,7 @@ func bootstrapLogging(settings: Settings, label: String) -> Logger {
 struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The local cluster: every service as separate processes, supervised (see ci/local-cluster).",
-        subcommands: [ClusterUp.self, ClusterStatus.self, ClusterControl.self, ClusterScale.self]
+        subcommands: [ClusterUp.self, ClusterStatus.self, ClusterControl.self, ClusterScale.self, ClusterAutoscalers.self]
     )
 }
 
@@ -112,6 +112,10 @@ struct ClusterUp: AsyncParsableCommand {
     @Option(help: "Port of the control API on 127.0.0.1.") var controlPort = 7070
     @Option(help: "Folder for replica logs and generated files.") var dataDirectory = ".data/cluster"
     @Flag(help: "Use in-memory stores and a per-process bus instead of PostgreSQL, MongoDB and RabbitMQ.") var memory = false
+    @Option(help: "Kubernetes manifests whose HorizontalPodAutoscalers the local autoscaler follows.") var manifests = "k8s"
+    @Option(help: "Services the local autoscaler scales (comma-separated; empty: none).")
+    var autoscale = "users,payments-python,payments-java,reviews"
+    @Option(help: "The local autoscaler's sync period in seconds (Kubernetes: 15).") var autoscalerSyncSeconds = 15
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -136,13 +140,37 @@ struct ClusterUp: AsyncParsableCommand {
             ],
             environment: shared,
             prometheusTargetsDirectory: environment["PROMETHEUS_TARGETS_DIR"],
-            useRealInfrastructure: !self.memory
+            useRealInfrastructure: !self.memory,
+            autoscaling: try self.autoscaling()
         )
         let cluster = LocalClusterService(configuration: configuration, logger: logger) { port in
             FileHandle.standardError.write(Data("Local cluster control API on http://127.0.0.1:\(port) (bookstore cluster status)\n".utf8))
         }
         let group = ServiceGroup(configuration: .init(services: [cluster], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// The HPAs of `--manifests` for the services of `--autoscale`; nil when no service is autoscaled.
+    func autoscaling() throws -> AutoscalingConfiguration? {
+        let names = self.autoscale.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { return nil }
+        var services: Set<ServiceKind> = []
+        for name in names {
+            guard let kind = ServiceKind(rawValue: name) else {
+                throw ValidationError(
+                    "--autoscale: unknown service \(name) (expected \(ServiceKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+            services.insert(kind)
+        }
+        guard (1...300).contains(self.autoscalerSyncSeconds) else { throw ValidationError("--autoscaler-sync-seconds must be 1...300") }
+        let manifests: KubernetesManifests
+        do {
+            manifests = try KubernetesManifests.load(directory: self.manifests)
+        } catch {
+            throw ValidationError("--manifests \(self.manifests): \(error) (pass --autoscale '' to run without the autoscaler)")
+        }
+        return AutoscalingConfiguration(manifests: manifests, services: services, syncPeriod: .seconds(self.autoscalerSyncSeconds))
     }
 }
 
@@ -210,5 +238,38 @@ struct ClusterScale: AsyncParsableCommand {
 
     func run() async throws {
         print(try await ControlClient(base: self.options.control).call(.POST, "/services/\(self.service)/scale?replicas=\(self.replicas)").text)
+    }
+}
+
+struct ClusterAutoscalers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hpa",
+        abstract: "The local autoscaler's HorizontalPodAutoscalers, like kubectl get hpa."
+    )
+    @OptionGroup var options: ControlOptions
+
+    func run() async throws {
+        let list = try await ControlClient(base: self.options.control).call(.GET, "/autoscalers")
+        print("NAME                         REFERENCE                         TARGETS              MINPODS  MAXPODS  REPLICAS  DESIRED")
+        for item in list["items"]?.arrayValue ?? [] {
+            let spec = item["spec"]
+            let status = item["status"]
+            let targets = (spec?["metrics"]?.arrayValue ?? []).map { metric -> String in
+                let name = metric["resource"]?["name"]?.stringValue ?? "?"
+                let current = (status?["currentMetrics"]?.arrayValue ?? []).first { $0["resource"]?["name"]?.stringValue == name }
+                let seen = current?["resource"]?["current"]?["averageUtilization"]?.intValue.map { "\($0)%" } ?? "<unknown>"
+                return "\(name): \(seen)/\(metric["resource"]?["target"]?["averageUtilization"]?.intValue ?? 0)%"
+            }
+            let columns: [(String, Int)] = [
+                (item["metadata"]?["name"]?.stringValue ?? "?", 28),
+                ("Deployment/" + (spec?["scaleTargetRef"]?["name"]?.stringValue ?? "?"), 33),
+                (targets.joined(separator: ", "), 20),
+                (String(spec?["minReplicas"]?.intValue ?? 0), 8),
+                (String(spec?["maxReplicas"]?.intValue ?? 0), 8),
+                (String(status?["currentReplicas"]?.intValue ?? 0), 9),
+                (String(status?["desiredReplicas"]?.intValue ?? 0), 7),
+            ]
+            print(columns.map { $0.0.padding(toLength: max($0.1, $0.0.count), withPad: " ", startingAt: 0) }.joined(separator: " "))
+        }
     }
 }

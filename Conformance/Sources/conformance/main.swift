@@ -124,8 +124,28 @@ struct Run: AsyncParsableCommand {
     @Option(help: "autoscaling: requests per second of the scale-up load.")
     var autoscalingRate: Double = 200
 
+    @Option(help: "autoscaling: the gateway path loaded with GETs (default: a read route of the service).")
+    var autoscalingPath: String?
+
+    @Option(help: "autoscaling: the HPA controller's sync period in seconds (Kubernetes: 15).")
+    var autoscalingSyncSeconds: Int = 15
+
+    @Option(help: "autoscaling: seconds resource metrics take to show a load (metrics-server: ~60; the local cluster: one sync).")
+    var autoscalingMetricsLagSeconds: Int = 60
+
+    @Option(help: "autoscaling: seconds added to the budgets derived from the HPA spec.")
+    var autoscalingSlackSeconds: Int = 60
+
     @Flag(help: "Print each check's evidence as it finishes.")
     var verbose = false
+
+    func validate() throws {
+        guard self.autoscalingRate > 0, self.failoverRate > 0 else { throw ValidationError("rates must be above 0 requests per second") }
+        guard (1...300).contains(self.autoscalingSyncSeconds) else { throw ValidationError("--autoscaling-sync-seconds must be 1...300") }
+        guard self.autoscalingMetricsLagSeconds >= 0, self.autoscalingSlackSeconds >= 0 else {
+            throw ValidationError("--autoscaling-metrics-lag-seconds and --autoscaling-slack-seconds must not be negative")
+        }
+    }
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -172,6 +192,10 @@ struct Run: AsyncParsableCommand {
         runOptions.alertSlack = .seconds(self.alertSlackSeconds)
         runOptions.autoscalingService = self.autoscalingService
         runOptions.autoscalingRate = self.autoscalingRate
+        runOptions.autoscalingPath = self.autoscalingPath
+        runOptions.autoscalingSyncPeriod = .seconds(self.autoscalingSyncSeconds)
+        runOptions.autoscalingMetricsLag = .seconds(self.autoscalingMetricsLagSeconds)
+        runOptions.autoscalingSlack = .seconds(self.autoscalingSlackSeconds)
         let verbose = self.verbose
         let report = await ConformanceRunner.run(checks, against: target, options: runOptions) { result in
             var line = "\(result.status.label.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0)) \(result.id)"

@@ -1,5 +1,6 @@
 import ConformanceKit
 import Foundation
+import Hummingbird
 import Synchronization
 import Testing
 
@@ -86,5 +87,67 @@ final class FakeAutoscaler: AutoscalerProbe {
         #expect(results.values.allSatisfy { $0.status.isSkipped })
         #expect(results["HPA-SCALE-UP"]?.status.message?.contains("needs autoscaler") == true)
         #expect(!reason.isEmpty)
+    }
+}
+
+/// The local target reads the cluster's autoscaler stand-in through the control API, in the `kubectl get hpa` shape.
+@Suite struct ControlAPIAutoscalerProbeTests {
+    static let hpa = """
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "review-service-hpa"},
+         "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "review-service"}, "minReplicas": 2, "maxReplicas": 10,
+                  "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
+                  "behavior": {"scaleUp": {"stabilizationWindowSeconds": 0, "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]},
+                               "scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]}}},
+         "status": {"currentReplicas": 2, "desiredReplicas": 4}}
+        """
+
+    static func router(items: String) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/autoscalers") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"kind": "List", "items": [\#(items)]}"#))
+            )
+        }
+        return router
+    }
+
+    @Test func readsTheStateOfTheServicesAutoscaler() async throws {
+        try await FakeServer.with(Self.router(items: Self.hpa)) { url in
+            let probe = ControlAPIAutoscalerProbe(baseURL: url)
+            let state = try await probe.autoscaler(for: "reviews")
+            #expect(state.name == "review-service-hpa")
+            #expect(state.minReplicas == 2 && state.maxReplicas == 10)
+            #expect(state.currentReplicas == 2 && state.desiredReplicas == 4)
+            #expect(state.cpuTargetUtilization == 70)
+            #expect(state.scaleUpPeriodSeconds == 15 && state.scaleDownStabilizationSeconds == 300 && state.scaleDownPeriodSeconds == 60)
+            await #expect(throws: CheckFailure.self) { _ = try await probe.autoscaler(for: "users") }
+        }
+    }
+
+    @Test func aClusterWithoutAutoscalersLeavesTheCapabilityMissingWithTheReason() async throws {
+        try await FakeServer.with(Self.router(items: "").withHealth()) { url in
+            let target = LocalTarget(configuration: .init(baseURL: url, controlURL: url))
+            try await target.prepare()
+            #expect(target.endpoints.autoscaler == nil)
+            #expect(target.reasonMissing(.autoscaler).contains("without its autoscaler"))
+        }
+        try await FakeServer.with(Self.router(items: Self.hpa).withHealth()) { url in
+            let target = LocalTarget(configuration: .init(baseURL: url, controlURL: url))
+            try await target.prepare()
+            #expect(target.endpoints.autoscaler != nil)
+        }
+    }
+}
+
+extension Router<BasicRequestContext> {
+    /// Adds the gateway liveness and the control API's replica list a local target probes.
+    func withHealth() -> Self {
+        self.get("/actuator/health/liveness") { _, _ in "UP" }
+        self.get("/replicas") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "[]")))
+        }
+        return self
     }
 }

@@ -29,7 +29,7 @@ public enum Capability: String, Sendable, CaseIterable, Comparable, CustomString
         case .replicaControl: "no replica control (pass --control-url, or use --target kubernetes)"
         case .prometheus: "no Prometheus (pass --prometheus-url)"
         case .alertmanager: "no Alertmanager (pass --alertmanager-url)"
-        case .autoscaler: "no autoscaler to observe (use --target kubernetes)"
+        case .autoscaler: "no autoscaler to observe (use --target local or kubernetes)"
         }
     }
 

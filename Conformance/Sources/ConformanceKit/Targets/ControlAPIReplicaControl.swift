@@ -43,3 +43,33 @@ public struct ControlAPIReplicaControl: ReplicaControl {
         }
     }
 }
+
+/// The local cluster's autoscaler stand-in, read through the control API's `GET /autoscalers` (the same
+/// `autoscaling/v2` objects as `kubectl get hpa -o json`).
+public struct ControlAPIAutoscalerProbe: AutoscalerProbe {
+    let driver: HTTPDriver
+
+    public init(baseURL: String) {
+        self.driver = HTTPDriver(client: ConformanceHTTP.client, baseURL: baseURL, evidence: nil, timeout: .seconds(10))
+    }
+
+    /// The HorizontalPodAutoscaler objects the cluster runs (empty when it runs without its autoscaler).
+    public func autoscalers() async throws -> [JSON] {
+        let response = try await self.driver.get("/autoscalers")
+        guard response.status == 200, let items = response.json?["items"]?.arrayValue else {
+            throw TargetError("control API GET /autoscalers answered \(response.status): \(response.excerpt)")
+        }
+        return items
+    }
+
+    public func autoscaler(for service: String) async throws -> AutoscalerState {
+        let deployment = KubernetesNames.deployment(for: service)
+        guard let hpa = try await self.autoscalers().first(where: { $0["spec"]?["scaleTargetRef"]?["name"]?.stringValue == deployment }) else {
+            throw CheckFailure(
+                expected: "an autoscaler targeting \(deployment) in the local cluster",
+                seen: "none (bookstore cluster up --autoscale)"
+            )
+        }
+        return KubernetesAutoscalerProbe.state(from: hpa)
+    }
+}

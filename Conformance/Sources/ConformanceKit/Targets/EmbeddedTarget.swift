@@ -59,7 +59,7 @@ public final class EmbeddedTarget: Target {
         .replicaControl: "the embedded system runs one instance of each service in one process, there are no replicas to kill (use --target local)",
         .prometheus: "no Prometheus runs with the embedded system (use --target local)",
         .alertmanager: "no Alertmanager runs with the embedded system (use --target local)",
-        .autoscaler: "the embedded system has one instance per service and no autoscaler (use --target kubernetes)",
+        .autoscaler: "the embedded system has one instance per service and no autoscaler (use --target local or kubernetes)",
         .contracts: "the OpenAPI documents were not found (pass --contracts-dir)",
         .signingKey: "the JWT secret of the attached system is unknown (pass --jwt-secret)",
     ]

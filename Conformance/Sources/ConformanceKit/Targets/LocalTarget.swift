@@ -55,8 +55,6 @@ public final class LocalTarget: Target {
         )
         endpoints.missingReasons[.contracts] = "the OpenAPI documents were not found (pass --contracts-dir)"
         endpoints.missingReasons[.signingKey] = "the JWT secret of the cluster is unknown (pass --jwt-secret)"
-        endpoints.missingReasons[.autoscaler] =
-            "the local cluster has no autoscaler stand-in yet; the autoscaling checks run on --target kubernetes against a real HPA"
         let probe = HTTPDriver(client: ConformanceHTTP.client, baseURL: configuration.baseURL, evidence: nil, timeout: .seconds(5))
         do {
             let response = try await probe.get("/actuator/health/liveness")
@@ -73,8 +71,19 @@ public final class LocalTarget: Target {
             } catch {
                 endpoints.missingReasons[.replicaControl] = "the control API at \(controlURL) does not answer: \(error)"
             }
+            let autoscaler = ControlAPIAutoscalerProbe(baseURL: controlURL)
+            do {
+                if try await autoscaler.autoscalers().isEmpty {
+                    endpoints.missingReasons[.autoscaler] = "the local cluster runs without its autoscaler (bookstore cluster up --autoscale '')"
+                } else {
+                    endpoints.autoscaler = autoscaler
+                }
+            } catch {
+                endpoints.missingReasons[.autoscaler] = "the control API at \(controlURL) serves no autoscalers: \(error)"
+            }
         } else {
             endpoints.missingReasons[.replicaControl] = "no control API (pass --control-url)"
+            endpoints.missingReasons[.autoscaler] = "no control API (pass --control-url)"
         }
 
         if let rabbit = configuration.rabbitManagement {
