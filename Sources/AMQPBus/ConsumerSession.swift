@@ -210,17 +210,11 @@ final class ConsumerSession: ConnectionSession {
     // MARK: Frames
 
     private func pump() {
-        var handled = 0
-        while handled < 10_000, let connection = self.connection {
-            do {
-                guard let frame = try connection.nextFrame() else { return }
-                handled += 1
-                try self.handle(frame, on: connection)
-            } catch {
-                self.fail(error.description, polite: false)
-                return
-            }
-        }
+        pumpFrames(
+            connection: { self.connection },
+            handle: { frame, connection throws(AMQPFailure) in try self.handle(frame, on: connection) },
+            fail: { reason in self.fail(reason, polite: false) }
+        )
     }
 
     private func handle(_ frame: AMQPConnection.Frame, on connection: AMQPConnection) throws(AMQPFailure) {
@@ -263,6 +257,27 @@ final class ConsumerSession: ConnectionSession {
             } else {
                 try connection.nack(deliveryTag: deliveryTag, requeue: true)
             }
+        }
+    }
+}
+
+/// Reads and handles the frames already available (at most 10 000 at a time), re-reading `connection()` before each:
+/// the loop ends when no frame is buffered or the connection is gone. The first failure reading or handling a frame
+/// goes to `fail` (which drops the connection) and ends the loop. Shared by `ConsumerSession` and `PublisherSession`.
+func pumpFrames(
+    connection: () -> AMQPConnection?,
+    handle: (AMQPConnection.Frame, AMQPConnection) throws(AMQPFailure) -> Void,
+    fail: (String) -> Void
+) {
+    var handled = 0
+    while handled < 10_000, let connection = connection() {
+        do {
+            guard let frame = try connection.nextFrame() else { return }
+            handled += 1
+            try handle(frame, connection)
+        } catch {
+            fail(error.description)
+            return
         }
     }
 }

@@ -246,17 +246,11 @@ final class PublisherSession: ConnectionSession {
     // MARK: Frames
 
     private func pump() {
-        var handled = 0
-        while handled < 10_000, let connection = self.connection {
-            do {
-                guard let frame = try connection.nextFrame() else { return }
-                handled += 1
-                try self.handle(frame, on: connection)
-            } catch {
-                self.fail(error.description, polite: false)
-                return
-            }
-        }
+        pumpFrames(
+            connection: { self.connection },
+            handle: { frame, connection throws(AMQPFailure) in try self.handle(frame, on: connection) },
+            fail: { reason in self.fail(reason, polite: false) }
+        )
     }
 
     private func handle(_ frame: AMQPConnection.Frame, on connection: AMQPConnection) throws(AMQPFailure) {

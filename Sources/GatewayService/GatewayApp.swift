@@ -119,7 +119,8 @@ public enum GatewayApp {
             metrics: scaffold.metrics,
             renderError: renderError,
             accessLog: scaffold.accessLog,
-            logger: scaffold.logger
+            logger: scaffold.logger,
+            clientIdleTimeout: TimeAmount(configuration.clientIdleTimeout)
         )
 
         let router = scaffold.makeRouter(

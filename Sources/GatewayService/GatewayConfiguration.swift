@@ -36,6 +36,10 @@ public struct GatewayConfiguration: Sendable {
     public var rateLimitBurst: Int
     /// `GATEWAY_MAX_IDLE_CONNECTIONS` (256): idle keep-alive connections kept per replica and event loop.
     public var maxIdleConnectionsPerReplica: Int
+    /// `GATEWAY_CLIENT_IDLE_TIMEOUT_MS` (60000): a client connection that has not sent a complete request head for
+    /// this long after connecting or after its last response (an idle keep-alive connection, or a head sent too
+    /// slowly) is closed.
+    public var clientIdleTimeout: Duration
     /// `CORS_ALLOWED_ORIGIN` (`*`).
     public var corsAllowedOrigin: String
     /// `MAX_BODY_BYTES` (common setting): larger request bodies get 413, also when chunked.
@@ -83,6 +87,7 @@ public struct GatewayConfiguration: Sendable {
         self.rateLimitPerSecond = try settings.int("GATEWAY_RATE_LIMIT_PER_SECOND", default: 1000, range: 0...1_000_000_000)
         self.rateLimitBurst = try settings.int("GATEWAY_RATE_LIMIT_BURST", default: 2000, range: 1...1_000_000_000)
         self.maxIdleConnectionsPerReplica = try settings.int("GATEWAY_MAX_IDLE_CONNECTIONS", default: 256, range: 0...100_000)
+        self.clientIdleTimeout = try milliseconds("GATEWAY_CLIENT_IDLE_TIMEOUT_MS", 60_000, 100...3_600_000)
         self.corsAllowedOrigin = settings.string("CORS_ALLOWED_ORIGIN", default: "*")
         self.maxBodyBytes = maxBodyBytes
     }

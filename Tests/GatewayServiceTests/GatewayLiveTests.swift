@@ -269,6 +269,31 @@ import Testing
         }
     }
 
+    @Test func idleAndSlowClientConnectionsAreClosedButBusyOnesAreNot() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            let extra = ["GATEWAY_CLIENT_IDLE_TIMEOUT_MS": "300", "GATEWAY_READ_TIMEOUT_MS": "5000"]
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url), extra: extra) { gateway in
+                // A kept-alive connection after its response, one that never sends anything, a head sent too slowly:
+                // each is closed by the gateway after the idle timeout (rawExchange waits up to 5 s for the close).
+                for (request, answered) in [
+                    ("GET /api/reviews/book/k HTTP/1.1\r\nHost: x\r\n\r\n", true),
+                    ("GET /actuator/health/liveness HTTP/1.1\r\nHost: x\r\n\r\n", true),
+                    ("", false),
+                    ("GET /api/reviews/book/slowloris HTTP/1.1\r\nHost: x\r\n", false),
+                ] {
+                    let start = ContinuousClock.now
+                    let raw = try await rawExchange(port: gateway.port, request)
+                    let elapsed = ContinuousClock.now - start
+                    #expect(elapsed >= .milliseconds(250) && elapsed < .seconds(3), "closed after \(elapsed): \(request.prefix(40))")
+                    #expect(raw.hasPrefix("HTTP/1.1 200") == answered, "\(raw.prefix(40))")
+                }
+                // A request whose response takes longer than the idle timeout is not cut.
+                let slow = try await rawExchange(port: gateway.port, "GET /api/reviews/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                #expect(slow.hasPrefix("HTTP/1.1 200"), "\(slow.prefix(40))")
+            }
+        }
+    }
+
     @Test func aBasePathInTheReplicaURLPrefixesEveryPath() async throws {
         try await withUpstreams(["u0"]) { upstreams in
             var replicas = allUpstreams(upstreams[0].url)

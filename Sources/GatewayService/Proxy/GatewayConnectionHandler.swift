@@ -15,7 +15,8 @@ import NIOHTTP1
 /// answered.
 ///
 /// On a graceful shutdown (`ChannelShouldQuiesceEvent`) an idle connection closes at once and a busy one after its
-/// response, so in-flight requests complete.
+/// response, so in-flight requests complete. A connection that has not sent a complete request head within the idle
+/// timeout of connecting or of its last response is closed (idle keep-alive connections, and heads sent too slowly).
 final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, ProxyExchangeDelegate {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -51,6 +52,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var hasForwarded = false
     private var isReadPending = false
     private var closesAfterResponse = false
+    private var idleTimer: Scheduled<Void>?
 
     // The current request.
     private var framer = BodyFramer(.none)
@@ -75,10 +77,23 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         self.context = context
         self.pool = self.proxy.pools.pool(for: context.eventLoop)
         self.clientAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.armIdleTimer(context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
         self.context = nil
+    }
+
+    /// Starts the wait for the next request head; ``begin(_:context:)`` stops it.
+    private func armIdleTimer(context: ChannelHandlerContext) {
+        self.idleTimer?.cancel()
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.proxy.clientIdleTimeout) {
+            self.idleTimer = nil
+            guard case .idle = self.mode, let context = self.context else { return }
+            self.close(context: context)
+        }
     }
 
     // MARK: Inbound
@@ -183,6 +198,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     private func begin(_ head: MessageHead, context: ChannelHandlerContext) {
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
         self.start = .now
         self.method = head.method
         self.target = head.target
@@ -502,6 +519,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private func completeRequest(context: ChannelHandlerContext) {
         self.mode = .idle
         self.scanned = 0
+        self.armIdleTimer(context: context)
         self.process(context: context)
     }
 

@@ -15,6 +15,8 @@ struct GatewayProxy: Sendable {
     let renderError: ErrorRenderer
     let accessLog: Bool
     let logger: Logger
+    /// How long a client connection may wait for a complete request head (see `GATEWAY_CLIENT_IDLE_TIMEOUT_MS`).
+    let clientIdleTimeout: TimeAmount
 
     /// Records the request metrics (and the access-log line when enabled), as the core middleware does for routes.
     func record(
