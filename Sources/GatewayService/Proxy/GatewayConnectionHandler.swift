@@ -53,6 +53,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var isReadPending = false
     private var closesAfterResponse = false
     private var idleTimer: Scheduled<Void>?
+    /// When the connection last started waiting for a request head; nil while a request is handled.
+    private var idleSince: NIODeadline?
 
     // The current request.
     private var framer = BodyFramer(.none)
@@ -77,7 +79,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         self.context = context
         self.pool = self.proxy.pools.pool(for: context.eventLoop)
         self.clientAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
-        self.armIdleTimer(context: context)
+        let now = NIODeadline.now()
+        self.idleSince = now
+        self.armIdleTimer(context: context, at: now + self.proxy.clientIdleTimeout)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -86,13 +90,22 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         self.context = nil
     }
 
-    /// Starts the wait for the next request head; ``begin(_:context:)`` stops it.
-    private func armIdleTimer(context: ChannelHandlerContext) {
-        self.idleTimer?.cancel()
-        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.proxy.clientIdleTimeout) {
+    /// Checks the idle deadline: one timer per connection and timeout period (not per request), moved on while the
+    /// connection is busy or took a request since.
+    private func armIdleTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.idleTimer = nil
-            guard case .idle = self.mode, let context = self.context else { return }
-            self.close(context: context)
+            guard let context = self.context else { return }
+            let timeout = self.proxy.clientIdleTimeout
+            guard case .idle = self.mode, let since = self.idleSince else {
+                if case .closing = self.mode { return }
+                return self.armIdleTimer(context: context, at: .now() + timeout)
+            }
+            if NIODeadline.now() - since >= timeout {
+                self.close(context: context)
+            } else {
+                self.armIdleTimer(context: context, at: since + timeout)
+            }
         }
     }
 
@@ -198,8 +211,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     private func begin(_ head: MessageHead, context: ChannelHandlerContext) {
-        self.idleTimer?.cancel()
-        self.idleTimer = nil
+        self.idleSince = nil
         self.start = .now
         self.method = head.method
         self.target = head.target
@@ -519,7 +531,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private func completeRequest(context: ChannelHandlerContext) {
         self.mode = .idle
         self.scanned = 0
-        self.armIdleTimer(context: context)
+        self.idleSince = .now()
         self.process(context: context)
     }
 
