@@ -59,9 +59,14 @@ public struct Payment: Sendable, Equatable {
     }
 
     /// A new `pending` payment for `request`: the claim stored before the processor is called.
-    static func pending(for request: PaymentRequest, idempotencyKey: String?, now: Date) -> Payment {
+    static func pending(
+        for request: PaymentRequest,
+        idempotencyKey: String?,
+        now: Date,
+        paymentID: String = UUID().uuidString.lowercased()
+    ) -> Payment {
         Payment(
-            paymentID: UUID().uuidString.lowercased(),
+            paymentID: paymentID,
             orderID: request.orderID,
             userID: request.userID,
             amount: request.amount,

@@ -31,7 +31,10 @@ public struct PaymentSubmission: Sendable, Equatable {
 /// A request first claims its idempotency key, or without one its fingerprint, by storing a `pending` payment: the
 /// repository's unique indexes let exactly one of N concurrent identical requests win; the others wait for its
 /// outcome and return it. When the processor is unavailable the claim is removed, so nothing is stored and the
-/// client may retry.
+/// client may retry. A claim still `pending` after twice `pendingWait` (the processor's worst case with its retries,
+/// plus a margin) was abandoned — its replica died between claiming and storing the outcome — and a repeated request takes
+/// it over: the claim is replaced by a new one with the same `payment_id` (so a processor that deduplicates charges by
+/// payment id would not charge twice) and processed again.
 struct PaymentEngine: Sendable {
     let repository: any PaymentRepository
     let processor: any PaymentProcessor
@@ -75,6 +78,7 @@ struct PaymentEngine: Sendable {
     ///   - requestID: for the events' headers.
     func submit(_ request: PaymentRequest, idempotencyKey: String?, requestID: String?) async throws(PaymentEngineError) -> PaymentSubmission {
         let deadline = ContinuousClock.now + self.pendingWait
+        var abandonedID: String?
         while true {
             let existing: Payment?
             if let idempotencyKey {
@@ -89,14 +93,34 @@ struct PaymentEngine: Sendable {
             }
             if let existing {
                 if existing.status != .pending { return PaymentSubmission(payment: existing, isReplay: true) }
+                if self.isAbandoned(existing) {
+                    try await self.storage { () async throws(PaymentRepositoryError) in
+                        try await self.repository.delete(paymentID: existing.paymentID, expectedStatus: .pending)
+                    }
+                    self.logger.warning(
+                        "Abandoned pending payment taken over",
+                        metadata: [
+                            "payment.id": .string(existing.paymentID), "payment.pending_since": .string(Timestamp.iso8601(existing.updatedAt)),
+                        ]
+                    )
+                    abandonedID = existing.paymentID
+                    continue
+                }
                 guard ContinuousClock.now < deadline else { throw .inProgress }
                 try? await Task.sleep(for: self.pollInterval)
                 continue
             }
-            let claim = Payment.pending(for: request, idempotencyKey: idempotencyKey, now: currentMillisecondDate())
+            let now = currentMillisecondDate()
+            let claim =
+                abandonedID.map { Payment.pending(for: request, idempotencyKey: idempotencyKey, now: now, paymentID: $0) }
+                ?? Payment.pending(for: request, idempotencyKey: idempotencyKey, now: now)
             do throws(PaymentRepositoryError) {
                 try await self.repository.insert(claim)
             } catch .duplicateIdempotencyKey, .duplicateFingerprint {
+                guard ContinuousClock.now < deadline else { throw .inProgress }
+                continue
+            } catch .duplicatePaymentID where abandonedID != nil {
+                // A concurrent repetition took the abandoned claim over first: wait for its outcome.
                 guard ContinuousClock.now < deadline else { throw .inProgress }
                 continue
             } catch {
@@ -105,6 +129,14 @@ struct PaymentEngine: Sendable {
             }
             return PaymentSubmission(payment: try await self.process(claim, requestID: requestID), isReplay: false)
         }
+    }
+
+    /// Whether a `pending` claim is older than any live attempt can be: twice `pendingWait`, so a repetition that
+    /// arrives while the original may still be running waits for it (and answers ``PaymentEngineError/inProgress``
+    /// after `pendingWait`) rather than taking it over.
+    func isAbandoned(_ claim: Payment, now: Date = Date()) -> Bool {
+        let (seconds, attoseconds) = (self.pendingWait * 2).components
+        return now.timeIntervalSince(claim.updatedAt) > Double(seconds) + Double(attoseconds) / 1e18
     }
 
     /// Charges a claimed payment and stores the outcome.

@@ -231,7 +231,7 @@ public final class PostgresPaymentRepository: PaymentRepository {
     }
 
     public func release(messageID: String, queue: String) async throws {
-        try await self.run { client in
+        _ = try await self.run { client in
             try await client.query("DELETE FROM processed_messages WHERE queue = \(queue) AND message_id = \(messageID)", logger: self.logger)
         }
     }

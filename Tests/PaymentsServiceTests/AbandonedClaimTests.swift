@@ -1,0 +1,84 @@
+import BookstoreCore
+import Foundation
+import Logging
+import Testing
+
+@testable import PaymentsService
+
+/// A replica that dies between claiming a payment and storing its outcome leaves a `pending` claim behind; a repeated
+/// request must not be refused forever because of it.
+@Suite struct AbandonedClaimTests {
+    let repository = MemoryPaymentRepository()
+
+    func engine(pendingWait: Duration = .milliseconds(300)) -> PaymentEngine {
+        let metrics = ServiceMetrics(service: "payment-service-python")
+        let logger = Logger(label: "test")
+        return PaymentEngine(
+            repository: self.repository,
+            processor: SimulatedProcessor(configuration: .init(processingDelay: .zero, successRate: 1)),
+            breaker: CircuitBreaker(name: "processor", configuration: .init(), metrics: metrics),
+            retry: RetryPolicy(maxAttempts: 1, baseDelay: .zero),
+            events: PaymentEvents(
+                publisher: EventPublisher(bus: InProcessEventBus(), metrics: metrics, logger: logger),
+                flavour: .python,
+                serviceName: "payment-service-python"
+            ),
+            metrics: metrics,
+            logger: logger,
+            pendingWait: pendingWait,
+            pollInterval: .milliseconds(5)
+        )
+    }
+
+    let request = PaymentRequest(orderID: "order-1", userID: "user-1", amount: Money(cents: 1990), currency: .usd, method: .creditCard, bookID: "b-1")
+
+    /// A claim stored `age` ago by a replica that never came back.
+    func leftBehind(age: TimeInterval, key: String?) async throws -> Payment {
+        let claim = Payment.pending(for: self.request, idempotencyKey: key, now: Date(timeIntervalSinceNow: -age))
+        try await self.repository.insert(claim)
+        return claim
+    }
+
+    @Test(arguments: ["key-1", nil] as [String?])
+    func aRepetitionTakesAnAbandonedClaimOverWithTheSamePaymentID(key: String?) async throws {
+        let stale = try await self.leftBehind(age: 60, key: key)
+        let submission = try await self.engine().submit(self.request, idempotencyKey: key, requestID: nil)
+        #expect(submission.payment.paymentID == stale.paymentID)
+        #expect(submission.payment.status == .completed)
+        #expect(!submission.isReplay)
+        let stored = try await self.repository.find(paymentID: stale.paymentID)
+        #expect(stored?.status == .completed)
+        #expect(try await self.repository.list(userID: "user-1", offset: 0, limit: 10).total == 1, "no second payment")
+    }
+
+    @Test func aClaimYoungerThanTheWorstCaseIsWaitedForThenInProgress() async throws {
+        _ = try await self.leftBehind(age: 0.05, key: "key-1")
+        let start = ContinuousClock.now
+        await #expect(throws: PaymentEngineError.inProgress) {
+            _ = try await self.engine(pendingWait: .seconds(1)).submit(self.request, idempotencyKey: "key-1", requestID: nil)
+        }
+        #expect(ContinuousClock.now - start >= .milliseconds(900))
+    }
+
+    @Test func concurrentRepetitionsOfAnAbandonedClaimChargeOnce() async throws {
+        let stale = try await self.leftBehind(age: 60, key: "key-1")
+        let engine = self.engine(pendingWait: .seconds(2))
+        let results = try await withThrowingTaskGroup(of: PaymentSubmission.self) { group in
+            for _ in 0..<8 { group.addTask { try await engine.submit(self.request, idempotencyKey: "key-1", requestID: nil) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0.payment.paymentID == stale.paymentID && $0.payment.status == .completed })
+        #expect(results.filter { !$0.isReplay }.count == 1, "one took it over, the others got its outcome")
+        #expect(try await self.repository.list(userID: "user-1", offset: 0, limit: 10).total == 1)
+    }
+
+    @Test func aClaimIsAbandonedAfterTwiceTheWorstCaseSinceItsLastUpdate() {
+        let engine = self.engine(pendingWait: .seconds(10))
+        var claim = Payment.pending(for: self.request, idempotencyKey: nil, now: Date(timeIntervalSinceNow: -60))
+        #expect(engine.isAbandoned(claim))
+        claim.updatedAt = Date(timeIntervalSinceNow: -21)
+        #expect(engine.isAbandoned(claim))
+        claim.updatedAt = Date(timeIntervalSinceNow: -15)
+        #expect(!engine.isAbandoned(claim))
+    }
+}
