@@ -304,3 +304,32 @@ enum PaymentRepositoryContract {
         }
     }
 }
+
+/// The in-memory adapter (embedded mode and unit tests) held to the same contract; needs no server, so it always runs.
+@Suite struct MemoryPaymentRepositoryContractTests {
+    let repository = MemoryPaymentRepository()
+
+    @Test func everyOperationRoundTripsExactly() async throws {
+        _ = try await PaymentRepositoryContract.everyOperationRoundTripsExactly(self.repository)
+    }
+    @Test func moneyIsStoredAsExactDecimals() async throws { try await PaymentRepositoryContract.moneyIsStoredAsExactDecimals(self.repository) }
+    @Test func paymentIDIsUnique() async throws { try await PaymentRepositoryContract.paymentIDIsUnique(self.repository) }
+    @Test func idempotencyKeysAreUniquePerUser() async throws { try await PaymentRepositoryContract.idempotencyKeysAreUniquePerUser(self.repository) }
+    @Test func anUnkeyedFingerprintIsClaimedOnceUntilItFails() async throws {
+        try await PaymentRepositoryContract.anUnkeyedFingerprintIsClaimedOnceUntilItFails(self.repository)
+    }
+    @Test func updatesAreConditionalOnTheStatus() async throws {
+        try await PaymentRepositoryContract.updatesAreConditionalOnTheStatus(self.repository)
+    }
+    @Test func concurrentRefundsHaveOneWinner() async throws { try await PaymentRepositoryContract.concurrentRefundsHaveOneWinner(self.repository) }
+    @Test func deletingAPendingClaimReleasesItsKeys() async throws {
+        try await PaymentRepositoryContract.deletingAPendingClaimReleasesItsKeys(self.repository)
+    }
+    @Test func listsNewestFirstWithTotals() async throws {
+        try await PaymentRepositoryContract.listsNewestFirstWithTotals(self.repository)
+        #expect(await self.repository.isHealthy())
+    }
+    @Test func twentyParallelIdenticalClaimsHaveOneWinner() async throws {
+        try await PaymentRepositoryContract.twentyParallelIdenticalClaimsHaveOneWinner(self.repository)
+    }
+}

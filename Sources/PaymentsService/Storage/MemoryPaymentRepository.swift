@@ -80,6 +80,16 @@ public final class MemoryPaymentRepository: PaymentRepository {
         try self.storage.withLock { storage throws(PaymentRepositoryError) in
             guard let stored = storage.payments[payment.paymentID] else { throw .notFound }
             guard stored.payment.status == expectedStatus else { throw .statusChanged(current: stored.payment.status) }
+            // The unique indexes of the real stores hold for updates too (e.g. reviving a failed unkeyed payment while
+            // another one with its fingerprint is active).
+            if let key = payment.idempotencyKey, let holder = storage.keys[KeyIndex(userID: payment.userID, key: key)], holder != payment.paymentID {
+                throw .duplicateIdempotencyKey
+            }
+            if let fingerprint = Storage.activeFingerprint(of: payment), let holder = storage.activeFingerprints[fingerprint],
+                holder != payment.paymentID
+            {
+                throw .duplicateFingerprint
+            }
             storage.unindex(stored.payment)
             if let key = payment.idempotencyKey { storage.keys[KeyIndex(userID: payment.userID, key: key)] = payment.paymentID }
             if let fingerprint = Storage.activeFingerprint(of: payment) { storage.activeFingerprints[fingerprint] = payment.paymentID }
