@@ -204,6 +204,11 @@ import Testing
                     ) == 1
                 )
                 #expect(metricValue(text, "gateway_upstream_healthy", [service, ("upstream", "reviews"), ("replica", replica)]) == 1)
+                let attempt = [service, ("upstream", "reviews"), ("replica", replica)]
+                #expect(metricValue(text, "gateway_upstream_request_duration_seconds_count", attempt) == 1)
+                let seconds = metricValue(text, "gateway_upstream_request_duration_seconds_sum", attempt) ?? -1
+                #expect(seconds > 0 && seconds < 5, "\(seconds)")
+                #expect(metricValue(text, "gateway_upstream_request_duration_seconds_bucket", attempt + [("le", "10.0")]) == 1)
                 #expect(metricValue(text, "circuit_breaker_state", [service, ("name", "upstream:reviews")]) == 0)
                 #expect(metricValue(text, "gateway_retries_total", [service, ("upstream", "reviews")]) == 0)
             }

@@ -54,6 +54,15 @@ public final class ServiceMetrics: Sendable {
         self.registry.makeCounter(descriptor: Self.descriptor(name, help), labels: [("service", self.service)] + labels)
     }
 
+    /// A duration histogram (seconds, ``durationBuckets``) with the service label and `labels`.
+    public func durationHistogram(_ name: String, labels: [(String, String)] = [], help: String) -> DurationHistogram {
+        self.registry.makeDurationHistogram(
+            descriptor: Self.descriptor(name, help),
+            labels: [("service", self.service)] + labels,
+            buckets: Self.durationBuckets
+        )
+    }
+
     /// A gauge with the service label and `labels`.
     public func gauge(_ name: String, labels: [(String, String)] = [], help: String) -> Gauge {
         self.registry.makeGauge(descriptor: Self.descriptor(name, help), labels: [("service", self.service)] + labels)

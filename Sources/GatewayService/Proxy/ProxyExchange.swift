@@ -102,6 +102,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     private var attempts = 0
     private var tried: [ReplicaEndpoint] = []
     private var endpoint: ReplicaEndpoint?
+    private var attemptStartedAt: NIODeadline = .now()
 
     // Request body: parts not yet written to the current connection, or every part while the body is kept for a retry.
     private var bodyParts: [ByteBuffer] = []
@@ -251,6 +252,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         }
         self.attempts += 1
         self.endpoint = endpoint
+        self.attemptStartedAt = .now()
         self.isRequestFullySent = false
         self.bodyPartsSent = 0
         if let connection = self.pool.takeIdle(to: endpoint) {
@@ -334,7 +336,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
             }
         }
         if let endpoint = self.endpoint {
-            self.request.upstream.finish(endpoint, outcome: outcome, heldBreakerPermit: true)
+            self.request.upstream.finish(endpoint, outcome: outcome, heldBreakerPermit: true, startedAt: self.attemptStartedAt)
             self.endpoint = nil
         }
         self.state = .idle
@@ -429,7 +431,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         self.state = .idle  // the connection is gone; nothing to close or pool
         if self.isResponseStarted {
             if let endpoint = self.endpoint {
-                self.request.upstream.finish(endpoint, outcome: .reset, heldBreakerPermit: true)
+                self.request.upstream.finish(endpoint, outcome: .reset, heldBreakerPermit: true, startedAt: self.attemptStartedAt)
                 self.endpoint = nil
             }
             self.pool.unwatch(self)

@@ -51,6 +51,9 @@ final class ReplicaEndpoint: Sendable, CustomStringConvertible {
     let outcomes: [Counter]
     let ejections: Counter?
     let healthy: Gauge?
+    /// `gateway_upstream_request_duration_seconds`: one attempt, from choosing the replica to the end of its response
+    /// (or its failure), connection set-up included.
+    let latency: DurationHistogram?
 
     init(address: SocketAddress, target: ReplicaTarget, upstream: String, metrics: ServiceMetrics?) {
         let ip = address.ipAddress ?? target.host
@@ -73,11 +76,20 @@ final class ReplicaEndpoint: Sendable, CustomStringConvertible {
         self.ejections = metrics?.counter("gateway_ejections_total", labels: labels, help: "Replicas ejected after consecutive failures")
         self.healthy = metrics?.gauge("gateway_upstream_healthy", labels: labels, help: "1 when the replica receives traffic")
         self.healthy?.set(to: 1)
+        self.latency = metrics?.durationHistogram(
+            "gateway_upstream_request_duration_seconds",
+            labels: labels,
+            help: "Duration of attempts at upstream replicas, connection included"
+        )
     }
 
-    func record(_ outcome: UpstreamOutcome) {
+    /// Counts an attempt's outcome and, when it was sent (`startedAt`), its duration.
+    func record(_ outcome: UpstreamOutcome, startedAt: NIODeadline?) {
         guard !self.outcomes.isEmpty else { return }
         self.outcomes[outcome.rawValue].increment()
+        if let startedAt, let latency = self.latency {
+            latency.recordNanoseconds(max(0, (NIODeadline.now() - startedAt).nanoseconds))
+        }
     }
 
     var description: String { self.key }

@@ -128,8 +128,8 @@ public final class Upstream: Sendable {
 
     /// Ends an attempt: metrics, passive health of the replica (ejection), and the circuit breaker when the attempt
     /// held a breaker permit.
-    func finish(_ endpoint: ReplicaEndpoint, outcome: UpstreamOutcome, heldBreakerPermit: Bool) {
-        endpoint.record(outcome)
+    func finish(_ endpoint: ReplicaEndpoint, outcome: UpstreamOutcome, heldBreakerPermit: Bool, startedAt: NIODeadline? = nil) {
+        endpoint.record(outcome, startedAt: startedAt)
         let failed = outcome.isFailure
         let ejection = self.replicaSet.withLock { $0.finish(endpoint, failed: failed, at: .now) }
         if heldBreakerPermit {
