@@ -23,7 +23,8 @@ public struct GatewayConfiguration: Sendable {
     public var replayableBodyLimit: Int
     /// `GATEWAY_HEALTH_INTERVAL_MS` (2000): active readiness checks of every replica; 0 turns them off.
     public var healthCheckInterval: Duration
-    /// `GATEWAY_HEALTH_TIMEOUT_MS` (1000): one readiness check.
+    /// `GATEWAY_HEALTH_TIMEOUT_MS` (1000): one readiness check. `GATEWAY_HEALTH_FAILURES` (2, in ``ejection``):
+    /// consecutive failed checks that take a replica out.
     public var healthCheckTimeout: Duration
     /// `GATEWAY_EJECT_FAILURES` (3), `GATEWAY_EJECT_SECONDS` (10, doubling on repeat), `GATEWAY_EJECT_MAX_SECONDS` (300).
     public var ejection: EjectionPolicy
@@ -76,7 +77,8 @@ public struct GatewayConfiguration: Sendable {
         self.ejection = EjectionPolicy(
             consecutiveFailures: try settings.int("GATEWAY_EJECT_FAILURES", default: 3, range: 1...1_000_000),
             baseDuration: .seconds(try settings.double("GATEWAY_EJECT_SECONDS", default: 10, range: 0.001...86_400)),
-            maxDuration: .seconds(try settings.double("GATEWAY_EJECT_MAX_SECONDS", default: 300, range: 0.001...86_400))
+            maxDuration: .seconds(try settings.double("GATEWAY_EJECT_MAX_SECONDS", default: 300, range: 0.001...86_400)),
+            checkFailures: try settings.int("GATEWAY_HEALTH_FAILURES", default: 2, range: 1...100)
         )
         self.breaker = CircuitBreakerStateMachine.Configuration(
             failureThreshold: try settings.int("GATEWAY_BREAKER_FAILURES", default: 5, range: 1...1_000_000),

@@ -82,6 +82,9 @@ import Testing
         var set = ReplicaSet(policy: EjectionPolicy(), seed: 1)
         set.replace(with: replicas)
         set.recordCheck(replicas[0], healthy: false)
+        #expect(set.availability(at: self.t0).allSatisfy { $0.available }, "one failed check (default threshold 2) is not enough")
+        set.recordCheck(replicas[0], healthy: false)
+        set.recordCheck(replicas[1], healthy: false)
         do {
             let outcome = set.choose(excluding: [], at: self.t0)
             #expect(outcome === replicas[1])
@@ -148,6 +151,21 @@ import Testing
             let outcome = health.recordFailure(at: now, policy: policy)
             #expect(outcome == .seconds(10))
         }
+    }
+
+    @Test func consecutiveFailedChecksTakeAReplicaOutAndOnePassBringsItBack() {
+        var health = ReplicaHealth()
+        health.recordCheck(healthy: false, failuresToFail: 3)
+        health.recordCheck(healthy: false, failuresToFail: 3)
+        #expect(health.isAvailable(at: self.t0))
+        health.recordCheck(healthy: true, failuresToFail: 3)
+        health.recordCheck(healthy: false, failuresToFail: 3)
+        health.recordCheck(healthy: false, failuresToFail: 3)
+        #expect(health.isAvailable(at: self.t0), "the count starts over after a pass")
+        health.recordCheck(healthy: false, failuresToFail: 3)
+        #expect(!health.isAvailable(at: self.t0))
+        health.recordCheck(healthy: true, failuresToFail: 3)
+        #expect(health.isAvailable(at: self.t0))
     }
 
     @Test func activeChecksAndEjectionCombine() {

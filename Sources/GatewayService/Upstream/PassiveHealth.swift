@@ -6,11 +6,20 @@ public struct EjectionPolicy: Sendable, Equatable {
     public var baseDuration: Duration
     /// The longest ejection.
     public var maxDuration: Duration
+    /// Consecutive failed readiness checks that take a replica out of rotation (one passing check brings it back), so
+    /// that one slow check on a loaded machine does not remove a healthy replica.
+    public var checkFailures: Int
 
-    public init(consecutiveFailures: Int = 3, baseDuration: Duration = .seconds(10), maxDuration: Duration = .seconds(300)) {
+    public init(
+        consecutiveFailures: Int = 3,
+        baseDuration: Duration = .seconds(10),
+        maxDuration: Duration = .seconds(300),
+        checkFailures: Int = 2
+    ) {
         self.consecutiveFailures = consecutiveFailures
         self.baseDuration = baseDuration
         self.maxDuration = maxDuration
+        self.checkFailures = max(1, checkFailures)
     }
 
     /// The length of ejection number `count` (1-based) in a row.
@@ -27,11 +36,12 @@ public struct EjectionPolicy: Sendable, Equatable {
 /// The health of one replica: its active readiness check, and passive ejection after consecutive failed requests
 /// with timed re-admission. Pure: time is passed in.
 ///
-/// A replica is available when its last readiness check passed (or none ran yet) and it is not ejected. An ejection
+/// A replica is available unless its last `checkFailures` readiness checks failed, and it is not ejected. An ejection
 /// ends by itself; when the replica fails again within `baseDuration` of its re-admission, the next ejection lasts
 /// twice as long (up to `maxDuration`), otherwise the doubling starts over.
 public struct ReplicaHealth: Sendable, Equatable {
     public private(set) var isActivelyHealthy = true
+    public private(set) var consecutiveCheckFailures = 0
     public private(set) var consecutiveFailures = 0
     public private(set) var ejectedUntil: ContinuousClock.Instant?
     /// Ejections in a row (each within `baseDuration` of the previous re-admission).
@@ -49,8 +59,14 @@ public struct ReplicaHealth: Sendable, Equatable {
     }
 
     /// Records the result of an active readiness check.
-    public mutating func recordCheck(healthy: Bool) {
-        self.isActivelyHealthy = healthy
+    public mutating func recordCheck(healthy: Bool, failuresToFail: Int = 1) {
+        if healthy {
+            self.consecutiveCheckFailures = 0
+            self.isActivelyHealthy = true
+        } else {
+            self.consecutiveCheckFailures += 1
+            if self.consecutiveCheckFailures >= failuresToFail { self.isActivelyHealthy = false }
+        }
     }
 
     public mutating func recordSuccess(at now: ContinuousClock.Instant) {

@@ -88,7 +88,7 @@ struct ReplicaSet: Sendable {
     @discardableResult
     mutating func recordCheck(_ endpoint: ReplicaEndpoint, healthy: Bool) -> Bool {
         guard let index = self.members.firstIndex(where: { $0.endpoint === endpoint }) else { return false }
-        self.members[index].health.recordCheck(healthy: healthy)
+        self.members[index].health.recordCheck(healthy: healthy, failuresToFail: self.policy.checkFailures)
         return true
     }
 
