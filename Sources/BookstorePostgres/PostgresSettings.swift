@@ -33,6 +33,26 @@ public struct PostgresSettings: Sendable {
             && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }
     }
 
+    /// One plain connection (no pool) to `database`: for the one-off statements of start-up.
+    func connectionConfiguration(database: String) throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS =
+            switch self.tls {
+            case "prefer": .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case "require": .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            default: .disable
+            }
+        var configuration = PostgresConnection.Configuration(
+            host: self.host,
+            port: self.port,
+            username: self.username,
+            password: self.password,
+            database: database,
+            tls: tls
+        )
+        configuration.options.connectTimeout = .seconds(3)
+        return configuration
+    }
+
     func clientConfiguration(database: String) -> PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS =
             switch self.tls {

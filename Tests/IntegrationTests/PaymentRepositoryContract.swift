@@ -275,7 +275,7 @@ enum PaymentRepositoryContract {
     }
 
     /// On a store that cannot be reached: not healthy, and every operation fails as `unavailable` ("database
-    /// unavailable…") within two seconds, bounded by the store's `timeoutSetting` (set to 500 ms by the suite).
+    /// unavailable…") within three seconds, bounded by the store's `timeoutSetting` (set to 500 ms by the suite).
     static func everyOperationIsUnavailableWithinTheTimeout(_ repository: any PaymentRepository, timeoutSetting: String) async throws {
         #expect(await repository.isHealthy() == false)
         let clock = ContinuousClock()
@@ -300,7 +300,8 @@ enum PaymentRepositoryContract {
                 }
                 #expect(detail.hasPrefix("database unavailable"), "\(name): \(detail)")
             }
-            #expect(clock.now - start < .seconds(2), "bounded by \(timeoutSetting)")
+            // 500 ms each; the margin is for a loaded machine (the drivers' defaults would take 10–30 s).
+            #expect(clock.now - start < .seconds(3), "bounded by \(timeoutSetting)")
         }
     }
 }

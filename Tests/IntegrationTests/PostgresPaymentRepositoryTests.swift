@@ -198,7 +198,7 @@ enum PostgresPaymentTestDatabase {
         }
         let settings = IntegrationEnvironment.settings
         if let host = settings["POSTGRES_HOST"], let user = settings["POSTGRES_USER"] {
-            let configuration = PostgresClient.Configuration(
+            let configuration = PostgresConnection.Configuration(
                 host: host,
                 port: Int(settings["POSTGRES_PORT"] ?? "") ?? 5432,
                 username: user,
@@ -206,14 +206,12 @@ enum PostgresPaymentTestDatabase {
                 database: "postgres",
                 tls: .disable
             )
-            let client = PostgresClient(configuration: configuration)
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
-                _ = try? await client.query(
+            if let connection = try? await PostgresConnection.connect(configuration: configuration, id: 0, logger: IntegrationEnvironment.logger) {
+                _ = try? await connection.query(
                     PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(database)\" WITH (FORCE)"),
                     logger: IntegrationEnvironment.logger
                 )
-                group.cancelAll()
+                try? await connection.close()
             }
         }
         if let failure { throw failure }
