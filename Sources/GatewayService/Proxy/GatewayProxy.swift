@@ -67,17 +67,7 @@ struct GatewayProxy: Sendable {
             buffer.writeString(field.value)
             buffer.writeStaticString("\r\n")
         }
-        if let allowOrigin {
-            buffer.writeStaticString("Access-Control-Allow-Origin: ")
-            buffer.writeString(allowOrigin)
-            buffer.writeStaticString(allowOrigin == "*" ? "\r\n" : "\r\nVary: Origin\r\n")
-        }
-        switch connection {
-        case .none: break
-        case .close: buffer.writeStaticString("Connection: close\r\n")
-        case .keepAlive: buffer.writeStaticString("Connection: keep-alive\r\n")
-        }
-        buffer.writeStaticString("\r\n")
+        ResponseHead.writeEnd(of: &buffer, allowOrigin: allowOrigin, connection: connection)
         buffer.writeBytes(body)
         return buffer
     }

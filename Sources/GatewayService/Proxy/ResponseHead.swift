@@ -81,6 +81,12 @@ enum ResponseHead {
         buffer.writeStaticString("X-Request-ID: ")
         buffer.writeString(requestID)
         buffer.writeStaticString("\r\nX-Gateway-Service: bookstore-gateway\r\n")
+        Self.writeEnd(of: &buffer, allowOrigin: allowOrigin, connection: connection)
+    }
+
+    /// The last fields of every head the gateway writes — CORS origin (with `Vary`) and `Connection` — and the empty
+    /// line that ends it.
+    static func writeEnd(of buffer: inout ByteBuffer, allowOrigin: String?, connection: ConnectionField) {
         if let allowOrigin {
             buffer.writeStaticString("Access-Control-Allow-Origin: ")
             buffer.writeString(allowOrigin)
