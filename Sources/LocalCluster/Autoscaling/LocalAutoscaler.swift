@@ -113,7 +113,8 @@ public actor LocalAutoscaler {
 
     /// One pass of the controller over every autoscaler.
     func sync(now: ContinuousClock.Instant) async {
-        let replicas = await self.cluster.allReplicas
+        let kinds = Set(self.entries.map(\.kind))
+        let replicas = await self.cluster.allReplicas.filter { kinds.contains($0.kind) }
         var readings: [String: (cpuCores: Double, memoryBytes: Double)] = [:]
         for replica in replicas {
             guard let pid = replica.pid else { continue }
