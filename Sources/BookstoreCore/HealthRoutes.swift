@@ -1,7 +1,7 @@
 import Hummingbird
 import JSONKit
 
-extension Router where Context == BookstoreRequestContext {
+extension ServiceRouter {
     /// The health routes of the Flask/Spring-style services: `GET {base}` (`{status:"healthy", service, version}`),
     /// `{base}/live` (`{status:"UP"}`, never touches dependencies) and `{base}/ready` (`{status:"READY"|"NOT_READY",
     /// checks}`, 503 when a dependency is down or the service is draining).

@@ -33,14 +33,15 @@ public struct ServiceScaffold: Sendable {
     /// A router whose every route, including unknown ones, passes through the observability middleware, and that
     /// serves `/metrics` (and `extraMetricsPaths`, e.g. `/actuator/prometheus`).
     /// - Parameter responseHeaders: headers set on every response, errors and unknown routes included.
-    public func makeRouter(extraMetricsPaths: [String] = [], responseHeaders: HTTPFields = [:]) -> Router<BookstoreRequestContext> {
-        let router = Router(context: BookstoreRequestContext.self)
+    public func makeRouter(extraMetricsPaths: [String] = [], responseHeaders: HTTPFields = [:]) -> ServiceRouter {
+        let router = ServiceRouter()
         router.add(
             middleware: ObservabilityMiddleware(
                 metrics: self.metrics,
                 renderError: self.renderError,
                 accessLog: self.accessLog,
-                responseHeaders: responseHeaders
+                responseHeaders: responseHeaders,
+                routes: router.methods
             )
         )
         let metrics = self.metrics
@@ -57,7 +58,7 @@ public struct ServiceScaffold: Sendable {
     ///   - services: long-running work (consumers, clients) that runs and stops with the server.
     ///   - onServerRunning: called with the bound port once listening.
     public func makeApplication(
-        router: Router<BookstoreRequestContext>,
+        router: ServiceRouter,
         services: [any Service] = [],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> Application<RouterResponder<BookstoreRequestContext>> {

@@ -12,7 +12,7 @@ struct ReviewsController: Sendable {
     let events: ReviewEvents
     let maxBodyBytes: Int
 
-    func addRoutes(to router: Router<BookstoreRequestContext>) {
+    func addRoutes(to router: ServiceRouter) {
         router.post("/api/reviews") { request, context in try await self.create(request, context) }
         router.get("/api/reviews/book/{book_id}") { request, context in try await self.listByBook(request, context) }
         router.get("/api/reviews/book/{book_id}/stats") { _, context in try await self.stats(context) }

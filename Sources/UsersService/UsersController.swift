@@ -14,7 +14,7 @@ struct UsersController: Sendable {
     let loginLimiter: RateLimiter
     let maxBodyBytes: Int
 
-    func addRoutes(to router: Router<BookstoreRequestContext>) {
+    func addRoutes(to router: ServiceRouter) {
         router.post("/api/auth/register") { request, context in try await self.register(request, context) }
         router.post("/api/auth/login") { request, context in try await self.login(request, context) }
         router.post("/api/auth/validate") { request, _ in
@@ -183,10 +183,7 @@ struct UsersController: Sendable {
     }
 
     static func password(_ fields: inout FieldReader, _ key: String, checkLength: Bool = true) -> String? {
-        guard let value = fields.value(key) else {
-            fields.fail(key, "\(key) is required")
-            return nil
-        }
+        guard let value = fields.value(key) else { return nil }
         guard case .string(let password) = value else {
             fields.fail(key, "\(key) must be a string")
             return nil

@@ -60,6 +60,53 @@ func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffo
         }
     }
 
+    @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
+        let (app, _) = try await self.app()
+        try await app.test(.router) { client in
+            for (method, path, allow) in [
+                (HTTPRequest.Method.delete, "/items/7", "GET"), (.trace, "/items/7", "GET"), (.get, "/echo", "POST"),
+                (.put, "/api/health/ready", "GET"), (.post, "/metrics", "GET"),
+            ] {
+                try await client.execute(uri: path, method: method) { response in
+                    #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                    #expect(response.headers[.allow] == allow, "\(method) \(path)")
+                    let body = try JSON.parse(Array(buffer: response.body))
+                    #expect(body["message"]?.stringValue == "Method \(method.rawValue) is not allowed here; allowed: \(allow)")
+                    #expect(body["requestId"]?.stringValue == response.headers[.requestID])
+                }
+            }
+            // Unknown paths stay 404, whatever the method.
+            for (method, path) in [(HTTPRequest.Method.trace, "/nope"), (.get, "/items"), (.get, "/items/7/more")] {
+                try await client.execute(uri: path, method: method) { response in
+                    #expect(response.status == .notFound, "\(method) \(path)")
+                    #expect(response.headers[.allow] == nil)
+                }
+            }
+        }
+    }
+
+    @Test func routeMethodsPickTheMostSpecificTemplate() {
+        let router = ServiceRouter()
+        router.get("/api/reviews/{id}") { _, _ in "" }
+        router.put("/api/reviews/{id}") { _, _ in "" }
+        router.post("/api/reviews/{id}/helpful") { _, _ in "" }
+        router.get("/api/reviews/book/{book}") { _, _ in "" }
+        router.post("/api/payments/validate") { _, _ in "" }
+        router.get("/api/payments/{id}") { _, _ in "" }
+        router.get("/files/**") { _, _ in "" }
+        let table = router.methods
+        #expect(table.allowed(at: "/api/reviews/abc") == [.get, .put])
+        #expect(table.allowed(at: "/api/reviews/abc/") == [.get, .put])
+        #expect(table.allowed(at: "/api/reviews/abc/helpful") == [.post])
+        #expect(table.allowed(at: "/api/reviews/book/b1") == [.get])
+        #expect(table.allowed(at: "/api/payments/validate") == [.post])
+        #expect(table.allowed(at: "/api/payments/p1") == [.get])
+        #expect(table.allowed(at: "/files/a/b/c") == [.get])
+        #expect(table.allowed(at: "/api/reviews") == nil)
+        #expect(table.allowed(at: "/api/reviews/a/b/c") == nil)
+        #expect(RouteMethods.allowHeader([.get, .put]) == "GET, PUT")
+    }
+
     @Test(arguments: [
         ("", HTTPResponse.Status.badRequest), ("{", .badRequest), ("[1]", .badRequest), ("\"x\"", .badRequest),
         ("{\"a\":1}", .ok), (String(repeating: " ", count: 3000) + "{}", .contentTooLarge),

@@ -111,6 +111,10 @@ struct Reply: Sendable {
     let status: HTTPResponse.Status
     let headers: HTTPFields
     let bytes: [UInt8]
+    /// The body of the request this replies to, if it had one (for the request checks of ``expectConforms``).
+    var requestBody: [UInt8]? = nil
+    /// The headers of the request this replies to.
+    var requestHeaders: [String: String] = [:]
 
     var json: JSON { (try? JSON.parse(self.bytes)) ?? .null }
     var text: String { String(decoding: self.bytes, as: UTF8.self) }
@@ -149,8 +153,16 @@ extension TestClientProtocol {
             fields[.contentType] = "application/json"
             buffer = ByteBuffer(string: body)
         }
+        let requestBody = buffer.map { Array(buffer: $0) }
+        let requestHeaders = Dictionary(fields.map { ($0.name.canonicalName, $0.value) }) { first, _ in first }
         return try await self.execute(uri: uri, method: method, headers: fields, body: buffer) { response in
-            Reply(status: response.status, headers: response.headers, bytes: Array(buffer: response.body))
+            Reply(
+                status: response.status,
+                headers: response.headers,
+                bytes: Array(buffer: response.body),
+                requestBody: requestBody,
+                requestHeaders: requestHeaders
+            )
         }
     }
 }
@@ -163,8 +175,17 @@ func expectConforms(
     _ path: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
-    let violations = reply.violations(try flavour.contract, method, path)
+    let document = try flavour.contract
+    let violations = reply.violations(document, method, path)
     #expect(violations.isEmpty, "\(method) \(path) \(reply.status.code): \(violations.report)\n\(reply.text)", sourceLocation: sourceLocation)
+    let disagreement = document.requestDisagreement(
+        method: method.rawValue,
+        target: path,
+        body: reply.requestBody,
+        headers: reply.requestHeaders,
+        status: Int(reply.status.code)
+    )
+    #expect(disagreement == nil, "\(disagreement ?? "")\n\(reply.text)", sourceLocation: sourceLocation)
 }
 
 /// A valid Visa test number, and an expiry in the future.

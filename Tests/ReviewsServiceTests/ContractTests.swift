@@ -112,6 +112,13 @@ struct ContractTests {
                     violations.isEmpty,
                     "\(exchange.method) \(exchange.path) → \(exchange.reply.code) \(exchange.reply.text.prefix(300))\n\(violations.report)"
                 )
+                let disagreement = document.requestDisagreement(
+                    method: exchange.method,
+                    target: exchange.path,
+                    body: exchange.reply.requestBody,
+                    status: exchange.reply.code
+                )
+                #expect(disagreement == nil, "\(disagreement ?? "") → \(exchange.reply.text.prefix(300))")
             }
         }
     }

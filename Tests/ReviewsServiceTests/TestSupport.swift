@@ -91,6 +91,8 @@ struct Reply: Sendable {
     let status: HTTPResponse.Status
     let headers: HTTPFields
     let bytes: [UInt8]
+    /// The body of the request this replies to, if it had one.
+    var requestBody: [UInt8]? = nil
 
     var code: Int { self.status.code }
     var text: String { String(decoding: self.bytes, as: UTF8.self) }
@@ -142,7 +144,12 @@ struct Harness: Sendable {
             body = ByteBuffer(string: raw)
         }
         let response = try await self.client.execute(uri: uri, method: method, headers: headers, body: body)
-        return Reply(status: response.status, headers: response.headers, bytes: Array(buffer: response.body))
+        return Reply(
+            status: response.status,
+            headers: response.headers,
+            bytes: Array(buffer: response.body),
+            requestBody: body.map { Array(buffer: $0) }
+        )
     }
 
     /// Creates a review as `identity` and returns it, expecting 201.

@@ -55,7 +55,8 @@ import Testing
                 (#"{"comment":"\#(String(repeating: "c", count: 2001))"}"#, ["comment must be at most 2000 characters"]),
                 (#"{"title":7,"comment":[]}"#, ["title must be a string", "comment must be a string"]),
                 (#"{}"#, ["at least one of rating, title or comment is required"]),
-                (#"{"rating":null}"#, ["at least one of rating, title or comment is required"]),
+                (#"{"rating":null}"#, ["rating must not be null"]),
+                (#"{"title":"New","comment":null}"#, ["comment must not be null"]),
                 (#"{"verified_purchase":true,"helpful_count":5}"#, ["at least one of rating, title or comment is required"]),
             ]
             for (raw, errors) in cases {

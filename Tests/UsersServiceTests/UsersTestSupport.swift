@@ -63,7 +63,8 @@ struct UsersClient {
     ) async throws -> Checked {
         var headers = headers
         if let token { headers[.authorization] = "Bearer \(token)" }
-        let body = raw.map { ByteBuffer(string: $0) } ?? json.map { ByteBuffer(bytes: $0.bytes) }
+        let requestBody = raw.map { Array($0.utf8) } ?? json.map(\.bytes)
+        let body = requestBody.map { ByteBuffer(bytes: $0) }
         if body != nil { headers[.contentType] = "application/json" }
         return try await self.client.execute(uri: path, method: method, headers: headers, body: body) { response in
             let bytes = Array(buffer: response.body)
@@ -78,6 +79,13 @@ struct UsersClient {
                     body: bytes
                 )
                 #expect(violations.isEmpty, "\(method) \(path) → \(response.status.code): \(violations)", sourceLocation: sourceLocation)
+                let disagreement = usersContract.requestDisagreement(
+                    method: method.rawValue,
+                    target: path,
+                    body: requestBody,
+                    status: Int(response.status.code)
+                )
+                #expect(disagreement == nil, "\(disagreement ?? "")", sourceLocation: sourceLocation)
             }
             let json = (try? JSON.parse(bytes)) ?? .null
             return Checked(status: response.status, headers: response.headers, json: json)

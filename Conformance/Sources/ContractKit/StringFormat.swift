@@ -1,5 +1,9 @@
-/// The string formats the validator checks: `uuid`, `date-time` (RFC 3339), `date` (RFC 3339 full-date) and
-/// `email` (a practical `local@domain` check). Other formats are not checked.
+import Foundation
+
+/// The string formats the validator checks: `uuid`, `date-time` (RFC 3339), `date` (RFC 3339 full-date), `email` (a
+/// practical `local@domain` check), and the payment documents' own `payment-card-number` (13–19 digits, optionally
+/// separated by spaces or hyphens, passing the Luhn check) and `card-expiry` (`MM/YY`, not before the current month
+/// in UTC). Other formats are not checked.
 enum StringFormat {
     /// Whether `text` has `format`; nil when the format is not one this validator checks.
     static func check(_ text: String, format: String) -> Bool? {
@@ -8,8 +12,41 @@ enum StringFormat {
         case "date-time": self.isDateTime(text)
         case "date": self.isDate(Array(text.utf8)[...])
         case "email": self.isEmail(text)
+        case "payment-card-number": self.isCardNumber(text)
+        case "card-expiry": self.isCardExpiry(text, now: Date())
         default: nil
         }
+    }
+
+    /// 13–19 digits, optionally separated by spaces or hyphens, whose Luhn checksum is a multiple of 10.
+    static func isCardNumber(_ text: String) -> Bool {
+        var digits: [Int] = []
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digits.append(Int(byte - UInt8(ascii: "0")))
+            case UInt8(ascii: " "), UInt8(ascii: "-"): continue
+            default: return false
+            }
+        }
+        guard (13...19).contains(digits.count) else { return false }
+        var sum = 0
+        for (index, digit) in digits.reversed().enumerated() {
+            let doubled = index % 2 == 1 ? digit * 2 : digit
+            sum += doubled > 9 ? doubled - 9 : doubled
+        }
+        return sum % 10 == 0
+    }
+
+    /// `MM/YY` with a month 01–12, not before the month of `now` in UTC.
+    static func isCardExpiry(_ text: String, now: Date) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 5, bytes[2] == UInt8(ascii: "/"), let month = self.number(bytes[0..<2][...]),
+            let year = self.number(bytes[3..<5][...]), (1...12).contains(month)
+        else { return false }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        let today = calendar.dateComponents([.year, .month], from: now)
+        return (2000 + year) * 12 + month >= (today.year ?? 0) * 12 + (today.month ?? 0)
     }
 
     /// `8-4-4-4-12` hexadecimal digits, any case, any version.

@@ -54,6 +54,12 @@ public struct APIError: Error, Sendable {
     public static func notFound(_ message: String = "Not found") -> APIError { .init(status: .notFound, message: message) }
     public static func conflict(_ message: String) -> APIError { .init(status: .conflict, message: message) }
 
+    /// 405 for a method the path does not serve, with the `Allow` header RFC 9110 requires.
+    public static func methodNotAllowed(_ method: HTTPRequest.Method, allowed: [HTTPRequest.Method]) -> APIError {
+        let list = RouteMethods.allowHeader(allowed)
+        return .init(status: .methodNotAllowed, message: "Method \(method.rawValue) is not allowed here; allowed: \(list)", headers: [.allow: list])
+    }
+
     public static func payloadTooLarge(limit: Int) -> APIError {
         .init(status: .contentTooLarge, message: "Request body exceeds the limit of \(limit) bytes")
     }

@@ -13,12 +13,21 @@ public struct ObservabilityMiddleware: RouterMiddleware {
     let accessLog: Bool
     /// Headers set on every response, including errors and unknown routes (e.g. the gateway's `X-Gateway-Service`).
     let responseHeaders: HTTPFields
+    /// The router's routes: a known path asked with a method it does not serve answers 405 with `Allow`.
+    let routes: RouteMethods?
 
-    public init(metrics: ServiceMetrics, renderError: @escaping ErrorRenderer, accessLog: Bool, responseHeaders: HTTPFields = [:]) {
+    public init(
+        metrics: ServiceMetrics,
+        renderError: @escaping ErrorRenderer,
+        accessLog: Bool,
+        responseHeaders: HTTPFields = [:],
+        routes: RouteMethods? = nil
+    ) {
         self.metrics = metrics
         self.renderError = renderError
         self.accessLog = accessLog
         self.responseHeaders = responseHeaders
+        self.routes = routes
     }
 
     public func handle(
@@ -35,7 +44,7 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            response = self.errorResponse(for: error, requestID: requestID, logger: context.logger)
+            response = self.errorResponse(for: error, request: request, requestID: requestID, logger: context.logger)
         }
         response.headers[.requestID] = requestID
         for field in self.responseHeaders { response.headers[field.name] = field.value }
@@ -66,14 +75,21 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         return response
     }
 
-    func errorResponse(for error: any Error, requestID: String, logger: Logger) -> Response {
+    func errorResponse(for error: any Error, request: Request, requestID: String, logger: Logger) -> Response {
         let apiError: APIError
         switch error {
         case let error as APIError:
             apiError = error
         case let error as HTTPError:
             switch error.status {
-            case .notFound: apiError = .notFound("No route for this path")
+            case .notFound:
+                // A known path that does not serve this method is 405; a path whose best template serves it was left
+                // unmatched by the router's trie (a literal segment wins without backtracking) and stays 404.
+                if let allowed = self.routes?.allowed(at: request.uri.path), !allowed.isEmpty, !allowed.contains(request.method) {
+                    apiError = .methodNotAllowed(request.method, allowed: allowed)
+                } else {
+                    apiError = .notFound("No route for this path")
+                }
             case .methodNotAllowed: apiError = APIError(status: .methodNotAllowed, message: "Method not allowed")
             case .contentTooLarge: apiError = APIError(status: .contentTooLarge, message: "Request body too large")
             default:

@@ -3,6 +3,9 @@ import HummingbirdCore
 
 /// A validated page request.
 public struct PageRequest: Sendable, Equatable {
+    /// The highest page number accepted (the contracts say `maximum: 1000000`).
+    public static let maxPage = 1_000_000
+
     public var page: Int
     public var limit: Int
 
@@ -28,8 +31,10 @@ public struct PageRequest: Sendable, Equatable {
         var page = firstPage
         var limit = defaultLimit
         if let raw = query[pageKey[...]] {
-            guard let value = Int(raw), value >= firstPage, value <= 1_000_000 else {
-                throw APIError.validation([FieldError(field: pageKey, message: "\(pageKey) must be an integer >= \(firstPage)")])
+            guard let value = Int(raw), value >= firstPage, value <= Self.maxPage else {
+                throw APIError.validation([
+                    FieldError(field: pageKey, message: "\(pageKey) must be an integer between \(firstPage) and \(Self.maxPage)")
+                ])
             }
             page = value
         }

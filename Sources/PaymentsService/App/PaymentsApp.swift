@@ -77,7 +77,7 @@ enum PaymentsAppBuilder {
         scaffold.readiness.register("broker") { await bus.isHealthy() }
         try await bus.declareExchanges([Exchanges.payment])
 
-        let router: Router<BookstoreRequestContext>
+        let router: ServiceRouter
         switch flavour {
         case .python:
             router = scaffold.makeRouter()

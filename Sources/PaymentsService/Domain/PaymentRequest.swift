@@ -94,11 +94,9 @@ extension PaymentRequest {
             } catch {
                 reader.fail(fields.amount, error.message(for: fields.amount))
             }
-        } else {
-            reader.fail(fields.amount, "\(fields.amount) is required")
         }
         var currency = Currency.usd
-        if let code = reader.string(fields.currency, required: false) {
+        if let code = reader.string(fields.currency, required: false, trimming: false) {
             if let parsed = Currency(code: code) {
                 currency = parsed
             } else {
@@ -106,7 +104,7 @@ extension PaymentRequest {
             }
         }
         var method = PaymentMethod.creditCard
-        if let name = reader.string(fields.paymentMethod, required: false) {
+        if let name = reader.string(fields.paymentMethod, required: false, trimming: false) {
             if let parsed = PaymentMethod(name: name) {
                 method = parsed
             } else {
@@ -123,13 +121,13 @@ extension PaymentRequest {
     /// Validates the card fields of `reader`'s object, recording every problem.
     /// - Parameter required: whether all three fields must be present (the validation endpoint) or only those given.
     static func checkCard(_ reader: inout FieldReader, fields: PaymentFields, cards: CardValidator, required: Bool) {
-        if let number = reader.string(fields.cardNumber, required: required), let problem = cards.problem(cardNumber: number) {
+        if let number = reader.string(fields.cardNumber, required: required, trimming: false), let problem = cards.problem(cardNumber: number) {
             reader.fail(fields.cardNumber, "\(fields.cardNumber) \(problem)")
         }
-        if let cvv = reader.string(fields.cvv, required: required), let problem = cards.problem(cvv: cvv) {
+        if let cvv = reader.string(fields.cvv, required: required, trimming: false), let problem = cards.problem(cvv: cvv) {
             reader.fail(fields.cvv, "\(fields.cvv) \(problem)")
         }
-        if let expiry = reader.string(fields.expiryDate, required: required), let problem = cards.problem(expiryDate: expiry) {
+        if let expiry = reader.string(fields.expiryDate, required: required, trimming: false), let problem = cards.problem(expiryDate: expiry) {
             reader.fail(fields.expiryDate, "\(fields.expiryDate) \(problem)")
         }
     }

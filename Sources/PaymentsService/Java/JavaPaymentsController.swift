@@ -7,7 +7,7 @@ import JSONKit
 struct JavaPaymentsController: Sendable {
     let http: PaymentHTTP
 
-    func addRoutes(to router: Router<BookstoreRequestContext>) {
+    func addRoutes(to router: ServiceRouter) {
         router.post("/api/payments") { request, context in try await self.create(request, context) }
         router.post("/api/payments/validate") { request, context in try await self.validate(request, context) }
         router.get("/api/payments/user/{userId}") { request, context in try await self.list(request, context) }

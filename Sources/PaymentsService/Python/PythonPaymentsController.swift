@@ -6,7 +6,7 @@ import JSONKit
 struct PythonPaymentsController: Sendable {
     let http: PaymentHTTP
 
-    func addRoutes(to router: Router<BookstoreRequestContext>) {
+    func addRoutes(to router: ServiceRouter) {
         router.post("/api/payments") { request, context in try await self.create(request, context) }
         router.post("/api/payments/validate") { request, context in try await self.validate(request, context) }
         router.get("/api/payments/user/{user_id}") { request, context in try await self.list(request, context) }
