@@ -3,6 +3,7 @@ import Hummingbird
 import JSONKit
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 
 /// What every service is built from: its settings, metrics, readiness, token verifier, logger and error envelope.
@@ -20,7 +21,14 @@ public struct ServiceScaffold: Sendable {
         let common = try CommonSettings(settings: settings, defaultServiceName: defaultServiceName, defaultPort: defaultPort)
         self.common = common
         self.metrics = ServiceMetrics(service: common.serviceName, limits: ResourceLimits.detect(settings: settings))
-        self.readiness = Readiness()
+        let metrics = self.metrics
+        self.readiness = Readiness { name, up in
+            metrics.gauge(
+                "dependency_up",
+                labels: [("dependency", name)],
+                help: "Whether a dependency answered the last readiness check (1) or not (0); the broker is ridden out"
+            ).set(to: up ? 1.0 : 0.0)
+        }
         self.tokens = TokenService(settings: common.jwt)
         var logger = Logger(label: common.serviceName)
         logger.logLevel = Logger.Level(rawValue: common.logLevel) ?? .info

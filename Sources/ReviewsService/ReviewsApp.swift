@@ -86,7 +86,8 @@ public enum ReviewsApp {
         ]
 
         scaffold.readiness.register("database", check: databaseIsHealthy)
-        scaffold.readiness.register("broker") { await bus.isHealthy() }
+        // The broker is ridden out (events wait in the outbox): reported, never a reason to leave rotation.
+        scaffold.readiness.register("broker", critical: false) { await bus.isHealthy() }
         let router = scaffold.makeRouter()
         router.addHealthRoutes(base: "/api/health", serviceName: serviceName, version: scaffold.common.version, readiness: scaffold.readiness)
         ReviewsController(

@@ -47,7 +47,8 @@ public enum UsersApp {
         try await bus.declareExchanges([Exchanges.user])
 
         scaffold.readiness.register("database") { await repository.isHealthy() }
-        scaffold.readiness.register("broker") { await bus.isHealthy() }
+        // The broker is ridden out (events wait in the outbox): reported, never a reason to leave rotation.
+        scaffold.readiness.register("broker", critical: false) { await bus.isHealthy() }
         let router = scaffold.makeRouter()
         router.addHealthRoutes(base: "/api/health", serviceName: serviceName, version: scaffold.common.version, readiness: scaffold.readiness)
         UsersController(

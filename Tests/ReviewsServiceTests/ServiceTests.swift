@@ -1,6 +1,8 @@
 import BookstoreCore
 import Foundation
 import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
 import JSONKit
 import Testing
 
@@ -16,6 +18,40 @@ import Testing
             let ready = try await app.send(.get, "/api/health/ready")
             #expect(ready.code == 200)
             #expect(ready.json == ["status": "READY", "checks": ["database": "UP", "broker": "UP"]])
+        }
+    }
+
+    /// A bus whose broker is unreachable: publishes are still taken (as the AMQP bus takes them into its outbox).
+    struct UnreachableBrokerBus: EventBus {
+        let inner = InProcessEventBus()
+        func declareExchanges(_ names: [String]) async throws { try await self.inner.declareExchanges(names) }
+        func declareQueue(_ spec: QueueSpec) async throws { try await self.inner.declareQueue(spec) }
+        func publish(_ message: EventMessage) async throws { try await self.inner.publish(message) }
+        func consume(queue: String, prefetch: Int, handler: @escaping @Sendable (EventMessage) async -> DeliveryOutcome) async throws {
+            try await self.inner.consume(queue: queue, prefetch: prefetch, handler: handler)
+        }
+        func isHealthy() async -> Bool { false }
+    }
+
+    /// SPEC §3: a broker outage is ridden out with the outbox; readiness reports it but stays 200, so the gateway
+    /// and Kubernetes keep every replica in rotation, and writes keep working.
+    @Test func anUnreachableBrokerIsReportedButDoesNotFailReadiness() async throws {
+        let built = try await ReviewsApp.build(settings: Fixture.settings([:]), bus: UnreachableBrokerBus())
+        try await built.application.test(.router) { client in
+            let ready = try await client.execute(uri: "/api/health/ready", method: .get) { $0 }
+            #expect(ready.status == .ok)
+            #expect(try JSON.parse(Array(buffer: ready.body)) == ["status": "READY", "checks": ["database": "UP", "broker": "DOWN"]])
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(metrics.contains(#"dependency_up{service="review-service",dependency="broker"} 0"#), "\(metrics)")
+            #expect(metrics.contains(#"dependency_up{service="review-service",dependency="database"} 1"#))
+            let token = try await Fixture.token(Fixture.alice)
+            let created = try await client.execute(
+                uri: "/api/reviews",
+                method: .post,
+                headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                body: ByteBuffer(bytes: Fixture.reviewBody().bytes)
+            ) { $0.status }
+            #expect(created == .created)
         }
     }
 
