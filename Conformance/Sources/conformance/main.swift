@@ -173,12 +173,17 @@ struct Run: AsyncParsableCommand {
         )
         let target = try options.makeTarget()
         FileHandle.standardError.write(Data("Preparing the \(self.target.rawValue) target…\n".utf8))
+        // A target that is not ready is a finding, not a usage error: TARGET-READY fails, every check still runs and
+        // the reports are written (exit 1). Only invalid usage exits 64.
+        var readinessProblem: String?
         do {
             try await target.prepare()
+        } catch let error as TargetNotReady {
+            readinessProblem = error.message
         } catch {
-            await target.release()
-            throw ValidationError("the \(self.target.rawValue) target is not usable: \(error)")
+            readinessProblem = "the \(self.target.rawValue) target could not be prepared: \(error)"
         }
+        if let readinessProblem { FileHandle.standardError.write(Data("Target not ready: \(readinessProblem)\n".utf8)) }
         let endpoints = target.endpoints
         let offered = Capability.allCases.map { capability in
             target.capabilities.contains(capability) ? "+\(capability)" : "-\(capability)"
@@ -197,7 +202,8 @@ struct Run: AsyncParsableCommand {
         runOptions.autoscalingMetricsLag = .seconds(self.autoscalingMetricsLagSeconds)
         runOptions.autoscalingSlack = .seconds(self.autoscalingSlackSeconds)
         let verbose = self.verbose
-        let report = await ConformanceRunner.run(checks, against: target, options: runOptions) { result in
+        let report = await ConformanceRunner.run(checks, against: target, options: runOptions, readinessProblem: readinessProblem) {
+            result in
             var line = "\(result.status.label.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0)) \(result.id)"
             line += String(format: " (%.2f s)", Double(result.duration.components.seconds) + Double(result.duration.components.attoseconds) / 1e18)
             if let message = result.status.message { line += "\n         \(message)" }

@@ -28,7 +28,8 @@ import Testing
         let report = await ConformanceRunner.run(checks, against: target)
         let log = target.logPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
         await target.release()
-        #expect(report.results.count == checks.count)
+        #expect(report.results.count == checks.count + 1)
+        #expect(report.results.first?.id == ConformanceRunner.targetReadyID && report.results.first?.status == .passed)
         #expect(report.skipped == 0, "every contracts and security check can run against the embedded system")
         var unexpected = 0
         for result in report.results where !result.status.isPassed && !result.status.isSkipped {

@@ -40,6 +40,8 @@ public enum Capability: String, Sendable, CaseIterable, Comparable, CustomString
 
 /// The suites of the catalogue (SPEC §9), in the order a run executes them.
 public enum Suite: String, Sendable, CaseIterable, Comparable, CustomStringConvertible {
+    /// The one check the runner adds itself: `TARGET-READY`, whether the target answered before the checks ran.
+    case target
     case contracts
     case security
     case async

@@ -46,6 +46,23 @@ public struct CheckFailure: Error, Sendable, CustomStringConvertible {
     public var description: String { "expected \(self.expected), seen \(self.seen)" }
 }
 
+/// A precondition of the check (a fixture: a user, a login, a payment) could not be set up, so what the check tests
+/// was never looked at. Reported as an error naming the fixture (`blocked: POST /api/reviews answered 308`), distinct
+/// from an assertion failure and never a pass or a skip.
+public struct CheckBlocked: Error, Sendable, CustomStringConvertible {
+    /// The fixture step that failed, e.g. `POST /api/auth/register (fixture user alice)`.
+    public let fixture: String
+    public let seen: String
+
+    public init(fixture: String, seen: String) {
+        self.fixture = fixture
+        self.seen = seen
+    }
+
+    /// `blocked: <fixture> answered <seen>`: the message of the JUnit error.
+    public var description: String { "blocked: \(self.fixture): \(self.seen)" }
+}
+
 /// A check cannot run against this target; the reason is reported and the check is not counted as passed.
 public struct CheckSkip: Error, Sendable, CustomStringConvertible {
     public let reason: String

@@ -56,7 +56,7 @@ public struct RunOptions: Sendable {
 
     public init(
         runID: String = RunOptions.makeRunID(),
-        paymentAttempts: Int = 40,
+        paymentAttempts: Int = 12,
         asyncMessages: Int = 50,
         asyncTimeout: Duration = .seconds(20),
         failoverService: String = "reviews",

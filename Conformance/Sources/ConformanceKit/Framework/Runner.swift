@@ -37,19 +37,31 @@ public enum ConformanceRunner {
     ///   - target: a prepared target.
     ///   - options: run tunables.
     ///   - progress: called after each check.
+    ///   - readinessProblem: why the target did not become ready (``TargetNotReady``, or a failed preparation); the
+    ///     run still goes on, `TARGET-READY` fails with it, and checks the target cannot serve at all are blocked.
     public static func run(
         _ checks: [Check],
         against target: any Target,
         options: RunOptions = RunOptions(),
+        readinessProblem: String? = nil,
         progress: @Sendable (CheckResult) -> Void = { _ in }
     ) async -> RunReport {
         let startedAt = Date()
         let clock = ContinuousClock()
         let start = clock.now
         let state = RunState(options: options)
-        var results: [CheckResult] = []
+        let ready = CheckResult(
+            id: Self.targetReadyID,
+            suite: .target,
+            summary: "The target answers its health endpoints through the gateway before the checks run (bounded wait)",
+            status: readinessProblem.map { .failed("expected the \(target.name) target to be ready, seen \($0)") } ?? .passed,
+            duration: .zero,
+            evidence: []
+        )
+        progress(ready)
+        var results: [CheckResult] = [ready]
         for check in checks {
-            let result = await self.run(check, against: target, state: state)
+            let result = await self.run(check, against: target, state: state, readinessProblem: readinessProblem)
             results.append(result)
             progress(result)
         }
@@ -58,9 +70,22 @@ public enum ConformanceRunner {
         return RunReport(targetName: target.name, startedAt: startedAt, duration: clock.now - start, results: results, notes: notes)
     }
 
-    /// Runs one check (or skips it).
-    public static func run(_ check: Check, against target: any Target, state: RunState) async -> CheckResult {
+    /// The id of the result the runner adds first: whether the target was ready.
+    public static let targetReadyID = "TARGET-READY"
+
+    /// Runs one check (or skips it; or, when the target never came up and the check needs it, reports it blocked).
+    public static func run(_ check: Check, against target: any Target, state: RunState, readinessProblem: String? = nil) async -> CheckResult {
         let missing = check.requirements.subtracting(target.capabilities).sorted()
+        if let readinessProblem, missing.contains(.http) {
+            return CheckResult(
+                id: check.id,
+                suite: check.suite,
+                summary: check.summary,
+                status: .errored("blocked: \(Self.targetReadyID) failed: \(readinessProblem)"),
+                duration: .zero,
+                evidence: []
+            )
+        }
         guard missing.isEmpty else {
             let reasons = missing.map { "needs \($0): \(target.reasonMissing($0))" }
             return CheckResult(
@@ -91,6 +116,8 @@ public enum ConformanceRunner {
             status = .failed(failure.description)
         } catch let skip as CheckSkip {
             status = .skipped(skip.reason)
+        } catch let blocked as CheckBlocked {
+            status = .errored(blocked.description)
         } catch let error as HTTPTransportError {
             status = .failed("expected an HTTP response to \(error.method) \(error.url), seen \(error.message)")
         } catch is CheckTimeout {

@@ -76,13 +76,4 @@ public struct ContractBook: Sendable {
         let violations = gateway.validate(json, against: ["$ref": "#/components/schemas/GatewayError"])
         return violations.isEmpty ? nil : violations.map(\.description)
     }
-
-    /// The headers every response through the gateway carries (SPEC §5).
-    public static func gatewayHeaderViolations(_ response: HTTPResponse) -> [String] {
-        var problems: [String] = []
-        if (response.header("X-Request-ID") ?? "").isEmpty { problems.append("X-Request-ID missing") }
-        let service = response.header("X-Gateway-Service")
-        if service != "bookstore-gateway" { problems.append("X-Gateway-Service is \(service.map { "'\($0)'" } ?? "missing"), not bookstore-gateway") }
-        return problems
-    }
 }

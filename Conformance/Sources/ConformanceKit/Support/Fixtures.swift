@@ -71,10 +71,7 @@ extension CheckContext {
         let password = "pw-\(UUID().uuidString.prefix(12))"
         let response = try await self.http.post("/api/auth/register", json: self.registrationBody(username, password: password))
         guard response.status == 201, let user = response.json?["user"], user["id"]?.stringValue != nil else {
-            throw CheckFailure(
-                expected: "POST /api/auth/register to answer 201 with the new user (fixture for \(label))",
-                seen: "\(response.status) \(response.excerpt)"
-            )
+            throw CheckBlocked(fixture: "POST /api/auth/register (fixture user \(label))", seen: "answered \(response.status) \(response.excerpt)")
         }
         return (username, password, user)
     }
@@ -91,14 +88,14 @@ extension CheckContext {
                 continue
             }
             guard response.status == 200, let token = response.json?["token"]?.stringValue else {
-                throw CheckFailure(
-                    expected: "POST /api/auth/login to answer 200 with a token for \(usernameOrEmail)",
-                    seen: "\(response.status) \(response.excerpt)"
+                throw CheckBlocked(
+                    fixture: "POST /api/auth/login (fixture login of \(usernameOrEmail))",
+                    seen: "answered \(response.status) \(response.excerpt)"
                 )
             }
             return (token, response.json?["roles"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         }
-        throw CheckFailure(expected: "a login within the rate limit", seen: "429 four times")
+        throw CheckBlocked(fixture: "POST /api/auth/login (fixture login of \(usernameOrEmail))", seen: "answered 429 four times")
     }
 
     /// The administrator, logged in once per run; skips the check when no admin credentials work.

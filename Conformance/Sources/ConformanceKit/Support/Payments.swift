@@ -74,16 +74,17 @@ extension CheckContext {
                 return (response, payment)
             }
             guard [200, 201, 402].contains(response.status) else {
-                throw CheckFailure(
-                    expected: "POST \(flavour.prefix) to answer \(flavour.createdStatus) or 402",
-                    seen: "\(response.status) \(response.excerpt)"
+                throw CheckBlocked(
+                    fixture: "POST \(flavour.prefix) (fixture payment)",
+                    seen: "answered \(response.status), not \(flavour.createdStatus) or 402: \(response.excerpt)"
                 )
             }
         }
         let outcome = declined ? "declined (402)" : "completed (\(flavour.createdStatus))"
         let counts = seen.sorted { $0.key < $1.key }.map { "\($0.value)×\($0.key)" }.joined(separator: ", ")
-        throw CheckSkip(
-            "the payment processor gave no \(outcome) payment in \(self.options.paymentAttempts) attempts (\(counts)); check PAYMENT_SUCCESS_RATE"
+        throw CheckBlocked(
+            fixture: "POST \(flavour.prefix) (fixture payment)",
+            seen: "no \(outcome) payment with a \(flavour.idKey) in \(self.options.paymentAttempts) attempts (\(counts)); check PAYMENT_SUCCESS_RATE"
         )
     }
 }

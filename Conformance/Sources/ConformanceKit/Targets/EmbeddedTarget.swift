@@ -69,8 +69,12 @@ public final class EmbeddedTarget: Target {
         if let baseURL = self.configuration.baseURL {
             endpoints.baseURL = baseURL
             endpoints.signingKey = self.configuration.signingKey
-            try await Self.waitUntilServing(baseURL, timeout: .seconds(10), child: nil)
             self.state.withLock { $0.endpoints = endpoints }
+            do {
+                try await Self.waitUntilServing(baseURL, timeout: .seconds(10), child: nil)
+            } catch {
+                throw TargetNotReady("\(error)")
+            }
             return
         }
         guard let binary = self.configuration.binary, FileManager.default.isExecutableFile(atPath: binary) else {

@@ -56,11 +56,12 @@ public final class LocalTarget: Target {
         endpoints.missingReasons[.contracts] = "the OpenAPI documents were not found (pass --contracts-dir)"
         endpoints.missingReasons[.signingKey] = "the JWT secret of the cluster is unknown (pass --jwt-secret)"
         let probe = HTTPDriver(client: ConformanceHTTP.client, baseURL: configuration.baseURL, evidence: nil, timeout: .seconds(5))
+        var notReady: String?
         do {
             let response = try await probe.get("/actuator/health/liveness")
-            guard response.status == 200 else { throw TargetError("GET /actuator/health/liveness answered \(response.status)") }
+            if response.status != 200 { notReady = "GET /actuator/health/liveness answered \(response.status)" }
         } catch {
-            throw TargetError("the gateway at \(configuration.baseURL) does not answer (is the local cluster up? ci/local-cluster up): \(error)")
+            notReady = "the gateway at \(configuration.baseURL) does not answer (is the local cluster up? ci/local-cluster up): \(error)"
         }
 
         if let controlURL = configuration.controlURL {
@@ -113,6 +114,7 @@ public final class LocalTarget: Target {
             into: &endpoints.missingReasons
         )
         self.state.value = endpoints
+        if let notReady { throw TargetNotReady(notReady) }
     }
 
     public func release() async {}

@@ -132,6 +132,18 @@ public final class StaticTarget: Target {
     public func release() async {}
 }
 
+/// The target was prepared (its endpoints are set) but did not become ready within the bounded wait: the run goes
+/// on, `TARGET-READY` fails with this message and every check still runs, so a broken target still gets a full report.
+public struct TargetNotReady: Error, Sendable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { self.message }
+}
+
 /// Why a target could not be prepared.
 public struct TargetError: Error, Sendable, CustomStringConvertible {
     public let message: String

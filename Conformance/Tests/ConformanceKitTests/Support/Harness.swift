@@ -25,10 +25,12 @@ enum Harness {
         try Catalogue.select(ids: ids)
     }
 
-    /// Runs checks against a static target and returns the results by id.
+    /// Runs checks against a static target and returns the results by id (without the runner's `TARGET-READY`).
     static func run(_ ids: [String], endpoints: TargetEndpoints, options: RunOptions = RunOptions()) async throws -> [String: CheckResult] {
         let target = StaticTarget(name: "fake", endpoints: endpoints)
         let report = await ConformanceRunner.run(try Catalogue.select(ids: ids), against: target, options: options)
-        return Dictionary(uniqueKeysWithValues: report.results.map { ($0.id, $0) })
+        return Dictionary(
+            uniqueKeysWithValues: report.results.filter { $0.id != ConformanceRunner.targetReadyID }.map { ($0.id, $0) }
+        )
     }
 }

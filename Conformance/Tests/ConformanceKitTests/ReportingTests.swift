@@ -1,0 +1,89 @@
+import Foundation
+import Hummingbird
+import JSONKit
+import NIOCore
+import Testing
+
+@testable import ConformanceKit
+
+/// A broken target still gets a full report, and one defect shows as its own checks (issue 10, items 2 and 3).
+@Suite struct ReportingTests {
+    /// A fixture that cannot be set up is an error naming it ("blocked: …"), never a failure of what the check tests,
+    /// a pass or a skip.
+    @Test func aFailedFixtureBlocksTheCheckAndNamesTheStep() async throws {
+        let router = Router()
+        router.post("/api/auth/register") { _, _ in
+            Response(status: .permanentRedirect, headers: [.location: "/api/auth/register/"])
+        }
+        try await FakeServer.with(router) { url in
+            let results = try await Harness.run(["API-REVIEWS-CREATE-201"], endpoints: TargetEndpoints(baseURL: url, contracts: Harness.contracts))
+            let status = try #require(results["API-REVIEWS-CREATE-201"]?.status)
+            #expect(status.isError, "\(status)")
+            #expect(status.message?.hasPrefix("blocked: POST /api/auth/register (fixture user alice): answered 308") == true, "\(status)")
+        }
+    }
+
+    /// A target whose health path redirects is not ready: TARGET-READY fails after the bounded wait, and every
+    /// check still runs against it (here the smoke check fails on its own terms).
+    @Test func anUnreadyTargetFailsTargetReadyAndTheChecksStillRun() async throws {
+        let router = Router()
+        router.get("/api/users/health") { _, _ in Response(status: .permanentRedirect, headers: [.location: "/api/users/health/"]) }
+        try await FakeServer.with(router) { url in
+            let target = EmbeddedTarget(configuration: .init(binary: nil, baseURL: url, contracts: Harness.contracts))
+            let problem: String? = await {
+                do {
+                    try await target.prepare()
+                    return nil
+                } catch let error as TargetNotReady {
+                    return error.message
+                } catch {
+                    return "unexpected \(error)"
+                }
+            }()
+            let message = try #require(problem)
+            #expect(message.contains("not ready"), "\(message)")
+            let checks = try Catalogue.select(ids: ["API-SMOKE-USERS-HEALTH", "API-GATEWAY-UNKNOWN-ROUTE-404"])
+            let report = await ConformanceRunner.run(checks, against: target, readinessProblem: message)
+            #expect(report.results.map(\.id) == ["TARGET-READY", "API-SMOKE-USERS-HEALTH", "API-GATEWAY-UNKNOWN-ROUTE-404"])
+            #expect(report.results[0].status.isFailure)
+            #expect(report.results[1].status.isFailure, "\(report.results[1].status)")
+            #expect(!report.results[2].status.isSkipped)
+            #expect(!report.isSuccessful)
+            let markdown = MarkdownReport.render(report)
+            #expect(markdown.contains("TARGET-READY"))
+        }
+    }
+
+    /// A target that could not even start leaves no base URL: checks that need HTTP are blocked by TARGET-READY,
+    /// not skipped (a skip would read as "not applicable").
+    @Test func aTargetThatNeverStartedBlocksItsHTTPChecks() async throws {
+        let target = EmbeddedTarget(configuration: .init(binary: "/nonexistent/bookstore", contracts: Harness.contracts))
+        var problem = ""
+        do { try await target.prepare() } catch { problem = "\(error)" }
+        #expect(problem.contains("no bookstore binary"))
+        let checks = try Catalogue.select(ids: ["API-SMOKE-USERS-HEALTH"])
+        let report = await ConformanceRunner.run(checks, against: target, readinessProblem: problem)
+        #expect(report.results[0].status.isFailure)
+        #expect(report.results[1].status.message?.hasPrefix("blocked: TARGET-READY failed") == true)
+        #expect(report.results[1].status.isError)
+    }
+
+    @Test func markdownGroupsFailuresByRootCause() {
+        let results =
+            (1...3).map { n in
+                CheckResult(
+                    id: "C-\(n)",
+                    suite: .contracts,
+                    summary: "",
+                    status: .errored("blocked: POST /api/auth/register (fixture user cf_ab12_u\(n)_\(n)): answered 308"),
+                    duration: .zero,
+                    evidence: []
+                )
+            } + [CheckResult(id: "C-9", suite: .security, summary: "", status: .failed("expected 401, seen 200"), duration: .zero, evidence: [])]
+        let report = RunReport(targetName: "t", startedAt: Date(), duration: .zero, results: results)
+        let markdown = MarkdownReport.render(report)
+        #expect(markdown.contains("## Failures by root cause"))
+        #expect(markdown.contains("- 3 × blocked: POST /api/auth/register (fixture user {name}): answered {n} — C-1, C-2, C-3"), "\(markdown)")
+        #expect(markdown.contains("- 1 × expected {n}, seen {n} — C-9"))
+    }
+}
