@@ -136,6 +136,13 @@ struct Run: AsyncParsableCommand {
     @Option(help: "autoscaling: seconds added to the budgets derived from the HPA spec.")
     var autoscalingSlackSeconds: Int = 60
 
+    @Option(
+        name: .customLong("service-url"),
+        help:
+            "A service's own base URL, NAME=URL (users, payments-python, payments-java, reviews; repeatable): enables the checks that call services directly."
+    )
+    var serviceURL: [String] = []
+
     @Flag(help: "Print each check's evidence as it finishes.")
     var verbose = false
 
@@ -169,7 +176,8 @@ struct Run: AsyncParsableCommand {
             alertmanagerURL: self.alertmanagerURL ?? (self.target == .embedded ? nil : environment["ALERTMANAGER_URL"]),
             kubectl: self.kubectl,
             context: self.context,
-            namespace: self.namespace
+            namespace: self.namespace,
+            serviceURLs: try Self.serviceURLs(self.serviceURL)
         )
         let target = try options.makeTarget()
         FileHandle.standardError.write(Data("Preparing the \(self.target.rawValue) target…\n".utf8))
@@ -224,6 +232,20 @@ struct Run: AsyncParsableCommand {
             try Self.write(MarkdownReport.render(report), to: markdown)
         }
         if !report.isSuccessful { throw ExitCode(1) }
+    }
+
+    /// `--service-url users=http://…` (repeatable) as a dictionary; an unknown service or a malformed entry is a usage error.
+    static func serviceURLs(_ entries: [String]) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for entry in entries {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            let known = ["users", "payments-python", "payments-java", "reviews"]
+            guard parts.count == 2, known.contains(parts[0]), parts[1].hasPrefix("http") else {
+                throw ValidationError("--service-url expects NAME=URL with NAME one of \(known.joined(separator: ", ")), got \(entry)")
+            }
+            result[parts[0]] = parts[1].hasSuffix("/") ? String(parts[1].dropLast()) : parts[1]
+        }
+        return result
     }
 
     static func write(_ text: String, to path: String) throws {

@@ -142,9 +142,15 @@ final class FakeAutoscaler: AutoscalerProbe {
 }
 
 extension Router<BasicRequestContext> {
-    /// Adds the gateway liveness and the control API's replica list a local target probes.
+    /// Adds the health routes a local target waits for (gateway and every service through it) and the control API's
+    /// replica list it probes.
     func withHealth() -> Self {
-        self.get("/actuator/health/liveness") { _, _ in "UP" }
+        for path in [
+            "/actuator/health/liveness", "/actuator/health/readiness", "/api/users/health", "/api/payments-python/health",
+            "/api/payments-java/actuator/health", "/api/reviews/health",
+        ] {
+            self.get(RouterPath(path)) { _, _ in "UP" }
+        }
         self.get("/replicas") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "[]")))
         }

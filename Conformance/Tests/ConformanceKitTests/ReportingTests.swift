@@ -87,3 +87,64 @@ import Testing
         #expect(markdown.contains("- 1 × expected {n}, seen {n} — C-9"))
     }
 }
+
+/// SEC-DIRECT-JWT-*: a service called without the gateway verifies tokens itself; the planted twins (a service that
+/// ignores tokens because "the gateway checks them", and a URL that refuses everything) fail it.
+@Suite struct DirectServiceTokenTests {
+    enum Behaviour: Sendable { case verifies, ignoresTokens, refusesEverything }
+
+    struct DirectService: RouterMiddleware {
+        typealias Context = BasicRequestContext
+        let bookstore: FakeBookstore
+        let behaviour: Behaviour
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            let authorized: Bool
+            switch self.behaviour {
+            case .verifies: authorized = self.bookstore.subject(of: request) != nil
+            case .ignoresTokens: authorized = true
+            case .refusesEverything: authorized = false
+            }
+            return authorized
+                ? Response.json(["error": "Review not found"], status: .notFound) : Response.json(["error": "Unauthorized"], status: .unauthorized)
+        }
+    }
+
+    func run(_ behaviour: Behaviour) async throws -> CheckStatus {
+        let bookstore = FakeBookstore()
+        return try await FakeServer.with(bookstore.router) { gateway in
+            let direct = Router()
+            direct.add(middleware: DirectService(bookstore: bookstore, behaviour: behaviour))
+            return try await FakeServer.with(direct) { service in
+                let endpoints = TargetEndpoints(baseURL: gateway, contracts: Harness.contracts, serviceURLs: ["reviews": service])
+                let results = try await Harness.run(["SEC-DIRECT-JWT-REVIEWS"], endpoints: endpoints)
+                return try #require(results["SEC-DIRECT-JWT-REVIEWS"]?.status)
+            }
+        }
+    }
+
+    @Test func aServiceThatVerifiesTokensPasses() async throws {
+        let status = try await self.run(.verifies)
+        #expect(status == .passed, "\(status)")
+    }
+
+    @Test func aServiceThatTrustsTheGatewayFails() async throws {
+        let status = try await self.run(.ignoresTokens)
+        #expect(status.isFailure)
+        #expect(status.message?.contains("with no token → 404") == true, "\(status)")
+    }
+
+    @Test func aURLThatRefusesEverythingFailsTheControl() async throws {
+        let status = try await self.run(.refusesEverything)
+        #expect(status.isFailure)
+        #expect(status.message?.contains("the real token accepted") == true, "\(status)")
+    }
+
+    @Test func withoutServiceURLsTheCheckIsSkippedWithTheFlagToPass() async throws {
+        let results = try await Harness.run(
+            ["SEC-DIRECT-JWT-USERS"],
+            endpoints: TargetEndpoints(baseURL: "http://127.0.0.1:9", contracts: Harness.contracts)
+        )
+        #expect(results["SEC-DIRECT-JWT-USERS"]?.status.message?.contains("--service-url") == true)
+    }
+}

@@ -16,6 +16,9 @@ public enum Capability: String, Sendable, CaseIterable, Comparable, CustomString
     case alertmanager
     /// Horizontal autoscaling that can be observed (a real HPA, or a stand-in following its algorithm).
     case autoscaler
+    /// The services' own base URLs are known, so checks can call them without the gateway (SPEC §3: every service
+    /// verifies tokens itself).
+    case directServices = "direct-services"
 
     public var description: String { self.rawValue }
 
@@ -30,6 +33,7 @@ public enum Capability: String, Sendable, CaseIterable, Comparable, CustomString
         case .prometheus: "no Prometheus (pass --prometheus-url)"
         case .alertmanager: "no Alertmanager (pass --alertmanager-url)"
         case .autoscaler: "no autoscaler to observe (use --target local or kubernetes)"
+        case .directServices: "the services' own URLs are unknown (pass --service-url users=URL, one per service)"
         }
     }
 

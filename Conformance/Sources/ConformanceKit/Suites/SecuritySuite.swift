@@ -1,3 +1,4 @@
+import ContractKit
 import Foundation
 import JSONKit
 
@@ -6,7 +7,7 @@ import JSONKit
 /// yields a 5xx or leaks internals.
 public enum SecuritySuite {
     public static var checks: [Check] {
-        self.tokenChecks + self.crossUserChecks + MalformedInput.checks
+        self.tokenChecks + self.directTokenChecks + self.crossUserChecks + MalformedInput.checks
     }
 
     static func check(
@@ -53,6 +54,84 @@ public enum SecuritySuite {
             expected: "401 (JSON, per contract) from all \(operations.count) protected operations with \(label)",
             seen: "\(accepted.count) other answers: " + accepted.prefix(6).joined(separator: "; ") + (accepted.count > 6 ? "; …" : "")
         )
+    }
+
+    /// Every service verifies tokens itself (SPEC §3), so a request that bypasses the gateway is refused too.
+    static var directTokenChecks: [Check] {
+        ["users", "payments-python", "payments-java", "reviews"].map { service in
+            self.check(
+                "SEC-DIRECT-JWT-\(service.uppercased())",
+                "Called directly, not through the gateway, \(service) itself answers 401 to missing, forged and alg-none tokens on "
+                    + "every protected operation, and accepts the real token",
+                requires: [.http, .contracts, .directServices]
+            ) { context in
+                try await self.expectServiceVerifiesTokens(context, service: service)
+            }
+        }
+    }
+
+    static func expectServiceVerifiesTokens(_ context: CheckContext, service: String) async throws {
+        guard let base = context.endpoints.serviceURLs[service] else { throw CheckSkip("no --service-url for \(service)") }
+        guard let document = context.endpoints.contracts?.documents[service] else { throw CheckSkip("no OpenAPI document for \(service)") }
+        let operations = document.operations.filter(\.requiresAuthentication)
+        try context.require(!operations.isEmpty, expected: "protected operations in \(service).openapi.yaml", seen: "none")
+        let (user, parts) = try await self.realToken(context)
+        let algorithm = parts.header["alg"]?.stringValue ?? "HS512"
+        let forged = JWTForge.sign(header: parts.header, claims: parts.claims, secret: JWTForge.randomBytes(64), algorithm: algorithm)
+        let unsigned = JWTForge.compact(header: JWTForge.header(alg: "none"), claims: parts.claims, signature: "")
+        let variants: [(label: String, authorization: String?)] = [
+            ("no token", nil), ("a token signed with another key", "Bearer " + forged), ("alg none", "Bearer " + unsigned),
+        ]
+        var accepted: [String] = []
+        var refusedReal: [String] = []
+        for operation in operations {
+            let url = base + Self.fill(operation.pathTemplate, user: user)
+            let hasBody = operation.definition["requestBody"] != nil
+            let contentType: [(String, String)] = hasBody ? [("Content-Type", "application/json")] : []
+            let body = hasBody ? Array("{}".utf8) : nil
+            for variant in variants {
+                let headers = contentType + (variant.authorization.map { [("Authorization", $0)] } ?? [])
+                let response = try await context.http.send(operation.method, url, headers: headers, body: body, record: false)
+                if response.status != 401 {
+                    context.evidence.add(.exchange(HTTPExchange(response)))
+                    accepted.append("\(operation.method) \(operation.pathTemplate) with \(variant.label) → \(response.status)")
+                }
+            }
+            // The control: the real token is not refused, so the 401s above are the service verifying tokens, not a
+            // wrong URL or a service refusing everything.
+            let response = try await context.http.send(
+                operation.method,
+                url,
+                headers: contentType + [("Authorization", "Bearer " + user.token)],
+                body: body,
+                record: false
+            )
+            if response.status == 401 { refusedReal.append("\(operation.method) \(operation.pathTemplate)") }
+        }
+        context.measure("operations probed directly at \(base)", String(operations.count))
+        try context.require(
+            accepted.isEmpty,
+            expected: "401 from \(service) itself (at \(base)) on all \(operations.count) protected operations without a valid token",
+            seen: "\(accepted.count) other answers: " + accepted.prefix(6).joined(separator: "; ")
+        )
+        try context.require(
+            refusedReal.isEmpty,
+            expected: "the real token accepted by \(service) at \(base) (any answer but 401)",
+            seen: "401 on " + refusedReal.prefix(6).joined(separator: ", ")
+        )
+    }
+
+    /// A document path with its parameters filled: the user's id for user ids, a random UUID for the rest.
+    static func fill(_ template: String, user: TestUser) -> String {
+        var result = ""
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            result += rest[rest.startIndex..<open]
+            let name = rest[rest.index(after: open)..<close].lowercased()
+            result += name.contains("user") ? user.id : UUID().uuidString.lowercased()
+            rest = rest[rest.index(after: close)...]
+        }
+        return result + rest
     }
 
     /// The decoded parts of a real token the system issued to a fixture user.

@@ -108,6 +108,10 @@ public final class EmbeddedTarget: Target {
             throw TargetError("\(error)\n--- last lines of \(logPath):\n\(tail)")
         }
         endpoints.baseURL = baseURL
+        endpoints.serviceURLs = [
+            "users": "http://127.0.0.1:\(ports[1])", "payments-python": "http://127.0.0.1:\(ports[2])",
+            "payments-java": "http://127.0.0.1:\(ports[3])", "reviews": "http://127.0.0.1:\(ports[4])",
+        ]
         endpoints.signingKey = SigningKey(secret: environment["JWT_SECRET"] ?? secret, algorithm: environment["JWT_ALGORITHM"])
         self.state.withLock { $0.endpoints = endpoints }
     }

@@ -13,6 +13,11 @@ public final class LocalTarget: Target {
         public var contracts: ContractBook?
         public var signingKey: SigningKey?
         public var admin: AdminCredentials
+        /// The services' own URLs (`--service-url`); when empty, the first ready replica of each service that the
+        /// control API lists.
+        public var serviceURLs: [String: String]
+        /// How the target is named in reports: `local`, or `attached` for any system given by its URLs.
+        public var name: String
 
         public init(
             baseURL: String = "http://127.0.0.1:8080",
@@ -22,8 +27,12 @@ public final class LocalTarget: Target {
             alertmanagerURL: String? = nil,
             contracts: ContractBook? = nil,
             signingKey: SigningKey? = nil,
-            admin: AdminCredentials = AdminCredentials(username: "admin", password: "admin123")
+            admin: AdminCredentials = AdminCredentials(username: "admin", password: "admin123"),
+            serviceURLs: [String: String] = [:],
+            name: String = "local"
         ) {
+            self.serviceURLs = serviceURLs
+            self.name = name
             self.baseURL = baseURL
             self.controlURL = controlURL
             self.rabbitManagement = rabbitManagement
@@ -35,7 +44,7 @@ public final class LocalTarget: Target {
         }
     }
 
-    public let name = "local"
+    public var name: String { self.configuration.name }
     public let configuration: Configuration
     private let state = StateBox(TargetEndpoints())
 
@@ -55,20 +64,25 @@ public final class LocalTarget: Target {
         )
         endpoints.missingReasons[.contracts] = "the OpenAPI documents were not found (pass --contracts-dir)"
         endpoints.missingReasons[.signingKey] = "the JWT secret of the cluster is unknown (pass --jwt-secret)"
+        endpoints.serviceURLs = configuration.serviceURLs
         let probe = HTTPDriver(client: ConformanceHTTP.client, baseURL: configuration.baseURL, evidence: nil, timeout: .seconds(5))
         var notReady: String?
         do {
-            let response = try await probe.get("/actuator/health/liveness")
-            if response.status != 200 { notReady = "GET /actuator/health/liveness answered \(response.status)" }
+            try await EmbeddedTarget.waitUntilServing(configuration.baseURL, timeout: .seconds(10), child: nil)
         } catch {
-            notReady = "the gateway at \(configuration.baseURL) does not answer (is the local cluster up? ci/local-cluster up): \(error)"
+            notReady = "\(error)"
         }
 
         if let controlURL = configuration.controlURL {
             let control = ControlAPIReplicaControl(baseURL: controlURL)
             do {
-                _ = try await control.replicas()
+                let replicas = try await control.replicas()
                 endpoints.replicaControl = control
+                if endpoints.serviceURLs.isEmpty {
+                    for replica in replicas where replica.status == "ready" && replica.service != "gateway" {
+                        if endpoints.serviceURLs[replica.service] == nil, let url = replica.url { endpoints.serviceURLs[replica.service] = url }
+                    }
+                }
             } catch {
                 endpoints.missingReasons[.replicaControl] = "the control API at \(controlURL) does not answer: \(error)"
             }

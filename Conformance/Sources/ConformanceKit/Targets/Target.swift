@@ -76,6 +76,9 @@ public struct TargetEndpoints: Sendable {
     public var prometheusURL: String?
     public var alertmanagerURL: String?
     public var autoscaler: (any AutoscalerProbe)?
+    /// The services' own base URLs by service key (`users`, `payments-python`, `payments-java`, `reviews`), for the
+    /// checks that bypass the gateway.
+    public var serviceURLs: [String: String]
     /// Why capabilities are missing (e.g. "the embedded system runs an in-process event bus").
     public var missingReasons: [Capability: String]
 
@@ -89,8 +92,10 @@ public struct TargetEndpoints: Sendable {
         prometheusURL: String? = nil,
         alertmanagerURL: String? = nil,
         autoscaler: (any AutoscalerProbe)? = nil,
+        serviceURLs: [String: String] = [:],
         missingReasons: [Capability: String] = [:]
     ) {
+        self.serviceURLs = serviceURLs
         self.baseURL = baseURL
         self.contracts = contracts
         self.signingKey = signingKey
@@ -114,6 +119,7 @@ public struct TargetEndpoints: Sendable {
         if self.prometheusURL != nil { result.insert(.prometheus) }
         if self.alertmanagerURL != nil { result.insert(.alertmanager) }
         if self.autoscaler != nil { result.insert(.autoscaler) }
+        if !self.serviceURLs.isEmpty { result.insert(.directServices) }
         return result
     }
 }

@@ -27,6 +27,8 @@ public struct TargetOptions: Sendable {
     public var kubectl: String
     public var context: String?
     public var namespace: String
+    /// The services' own URLs (`--service-url NAME=URL`), for the direct-to-service checks.
+    public var serviceURLs: [String: String]
 
     public init(
         kind: Kind,
@@ -46,8 +48,10 @@ public struct TargetOptions: Sendable {
         alertmanagerURL: String? = nil,
         kubectl: String = "kubectl",
         context: String? = nil,
-        namespace: String = "bookstore"
+        namespace: String = "bookstore",
+        serviceURLs: [String: String] = [:]
     ) {
+        self.serviceURLs = serviceURLs
         self.kind = kind
         self.baseURL = baseURL
         self.bookstoreBinary = bookstoreBinary
@@ -82,6 +86,23 @@ public struct TargetOptions: Sendable {
             RabbitManagementEndpoint(url: $0, user: self.rabbitUser ?? "guest", password: self.rabbitPassword ?? "guest")
         }
         switch self.kind {
+        case .embedded where self.baseURL != nil:
+            // Attaching to a running system, ours or any other implementation: every capability comes from what is
+            // given (--rabbitmq-management-url, --service-url, --prometheus-url, --alertmanager-url, --control-url).
+            return LocalTarget(
+                configuration: .init(
+                    baseURL: self.baseURL ?? "",
+                    controlURL: self.controlURL,
+                    rabbitManagement: rabbit,
+                    prometheusURL: self.prometheusURL,
+                    alertmanagerURL: self.alertmanagerURL,
+                    contracts: contracts,
+                    signingKey: signingKey,
+                    admin: admin,
+                    serviceURLs: self.serviceURLs,
+                    name: "attached"
+                )
+            )
         case .embedded:
             return EmbeddedTarget(
                 configuration: .init(
@@ -103,7 +124,8 @@ public struct TargetOptions: Sendable {
                     alertmanagerURL: self.alertmanagerURL,
                     contracts: contracts,
                     signingKey: signingKey,
-                    admin: admin
+                    admin: admin,
+                    serviceURLs: self.serviceURLs
                 )
             )
         case .kubernetes:
