@@ -204,6 +204,27 @@ let package = Package(
             path: "Conformance/Sources/ConformanceKit",
             swiftSettings: swiftSettings
         ),
+        /// Test-only: the planted-defect catalogue (issue 10), planted through `MiddlewareSeam`; never linked into
+        /// the production `bookstore` binary.
+        .target(
+            name: "FaultInjection",
+            dependencies: [
+                "BookstoreCore", "JSONKit", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/FaultInjection",
+            swiftSettings: swiftSettings
+        ),
+        /// Test-only: `bookstore up` with one planted defect, for ci/mutation-score.
+        .executableTarget(
+            name: "bookstore-faults",
+            dependencies: [
+                "FaultInjection", "BookstoreRuntime", "BookstoreCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/bookstore-faults",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "conformance",
             dependencies: ["ConformanceKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],

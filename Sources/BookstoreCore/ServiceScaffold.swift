@@ -43,6 +43,9 @@ public struct ServiceScaffold: Sendable {
     /// - Parameter responseHeaders: headers set on every response, errors and unknown routes included.
     public func makeRouter(extraMetricsPaths: [String] = [], responseHeaders: HTTPFields = [:]) -> ServiceRouter {
         let router = ServiceRouter()
+        if let seam = MiddlewareSeam.outermost, let middleware = seam(self.common.serviceName) {
+            router.add(middleware: middleware)
+        }
         router.add(
             middleware: ObservabilityMiddleware(
                 metrics: self.metrics,

@@ -148,3 +148,47 @@ import Testing
         #expect(results["SEC-DIRECT-JWT-USERS"]?.status.message?.contains("--service-url") == true)
     }
 }
+
+/// The tightened malformed-input judgement (issue 10, item 5): each planted twin is caught.
+@Suite struct MalformedAnswerTests {
+    func response(_ status: Int, _ body: String, headers: [(String, String)] = [("Content-Type", "application/json")]) -> ConformanceKit.HTTPResponse
+    {
+        ConformanceKit.HTTPResponse(
+            method: "POST",
+            url: "http://127.0.0.1:1/api/reviews",
+            path: "/api/reviews",
+            status: status,
+            headers: headers.map { (name: $0.0, value: $0.1) },
+            body: Array(body.utf8),
+            duration: .zero
+        )
+    }
+
+    @Test(arguments: [
+        #"{"message":"bad (java.lang.IllegalArgumentException: at com.bookstore.users.AuthController.register(AuthController.java:57))"}"#,
+        #"{"error":"Traceback (most recent call last):\n  File \"/app/app.py\", line 12, in create"}"#,
+        #"{"error":"invalid literal for int() with base 10: 'abc'"}"#,
+        #"{"error":"TypeError: Cannot read properties of undefined\n    at create (/srv/app/routes.js:41:17)"}"#,
+        #"{"error":"panic: runtime error: index out of range\ngoroutine 7 [running]:"}"#,
+        #"{"error":"Fatal error: Unexpectedly found nil at ReviewsController.swift:88"}"#,
+        #"{"error":"duplicate key value violates unique constraint \"users_email_key\""}"#,
+        #"<html><body>Internal error</body></html>"#,
+    ])
+    func leaksInErrorBodiesAreCaught(_ body: String) {
+        #expect(MalformedInput.problem(with: self.response(400, body)) != nil, "\(body)")
+    }
+
+    @Test func cleanAnswersPass() {
+        #expect(MalformedInput.problem(with: self.response(400, #"{"errors":["rating must be an integer between 1 and 5"]}"#)) == nil)
+        #expect(MalformedInput.problem(with: self.response(201, #"{"review_id":"x"}"#)) == nil)
+        #expect(LeakMarkers.find(in: Array(#"{"message":"Payment declined by gateway"}"#.utf8)) == nil)
+    }
+
+    @Test func redirectsAndAcceptedGarbageAreCaught() {
+        let redirect = self.response(308, "", headers: [("Location", "/api/reviews/")])
+        #expect(MalformedInput.problem(with: redirect)?.contains("redirect") == true)
+        #expect(MalformedInput.problem(with: self.response(200, "{}"), mustReject: true)?.contains("accepted") == true)
+        #expect(MalformedInput.problem(with: self.response(200, "{}"), mustReject: false) == nil)
+        #expect(MalformedInput.problem(with: self.response(400, "bad request"))?.contains("non-JSON") == true)
+    }
+}

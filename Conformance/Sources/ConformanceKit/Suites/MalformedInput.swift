@@ -11,6 +11,9 @@ enum MalformedInput {
         var label: String
         var contentType: String?
         var body: [UInt8]
+        /// Whether the body is not a JSON object at all (broken syntax, another type, another format, over the size
+        /// limit), so the only right answer is a 4xx in the service's JSON envelope; other probes may also be accepted.
+        var mustReject = false
     }
 
     /// An operation that takes a JSON body, as the corpus attacks it.
@@ -132,17 +135,17 @@ enum MalformedInput {
         var duplicate = Array(JSON.object(valid).text.dropLast().utf8)
         duplicate += Array(", \"\(properties.first?.name ?? "x")\": 1}".utf8)
         let whole: [Probe] = [
-            Probe(label: "empty body", contentType: "application/json", body: []),
-            Probe(label: "NUL bytes", contentType: "application/json", body: [0, 0, 0, 0]),
-            Probe(label: "null", contentType: "application/json", body: Array("null".utf8)),
-            Probe(label: "an array", contentType: "application/json", body: Array("[]".utf8)),
-            Probe(label: "a string", contentType: "application/json", body: Array("\"text\"".utf8)),
-            Probe(label: "a number", contentType: "application/json", body: Array("123".utf8)),
-            Probe(label: "truncated JSON", contentType: "application/json", body: Array(JSON.object(valid).bytes.dropLast(3))),
-            Probe(label: "unterminated string", contentType: "application/json", body: Array("{\"a\": \"abc".utf8)),
-            Probe(label: "trailing garbage", contentType: "application/json", body: JSON.object(valid).bytes + Array(" }{".utf8)),
-            Probe(label: "20 000 nested arrays", contentType: "application/json", body: deepArray),
-            Probe(label: "5 000 nested objects", contentType: "application/json", body: deepObject),
+            Probe(label: "empty body", contentType: "application/json", body: [], mustReject: true),
+            Probe(label: "NUL bytes", contentType: "application/json", body: [0, 0, 0, 0], mustReject: true),
+            Probe(label: "null", contentType: "application/json", body: Array("null".utf8), mustReject: true),
+            Probe(label: "an array", contentType: "application/json", body: Array("[]".utf8), mustReject: true),
+            Probe(label: "a string", contentType: "application/json", body: Array("\"text\"".utf8), mustReject: true),
+            Probe(label: "a number", contentType: "application/json", body: Array("123".utf8), mustReject: true),
+            Probe(label: "truncated JSON", contentType: "application/json", body: Array(JSON.object(valid).bytes.dropLast(3)), mustReject: true),
+            Probe(label: "unterminated string", contentType: "application/json", body: Array("{\"a\": \"abc".utf8), mustReject: true),
+            Probe(label: "trailing garbage", contentType: "application/json", body: JSON.object(valid).bytes + Array(" }{".utf8), mustReject: true),
+            Probe(label: "20 000 nested arrays", contentType: "application/json", body: deepArray, mustReject: true),
+            Probe(label: "5 000 nested objects", contentType: "application/json", body: deepObject, mustReject: true),
             Probe(label: "a duplicated key", contentType: "application/json", body: duplicate),
             Probe(label: "a UTF-8 byte order mark", contentType: "application/json", body: [0xEF, 0xBB, 0xBF] + JSON.object(valid).bytes),
             Probe(
@@ -150,20 +153,27 @@ enum MalformedInput {
                 contentType: "application/json; charset=utf-16",
                 body: Array(JSON.object(valid).text.utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
             ),
-            Probe(label: "raw invalid UTF-8", contentType: "application/json", body: [0xFF, 0xFE, 0xFD, 0x80, 0x81]),
+            Probe(label: "raw invalid UTF-8", contentType: "application/json", body: [0xFF, 0xFE, 0xFD, 0x80, 0x81], mustReject: true),
             Probe(label: "JSON as text/plain", contentType: "text/plain", body: JSON.object(valid).bytes),
             Probe(
                 label: "XML",
                 contentType: "application/xml",
-                body: Array("<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>".utf8)
+                body: Array("<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>".utf8),
+                mustReject: true
             ),
-            Probe(label: "form data", contentType: "application/x-www-form-urlencoded", body: Array("a=1&b=%ZZ".utf8)),
-            Probe(label: "multipart garbage", contentType: "multipart/form-data; boundary=zzz", body: Array("--zzz\r\ngarbage\r\n--zz".utf8)),
+            Probe(label: "form data", contentType: "application/x-www-form-urlencoded", body: Array("a=1&b=%ZZ".utf8), mustReject: true),
+            Probe(
+                label: "multipart garbage",
+                contentType: "multipart/form-data; boundary=zzz",
+                body: Array("--zzz\r\ngarbage\r\n--zz".utf8),
+                mustReject: true
+            ),
             Probe(label: "no content type", contentType: nil, body: JSON.object(valid).bytes),
             Probe(
                 label: "a 2 MiB JSON string (over the 1 MiB limit)",
                 contentType: "application/json",
-                body: JSON.string(String(repeating: "B", count: 2 << 20)).bytes
+                body: JSON.string(String(repeating: "B", count: 2 << 20)).bytes,
+                mustReject: true
             ),
         ]
         return probes + whole
@@ -185,7 +195,7 @@ enum MalformedInput {
                 let response = try await context.http.send(method, path, headers: headers, body: probe.body, record: false)
                 statuses[response.status, default: 0] += 1
                 consecutiveFailures = 0
-                if let problem = self.problem(with: response) {
+                if let problem = self.problem(with: response, mustReject: probe.mustReject) {
                     problems.append("\(probe.label): \(problem)")
                     context.evidence.add(.note("probe: \(probe.label)"))
                     context.evidence.add(.exchange(HTTPExchange(response)))
@@ -207,18 +217,20 @@ enum MalformedInput {
         )
     }
 
-    /// Why an answer to a malformed request is unacceptable, or nil.
-    static func problem(with response: HTTPResponse) -> String? {
+    /// Why an answer to a malformed request is unacceptable, or nil: a 5xx, a redirect, a 2xx to a body that is
+    /// not a JSON object at all (`mustReject`), an error body that is not JSON, or any non-2xx body that leaks
+    /// internals (``LeakMarkers``).
+    static func problem(with response: HTTPResponse, mustReject: Bool = false) -> String? {
         if response.status >= 500 { return "\(response.status) \(response.excerpt.prefix(120))" }
-        guard response.status >= 400 else { return nil }
-        let text = String(decoding: response.body.prefix(64 * 1024), as: UTF8.self)
-        let lowered = text.lowercased()
-        for marker in [
-            "<html", "traceback (most recent", "stack trace", "fatal error", "swift/", ".swift:", "exception in thread", "psqlerror", "mongoc",
-        ] {
-            if lowered.contains(marker) { return "\(response.status) body leaks '\(marker)': \(response.excerpt.prefix(120))" }
+        if (300..<400).contains(response.status) {
+            return "\(response.status) redirect (to \(response.header("Location") ?? "nowhere")) instead of a 4xx"
         }
-        if !response.body.isEmpty, response.json == nil { return "\(response.status) with a non-JSON error body: \(response.excerpt.prefix(80))" }
+        if mustReject, response.status < 400 { return "\(response.status) accepted it: expected a 4xx in the service's JSON envelope" }
+        guard response.status >= 400 else { return nil }
+        if let marker = LeakMarkers.find(in: response.body) {
+            return "\(response.status) body leaks \(marker): \(response.excerpt.prefix(120))"
+        }
+        if response.json == nil { return "\(response.status) with a non-JSON error body: \(response.excerpt.prefix(80))" }
         return nil
     }
 

@@ -61,7 +61,7 @@ public enum SecuritySuite {
         ["users", "payments-python", "payments-java", "reviews"].map { service in
             self.check(
                 "SEC-DIRECT-JWT-\(service.uppercased())",
-                "Called directly, not through the gateway, \(service) itself answers 401 to missing, forged and alg-none tokens on "
+                "Called directly, not through the gateway, \(service) itself answers 401 to missing, forged, alg-none and (with the key) expired tokens on "
                     + "every protected operation, and accepts the real token",
                 requires: [.http, .contracts, .directServices]
             ) { context in
@@ -79,9 +79,21 @@ public enum SecuritySuite {
         let algorithm = parts.header["alg"]?.stringValue ?? "HS512"
         let forged = JWTForge.sign(header: parts.header, claims: parts.claims, secret: JWTForge.randomBytes(64), algorithm: algorithm)
         let unsigned = JWTForge.compact(header: JWTForge.header(alg: "none"), claims: parts.claims, signature: "")
-        let variants: [(label: String, authorization: String?)] = [
+        var variants: [(label: String, authorization: String?)] = [
             ("no token", nil), ("a token signed with another key", "Bearer " + forged), ("alg none", "Bearer " + unsigned),
         ]
+        // With the signing key, also a correctly signed token that expired an hour ago.
+        if let key = context.endpoints.signingKey {
+            let now = Int(Date().timeIntervalSince1970)
+            let signing = key.algorithm ?? algorithm
+            let expired = JWTForge.sign(
+                header: JWTForge.header(alg: signing),
+                claims: JWTForge.with(parts.claims, ["iat": .int(now - 7200), "exp": .int(now - 3600)]),
+                secret: Array(key.secret.utf8),
+                algorithm: signing
+            )
+            variants.append(("an expired token", "Bearer " + expired))
+        }
         var accepted: [String] = []
         var refusedReal: [String] = []
         for operation in operations {

@@ -1,0 +1,338 @@
+import BookstoreCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JSONKit
+
+/// The planted-defect catalogue of the HTTP seams (issue 10): each fault is a defect a real implementation could
+/// have, planted in one service of the embedded system, with the checks that must catch it.
+public enum FaultCatalogue {
+    static let users = "user-service"
+    static let python = "payment-service-python"
+    static let java = "payment-service-java"
+    static let reviews = "review-service"
+
+    public static let all: [Fault] = contracts + security + behaviour
+
+    public static func named(_ name: String) -> Fault? { all.first { $0.name == name } }
+
+    // MARK: Response shapes
+
+    static let contracts: [Fault] = [
+        Fault("users-register-null-id", service: users, checks: ["API-USERS-REGISTER-201"], "registration answers user.id null") {
+            request,
+            context,
+            _,
+            next in
+            let response = try await next(request, context)
+            guard request.method == .post, request.uri.path == "/api/auth/register", response.status == .created else { return response }
+            return try await Rewrite.json(response) { json in
+                guard case .object(var body) = json, case .object(var user)? = body["user"] else { return json }
+                user["id"] = .null
+                body["user"] = .object(user)
+                return .object(body)
+            }
+        },
+        Fault("users-unknown-id-400", service: users, checks: ["API-USERS-GET-404"], "an unknown user id answers 400 instead of 404") {
+            request,
+            context,
+            _,
+            next in
+            let response = try await next(request, context)
+            guard request.method == .get, Rewrite.matches(request.uri.path, "/api/users/*"), response.status == .notFound else { return response }
+            return Rewrite.replacing(response, body: try await Rewrite.bytes(of: response), status: .badRequest)
+        },
+        Fault(
+            "reviews-rating-as-string",
+            service: reviews,
+            checks: ["API-REVIEWS-CREATE-201", "API-REVIEWS-GET-200"],
+            "reviews render rating as a string (\"5\")"
+        ) { request, context, _, next in
+            try await Rewrite.json(try await next(request, context)) { json in
+                Self.mapReviews(json) { review in
+                    var review = review
+                    if let rating = review["rating"]?.intValue { review["rating"] = .string(String(rating)) }
+                    return review
+                }
+            }
+        },
+        Fault("reviews-list-without-total", service: reviews, checks: ["API-REVIEWS-BOOK-LIST-200"], "a book's review page has no total") {
+            request,
+            context,
+            _,
+            next in
+            let response = try await next(request, context)
+            guard Rewrite.matches(request.uri.path, "/api/reviews/book/*"), response.status == .ok else { return response }
+            return try await Rewrite.json(response) { json in
+                guard case .object(var page) = json else { return json }
+                page["total"] = nil
+                return .object(page)
+            }
+        },
+        Fault(
+            "payments-python-extra-id",
+            service: python,
+            checks: ["API-PAYPY-CREATE-200", "API-PAYPY-GET-200"],
+            "payments carry MongoDB's _id"
+        ) { request, context, _, next in
+            try await Rewrite.json(try await next(request, context)) { json in
+                guard case .object(var body) = json, case .object(var data)? = body["data"], data["payment_id"] != nil else { return json }
+                data["_id"] = ["$oid": "6566f0a1c2b3d4e5f6a7b8c9"]
+                body["data"] = .object(data)
+                return .object(body)
+            }
+        },
+        Fault(
+            "payments-java-money-as-string",
+            service: java,
+            checks: ["API-PAYJAVA-CREATE-201", "API-PAYJAVA-MONEY-FORMAT", "API-PAYJAVA-GET-200"],
+            "amounts rendered as strings (\"19.90\")"
+        ) { request, context, _, next in
+            try await Rewrite.json(try await next(request, context)) { json in
+                guard case .object(var body) = json, case .object(var data)? = body["data"], let amount = data["amount"],
+                    case .number(let literal) = amount
+                else { return json }
+                data["amount"] = .string(literal)
+                body["data"] = .object(data)
+                return .object(body)
+            }
+        },
+        Fault(
+            "payments-python-health-redirect",
+            service: python,
+            checks: ["API-PAYPY-TRAILING-SLASH", "API-SMOKE-PAYMENTS-PYTHON-HEALTH"],
+            "paths without a trailing slash redirect (308) to the slashed form, as Flask's strict_slashes does"
+        ) { request, context, _, next in
+            let path = request.uri.path
+            guard path.hasPrefix("/api/health"), !path.hasSuffix("/") else { return try await next(request, context) }
+            return Response(status: .permanentRedirect, headers: [.location: path + "/"])
+        },
+    ]
+
+    // MARK: Security
+
+    static let security: [Fault] = [
+        Fault(
+            "users-trusts-the-gateway",
+            service: users,
+            checks: ["SEC-DIRECT-JWT-USERS"],
+            "the users service skips token verification for requests without a token (\"the gateway checks them\")"
+        ) { request, context, faults, next in
+            guard request.headers[.authorization] == nil else { return try await next(request, context) }
+            let token = Rewrite.mint(faults.tokens, claims: nil)
+            return try await next(Rewrite.setting(request, .authorization, to: "Bearer \(token)"), context)
+        },
+        Fault("reviews-alg-none-accepted", service: reviews, checks: ["SEC-DIRECT-JWT-REVIEWS"], "the reviews service accepts alg none tokens") {
+            request,
+            context,
+            faults,
+            next in
+            guard let (header, claims) = Rewrite.claims(request.headers[.authorization]), header["alg"]?.stringValue?.lowercased() == "none"
+            else { return try await next(request, context) }
+            return try await next(Rewrite.setting(request, .authorization, to: "Bearer " + Rewrite.mint(faults.tokens, claims: claims)), context)
+        },
+        Fault(
+            "payments-java-accepts-forged",
+            service: java,
+            checks: ["SEC-DIRECT-JWT-PAYMENTS-JAVA"],
+            "payments-java decodes tokens without checking the signature"
+        ) { request, context, faults, next in
+            guard let (_, claims) = Rewrite.claims(request.headers[.authorization]) else { return try await next(request, context) }
+            return try await next(Rewrite.setting(request, .authorization, to: "Bearer " + Rewrite.mint(faults.tokens, claims: claims)), context)
+        },
+        Fault(
+            "payments-python-expired-accepted",
+            service: python,
+            checks: ["SEC-DIRECT-JWT-PAYMENTS-PYTHON"],
+            "payments-python ignores exp (expired tokens accepted when called directly)"
+        ) { request, context, faults, next in
+            guard let (header, claims) = Rewrite.claims(request.headers[.authorization]), header["alg"]?.stringValue?.lowercased() != "none",
+                let expiry = claims["exp"]?.doubleValue, expiry < Date().timeIntervalSince1970
+            else { return try await next(request, context) }
+            return try await next(Rewrite.setting(request, .authorization, to: "Bearer " + Rewrite.mint(faults.tokens, claims: claims)), context)
+        },
+        Fault(
+            "payments-python-other-users-payment-readable",
+            service: python,
+            checks: ["API-PAYPY-GET-403", "SEC-CROSS-USER-PAYMENTS-403"],
+            "any user can read any payment by id"
+        ) { request, context, faults, next in
+            guard request.method == .get, Rewrite.matches(request.uri.path, "/api/payments/*"),
+                let (_, claims) = Rewrite.claims(request.headers[.authorization])
+            else { return try await next(request, context) }
+            let admin = Rewrite.mint(faults.tokens, claims: claims, roles: [Identity.userRole, Identity.adminRole])
+            return try await next(Rewrite.setting(request, .authorization, to: "Bearer \(admin)"), context)
+        },
+        Fault(
+            "users-error-leaks-exception",
+            service: users,
+            checks: ["SEC-MALFORMED-USERS-REGISTER", "SEC-MALFORMED-USERS-LOGIN"],
+            "4xx messages carry the exception and a stack frame"
+        ) { request, context, _, next in
+            let response = try await next(request, context)
+            guard response.status.code >= 400 else { return response }
+            return try await Rewrite.json(response) { json in
+                guard case .object(var body) = json, let message = body["message"]?.stringValue else { return json }
+                body["message"] = .string(
+                    message + " (java.lang.IllegalArgumentException: at com.bookstore.users.AuthController.register(AuthController.java:57))"
+                )
+                return .object(body)
+            }
+        },
+        Fault(
+            "reviews-non-json-500",
+            service: reviews,
+            checks: ["SEC-MALFORMED-REVIEWS-CREATE", "SEC-MALFORMED-REVIEWS-UPDATE"],
+            "a body that is not JSON crashes the handler (500)"
+        ) { request, context, _, next in
+            guard request.method == .post || request.method == .put else { return try await next(request, context) }
+            let (bytes, request) = try await Rewrite.body(of: request)
+            if !bytes.isEmpty, (try? JSON.parse(bytes)) == nil {
+                return Rewrite.jsonResponse(["error": "Internal Server Error"], status: .internalServerError)
+            }
+            return try await next(request, context)
+        },
+    ]
+
+    // MARK: Behaviour
+
+    static let behaviour: [Fault] = [
+        Fault(
+            "reviews-rating-coerced",
+            service: reviews,
+            checks: ["API-REVIEWS-CREATE-400"],
+            "ratings true, 4.5 and \"5\" are coerced to integers and accepted"
+        ) { request, context, _, next in
+            guard request.method == .post, request.uri.path == "/api/reviews" else { return try await next(request, context) }
+            return try await next(try await Rewrite.jsonRequest(request) { Self.coerceRating($0) }, context)
+        },
+        Fault(
+            "reviews-put-not-revalidated",
+            service: reviews,
+            checks: ["API-REVIEWS-UPDATE-400"],
+            "a review update is not re-validated (out-of-range ratings clamped, blank fields dropped)"
+        ) { request, context, _, next in
+            guard request.method == .put else { return try await next(request, context) }
+            let changed = try await Rewrite.jsonRequest(request) { object in
+                var object = Self.coerceRating(object)
+                for key in ["title", "comment"] where object[key]?.stringValue?.trimmingCharacters(in: .whitespaces).isEmpty ?? false {
+                    object[key] = nil
+                }
+                if object["rating"] == nil, object["title"] == nil, object["comment"] == nil { object["rating"] = 3 }
+                return object
+            }
+            return try await next(changed, context)
+        },
+        Fault(
+            "reviews-limit-zero-returns-everything",
+            service: reviews,
+            checks: ["API-REVIEWS-BOOK-LIST-400"],
+            "limit=0 (and any bad limit) returns everything instead of 400"
+        ) { request, context, _, next in
+            guard request.method == .get, Rewrite.matches(request.uri.path, "/api/reviews/book/*"),
+                let limit = request.uri.queryParameters["limit"], Int(limit).map({ !(1...100).contains($0) }) ?? true
+            else { return try await next(request, context) }
+            var head = request.head
+            head.path = request.uri.path + "?limit=100"
+            return try await next(Request(head: head, body: request.body), context)
+        },
+        Fault("reviews-bad-page-500", service: reviews, checks: ["API-REVIEWS-BOOK-LIST-400"], "page=abc crashes the handler (500)") {
+            request,
+            context,
+            _,
+            next in
+            if let page = request.uri.queryParameters["page"], Int(page) == nil {
+                return Rewrite.jsonResponse(["error": "invalid literal for int() with base 10"], status: .internalServerError)
+            }
+            return try await next(request, context)
+        },
+        Fault(
+            "reviews-helpful-on-deleted",
+            service: reviews,
+            checks: ["API-REVIEWS-HELPFUL-404"],
+            "a helpful vote on a deleted (or unknown) review answers 200"
+        ) { request, context, _, next in
+            let response = try await next(request, context)
+            guard request.method == .post, Rewrite.matches(request.uri.path, "/api/reviews/*/helpful"), response.status == .notFound
+            else { return response }
+            return Rewrite.jsonResponse(["message": "Marked helpful"], status: .ok)
+        },
+        Fault(
+            "reviews-duplicates-accepted",
+            service: reviews,
+            checks: ["API-REVIEWS-CREATE-409", "API-REVIEWS-CREATE-CONCURRENT"],
+            "a second review of the same book by the same user answers 201"
+        ) { request, context, _, next in
+            let (bytes, request) = try await Rewrite.body(of: request)
+            let response = try await next(request, context)
+            guard request.method == .post, request.uri.path == "/api/reviews", response.status == .conflict,
+                case .object(var review)? = try? JSON.parse(bytes)
+            else { return response }
+            let now = Timestamp.iso8601(Date())
+            review["review_id"] = .string(UUID().uuidString.lowercased())
+            review["verified_purchase"] = false
+            review["helpful_count"] = 0
+            review["status"] = "active"
+            review["created_at"] = .string(now)
+            review["updated_at"] = .string(now)
+            return Rewrite.jsonResponse(.object(review), status: .created)
+        },
+        Fault(
+            "payments-python-idempotency-ignored",
+            service: python,
+            checks: ["API-PAYPY-IDEMPOTENT-REPLAY"],
+            "Idempotency-Key is ignored: a retried payment charges twice"
+        ) { request, context, _, next in
+            guard request.method == .post, request.uri.path == "/api/payments" else { return try await next(request, context) }
+            // Without the key the order fingerprint would still dedupe; a fresh order id per request defeats it too.
+            let changed = try await Rewrite.jsonRequest(Rewrite.setting(request, .init("Idempotency-Key")!, to: nil)) { object in
+                var object = object
+                if let order = object["order_id"]?.stringValue { object["order_id"] = .string(order + "-" + String(UUID().uuidString.prefix(8))) }
+                return object
+            }
+            return try await next(changed, context)
+        },
+        Fault(
+            "payments-java-key-reused-with-another-body",
+            service: java,
+            checks: ["API-PAYJAVA-IDEMPOTENCY-409"],
+            "the same Idempotency-Key with another body is accepted as a new payment"
+        ) { request, context, _, next in
+            guard request.method == .post, request.uri.path == "/api/payments", let key = request.headers[.init("Idempotency-Key")!]
+            else { return try await next(request, context) }
+            let (bytes, request) = try await Rewrite.body(of: request)
+            let hash = bytes.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+            return try await next(Rewrite.setting(request, .init("Idempotency-Key")!, to: "\(key.prefix(200))-\(hash)"), context)
+        },
+    ]
+
+    /// Every review object in a response (a review, or a page's `reviews`) transformed.
+    static func mapReviews(_ json: JSON, _ transform: (JSONObject) -> JSONObject) -> JSON {
+        guard case .object(var object) = json else { return json }
+        if object["review_id"] != nil { return .object(transform(object)) }
+        if case .array(let reviews)? = object["reviews"] {
+            object["reviews"] = .array(
+                reviews.map { review in
+                    if case .object(let review) = review { return .object(transform(review)) }
+                    return review
+                }
+            )
+        }
+        return .object(object)
+    }
+
+    /// `rating` true → 5, 4.5 → 4, "5" → 5, 0 → 1, 6 → 5.
+    static func coerceRating(_ object: JSONObject) -> JSONObject {
+        var object = object
+        guard let rating = object["rating"] else { return object }
+        var value: Int?
+        switch rating {
+        case .bool(let flag): value = flag ? 5 : 1
+        case .string(let text): value = Int(text) ?? Double(text).map { Int($0) }
+        case .number(let literal): value = Int(literal) ?? Double(literal).map { Int($0) }
+        default: value = rating.intValue
+        }
+        if let value { object["rating"] = .int(min(5, max(1, value))) }
+        return object
+    }
+}
