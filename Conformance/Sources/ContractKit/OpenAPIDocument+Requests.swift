@@ -15,15 +15,7 @@ extension OpenAPIDocument {
     public func validateRequest(method: String, target: String, body: [UInt8]?, headers: [String: String]? = nil) -> [ContractViolation] {
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(parts.first ?? "")
-        guard let operation = self.operation(method: method, path: path) else {
-            return [
-                ContractViolation(
-                    path: "operation",
-                    keyword: "operation",
-                    message: "expected an operation \(method.uppercased()) \(path) in the document, saw none"
-                )
-            ]
-        }
+        guard let operation = self.operation(method: method, path: path) else { return [Self.noOperation(method, path)] }
         var violations: [ContractViolation] = []
         let query = parts.count > 1 ? Self.queryItems(String(parts[1])) : []
         let parameters = self.parameters(of: operation)

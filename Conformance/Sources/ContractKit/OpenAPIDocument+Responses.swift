@@ -27,15 +27,7 @@ extension OpenAPIDocument {
         body: some Collection<UInt8>,
         headers: [String: String]? = nil
     ) -> [ContractViolation] {
-        guard let operation = self.operation(method: method, path: path) else {
-            return [
-                ContractViolation(
-                    path: "operation",
-                    keyword: "operation",
-                    message: "expected an operation \(method.uppercased()) \(path) in the document, saw none"
-                )
-            ]
-        }
+        guard let operation = self.operation(method: method, path: path) else { return [Self.noOperation(method, path)] }
         let label = "\(operation.method) \(operation.pathTemplate)"
         guard let response = self.response(for: status, in: operation) else {
             let documented = operation.documentedStatuses.joined(separator: ", ")
@@ -56,6 +48,15 @@ extension OpenAPIDocument {
             violations += self.validateBody(body, contentType: contentType, against: response, label: label, status: status)
         }
         return violations
+    }
+
+    /// The violation for a request no operation of the document matches.
+    static func noOperation(_ method: String, _ path: String) -> ContractViolation {
+        ContractViolation(
+            path: "operation",
+            keyword: "operation",
+            message: "expected an operation \(method.uppercased()) \(path) in the document, saw none"
+        )
     }
 
     /// The response object `operation` documents for `status` (references followed): the exact code, else its
