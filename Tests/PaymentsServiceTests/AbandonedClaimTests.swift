@@ -67,7 +67,10 @@ import Testing
             for _ in 0..<8 { group.addTask { try await engine.submit(self.request, idempotencyKey: "key-1", requestID: nil) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(results.allSatisfy { $0.payment.paymentID == stale.paymentID && $0.payment.status == .completed })
+        #expect(
+            results.allSatisfy { $0.payment.paymentID == stale.paymentID && $0.payment.status == .completed },
+            "\(results.map { "\($0.payment.paymentID == stale.paymentID ? "same" : "other") \($0.payment.status) replay=\($0.isReplay)" })"
+        )
         #expect(results.filter { !$0.isReplay }.count == 1, "one took it over, the others got its outcome")
         #expect(try await self.repository.list(userID: "user-1", offset: 0, limit: 10).total == 1)
     }

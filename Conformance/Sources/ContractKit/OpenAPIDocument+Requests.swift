@@ -26,7 +26,7 @@ extension OpenAPIDocument {
             switch location {
             case "path":
                 guard let value = operation.pathParameters[name] else { continue }
-                violations += self.validate(Self.parameterValue(value, for: schema, in: self), against: schema, at: label)
+                violations += self.validate(self.textValue(value, for: schema), against: schema, at: label)
             case "query":
                 let values = query.filter { $0.name == name }.map(\.value)
                 if values.isEmpty {
@@ -35,13 +35,13 @@ extension OpenAPIDocument {
                     }
                 } else {
                     for value in values {
-                        violations += self.validate(Self.parameterValue(value, for: schema, in: self), against: schema, at: label)
+                        violations += self.validate(self.textValue(value, for: schema), against: schema, at: label)
                     }
                 }
             case "header":
                 guard let headers else { continue }
                 if let value = headers.first(where: { $0.key.lowercased() == name.lowercased() })?.value {
-                    violations += self.validate(Self.parameterValue(value, for: schema, in: self), against: schema, at: label)
+                    violations += self.validate(self.textValue(value, for: schema), against: schema, at: label)
                 } else if parameter["required"] == .bool(true) {
                     violations.append(ContractViolation(path: label, keyword: "required", message: "expected header \(name), saw none"))
                 }
@@ -122,19 +122,6 @@ extension OpenAPIDocument {
     private func validate(_ value: JSON, against schema: JSON, at label: String) -> [ContractViolation] {
         self.validate(value, against: schema).map {
             ContractViolation(path: label + ($0.path.hasPrefix("$") ? String($0.path.dropFirst()) : ""), keyword: $0.keyword, message: $0.message)
-        }
-    }
-
-    /// A parameter's text as the JSON its schema expects: a number for numeric schemas (when it is one), a boolean
-    /// for booleans, else the text.
-    static func parameterValue(_ text: String, for schema: JSON, in document: OpenAPIDocument) -> JSON {
-        switch document.resolve(schema)["type"]?.stringValue {
-        case "integer", "number":
-            return DecimalNumber(literal: text) != nil ? .number(text) : .string(text)
-        case "boolean":
-            return text == "true" ? .bool(true) : text == "false" ? .bool(false) : .string(text)
-        default:
-            return .string(text)
         }
     }
 

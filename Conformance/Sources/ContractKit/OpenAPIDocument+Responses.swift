@@ -92,14 +92,19 @@ extension OpenAPIDocument {
                 continue
             }
             guard let schema = header["schema"] else { continue }
-            violations += SchemaValidator(root: self.root).validate(self.headerValue(value, for: schema), against: schema, at: path)
+            violations += SchemaValidator(root: self.root).validate(
+                self.textValue(value, for: schema, trimmingSpaces: true),
+                against: schema,
+                at: path
+            )
         }
         return violations
     }
 
-    /// A header's text as the JSON its schema expects: a number for numeric schemas, a boolean for booleans.
-    private func headerValue(_ text: String, for schema: JSON) -> JSON {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+    /// A header's or parameter's text as the JSON its schema expects: a number for numeric schemas (when it is one),
+    /// a boolean for booleans, else the text. Header values are compared with surrounding spaces trimmed.
+    func textValue(_ text: String, for schema: JSON, trimmingSpaces: Bool = false) -> JSON {
+        let trimmed = trimmingSpaces ? text.trimmingCharacters(in: .whitespaces) : text
         switch self.resolve(schema)["type"]?.stringValue {
         case "integer", "number":
             return DecimalNumber(literal: trimmed) != nil ? .number(trimmed) : .string(text)
