@@ -209,6 +209,28 @@ enum PaymentRepositoryContract {
         #expect(try await repository.find(paymentID: "p1")?.status == .refunded)
     }
 
+    /// Of 20 concurrent takeovers of one stale claim exactly one wins; a fresh claim or a finished payment is never taken.
+    static func anAbandonedClaimIsTakenOverOnce(_ repository: any PaymentRepository) async throws {
+        let stale = self.payment(id: "p1", key: "k", createdAt: Self.date(1_700_000_000_000))
+        try await repository.insert(stale)
+        let cutoff = Self.date(1_700_000_060_000)
+        let outcome = await self.race(20) { index async throws(PaymentRepositoryError) in
+            let won = try await repository.takeOver(paymentID: "p1", staleBefore: cutoff, now: Self.date(1_700_000_100_000 + Int64(index)))
+            if !won { throw .statusChanged(current: .pending) }
+        }
+        #expect(outcome.wins == 1)
+        #expect(outcome.errors.count == 19)
+        let taken = try #require(try await repository.find(paymentID: "p1"))
+        #expect(taken.status == .pending && taken.updatedAt >= Self.date(1_700_000_100_000))
+        #expect(try await !repository.takeOver(paymentID: "p1", staleBefore: cutoff, now: Self.date(1_700_000_200_000)), "now fresh")
+        var completed = self.payment(id: "p2", status: .completed, createdAt: Self.date(1_700_000_000_000))
+        completed.transactionID = "TXN-0123456789AB"
+        try await repository.insert(completed)
+        #expect(try await !repository.takeOver(paymentID: "p2", staleBefore: cutoff, now: Self.date(1_700_000_200_000)), "not pending")
+        #expect(try await !repository.takeOver(paymentID: "missing", staleBefore: cutoff, now: Self.date(1_700_000_200_000)))
+        #expect(try await repository.find(paymentID: "p2") == completed)
+    }
+
     static func deletingAPendingClaimReleasesItsKeys(_ repository: any PaymentRepository) async throws {
         try await repository.insert(self.payment(id: "p1", key: "k"))
         try await repository.insert(self.payment(id: "p2"))

@@ -80,6 +80,10 @@ struct PostgresPaymentRepositoryTests {
         try await self.withRepository { repository, _ in try await PaymentRepositoryContract.concurrentRefundsHaveOneWinner(repository) }
     }
 
+    @Test func anAbandonedClaimIsTakenOverOnce() async throws {
+        try await self.withRepository { repository, _ in try await PaymentRepositoryContract.anAbandonedClaimIsTakenOverOnce(repository) }
+    }
+
     @Test func deletingAPendingClaimReleasesItsKeys() async throws {
         try await self.withRepository { repository, _ in try await PaymentRepositoryContract.deletingAPendingClaimReleasesItsKeys(repository) }
     }

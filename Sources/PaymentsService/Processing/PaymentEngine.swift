@@ -33,8 +33,8 @@ public struct PaymentSubmission: Sendable, Equatable {
 /// outcome and return it. When the processor is unavailable the claim is removed, so nothing is stored and the
 /// client may retry. A claim still `pending` after twice `pendingWait` (the processor's worst case with its retries,
 /// plus a margin) was abandoned — its replica died between claiming and storing the outcome — and a repeated request takes
-/// it over: the claim is replaced by a new one with the same `payment_id` (so a processor that deduplicates charges by
-/// payment id would not charge twice) and processed again.
+/// it over: one conditional write refreshes the claim, keeping its `payment_id` (so a processor that deduplicates
+/// charges by payment id would not charge twice), and the winner processes it again.
 struct PaymentEngine: Sendable {
     let repository: any PaymentRepository
     let processor: any PaymentProcessor
@@ -78,7 +78,6 @@ struct PaymentEngine: Sendable {
     ///   - requestID: for the events' headers.
     func submit(_ request: PaymentRequest, idempotencyKey: String?, requestID: String?) async throws(PaymentEngineError) -> PaymentSubmission {
         let deadline = ContinuousClock.now + self.pendingWait
-        var abandonedID: String?
         while true {
             let existing: Payment?
             if let idempotencyKey {
@@ -93,34 +92,17 @@ struct PaymentEngine: Sendable {
             }
             if let existing {
                 if existing.status != .pending { return PaymentSubmission(payment: existing, isReplay: true) }
-                if self.isAbandoned(existing) {
-                    try await self.storage { () async throws(PaymentRepositoryError) in
-                        try await self.repository.delete(paymentID: existing.paymentID, expectedStatus: .pending)
-                    }
-                    self.logger.warning(
-                        "Abandoned pending payment taken over",
-                        metadata: [
-                            "payment.id": .string(existing.paymentID), "payment.pending_since": .string(Timestamp.iso8601(existing.updatedAt)),
-                        ]
-                    )
-                    abandonedID = existing.paymentID
-                    continue
+                if self.isAbandoned(existing), let claim = try await self.takeOver(existing) {
+                    return PaymentSubmission(payment: try await self.process(claim, requestID: requestID), isReplay: false)
                 }
                 guard ContinuousClock.now < deadline else { throw .inProgress }
                 try? await Task.sleep(for: self.pollInterval)
                 continue
             }
-            let now = currentMillisecondDate()
-            let claim =
-                abandonedID.map { Payment.pending(for: request, idempotencyKey: idempotencyKey, now: now, paymentID: $0) }
-                ?? Payment.pending(for: request, idempotencyKey: idempotencyKey, now: now)
+            let claim = Payment.pending(for: request, idempotencyKey: idempotencyKey, now: currentMillisecondDate())
             do throws(PaymentRepositoryError) {
                 try await self.repository.insert(claim)
             } catch .duplicateIdempotencyKey, .duplicateFingerprint {
-                guard ContinuousClock.now < deadline else { throw .inProgress }
-                continue
-            } catch .duplicatePaymentID where abandonedID != nil {
-                // A concurrent repetition took the abandoned claim over first: wait for its outcome.
                 guard ContinuousClock.now < deadline else { throw .inProgress }
                 continue
             } catch {
@@ -131,12 +113,36 @@ struct PaymentEngine: Sendable {
         }
     }
 
+    /// Takes an abandoned claim over, keeping its `payment_id` (a processor that deduplicates charges by payment id
+    /// does not charge twice): the claim is refreshed only if it is still stale, in one conditional write, so one
+    /// concurrent repetition wins and the others wait for its outcome. Returns the refreshed claim, or nil if another
+    /// repetition won.
+    private func takeOver(_ stale: Payment) async throws(PaymentEngineError) -> Payment? {
+        let now = currentMillisecondDate()
+        let won = try await self.storage { () async throws(PaymentRepositoryError) in
+            try await self.repository.takeOver(paymentID: stale.paymentID, staleBefore: self.abandonedBefore(now), now: now)
+        }
+        guard won else { return nil }
+        self.logger.warning(
+            "Abandoned pending payment taken over",
+            metadata: ["payment.id": .string(stale.paymentID), "payment.pending_since": .string(Timestamp.iso8601(stale.updatedAt))]
+        )
+        var claim = stale
+        claim.updatedAt = now
+        return claim
+    }
+
     /// Whether a `pending` claim is older than any live attempt can be: twice `pendingWait`, so a repetition that
     /// arrives while the original may still be running waits for it (and answers ``PaymentEngineError/inProgress``
     /// after `pendingWait`) rather than taking it over.
     func isAbandoned(_ claim: Payment, now: Date = Date()) -> Bool {
+        claim.updatedAt < self.abandonedBefore(now)
+    }
+
+    /// The instant before which a still-`pending` claim's last update means it was abandoned.
+    private func abandonedBefore(_ now: Date) -> Date {
         let (seconds, attoseconds) = (self.pendingWait * 2).components
-        return now.timeIntervalSince(claim.updatedAt) > Double(seconds) + Double(attoseconds) / 1e18
+        return now.addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18))
     }
 
     /// Charges a claimed payment and stores the outcome.

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Payments in memory (embedded mode and tests), with the same uniqueness rules as the database adapters.
@@ -94,6 +95,16 @@ public final class MemoryPaymentRepository: PaymentRepository {
             if let key = payment.idempotencyKey { storage.keys[KeyIndex(userID: payment.userID, key: key)] = payment.paymentID }
             if let fingerprint = Storage.activeFingerprint(of: payment) { storage.activeFingerprints[fingerprint] = payment.paymentID }
             storage.payments[payment.paymentID]?.payment = payment
+        }
+    }
+
+    public func takeOver(paymentID: String, staleBefore: Date, now: Date) async throws(PaymentRepositoryError) -> Bool {
+        self.storage.withLock { storage in
+            guard let stored = storage.payments[paymentID], stored.payment.status == .pending, stored.payment.updatedAt < staleBefore else {
+                return false
+            }
+            storage.payments[paymentID]?.payment.updatedAt = now
+            return true
         }
     }
 

@@ -114,6 +114,15 @@ public final class MongoPaymentRepository: PaymentRepository {
         throw .statusChanged(current: current.status)
     }
 
+    public func takeOver(paymentID: String, staleBefore: Date, now: Date) async throws(PaymentRepositoryError) -> Bool {
+        let filter: JSONObject = [
+            "payment_id": .string(paymentID), "status": .string(PaymentStatus.pending.rawValue),
+            "updated_at": ["$lt": MongoValue.date(staleBefore)],
+        ]
+        let update: JSONObject = ["$set": ["updated_at": MongoValue.date(now)]]
+        return try await self.run { try await $0.findOneAndUpdate(filter, update, returnNew: false) } != nil
+    }
+
     public func delete(paymentID: String, expectedStatus: PaymentStatus) async throws(PaymentRepositoryError) {
         let filter: JSONObject = ["payment_id": .string(paymentID), "status": .string(expectedStatus.rawValue)]
         let deleted = try await self.run { try await $0.deleteOne(filter) }

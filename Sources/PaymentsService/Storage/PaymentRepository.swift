@@ -1,3 +1,4 @@
+import Foundation
 import BookstoreCore
 
 /// Why a repository operation failed. Uniqueness is enforced by the repository itself (unique indexes in MongoDB and
@@ -59,6 +60,11 @@ public protocol PaymentRepository: MessageLedger {
     /// Replaces a stored payment, provided its stored status is still `expectedStatus`.
     /// - Throws: ``PaymentRepositoryError/notFound`` or ``PaymentRepositoryError/statusChanged(current:)``.
     func update(_ payment: Payment, expectedStatus: PaymentStatus) async throws(PaymentRepositoryError)
+
+    /// Takes an abandoned `pending` claim over: sets its `updated_at` to `now`, provided it is still `pending` and was
+    /// last updated before `staleBefore`. The condition and the change are one atomic statement, so of N concurrent
+    /// repetitions exactly one wins (`true`); the others see a fresh claim and wait for its outcome.
+    func takeOver(paymentID: String, staleBefore: Date, now: Date) async throws(PaymentRepositoryError) -> Bool
 
     /// Removes a payment whose status is still `expectedStatus` (a `pending` claim that was never charged); removing
     /// one that is already gone is not an error.

@@ -180,6 +180,22 @@ public final class PostgresPaymentRepository: PaymentRepository {
         }
     }
 
+    public func takeOver(paymentID: String, staleBefore: Date, now: Date) async throws(PaymentRepositoryError) -> Bool {
+        try await self.run { client in
+            let rows = try await client.query(
+                """
+                UPDATE payments SET updated_at = \(PostgresTimestamp(now))
+                WHERE payment_id = \(paymentID) AND status = \(PaymentStatus.pending.rawValue) AND updated_at < \(PostgresTimestamp(staleBefore))
+                RETURNING payment_id
+                """,
+                logger: self.logger
+            )
+            var matched = false
+            for try await _ in rows { matched = true }
+            return matched
+        }
+    }
+
     public func delete(paymentID: String, expectedStatus: PaymentStatus) async throws(PaymentRepositoryError) {
         let outcome = try await self.run { client -> PaymentStatus?? in
             let rows = try await client.query(
