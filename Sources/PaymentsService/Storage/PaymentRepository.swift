@@ -1,5 +1,5 @@
-import Foundation
 import BookstoreCore
+import Foundation
 
 /// Why a repository operation failed. Uniqueness is enforced by the repository itself (unique indexes in MongoDB and
 /// PostgreSQL), so concurrent requests cannot both claim the same key.
