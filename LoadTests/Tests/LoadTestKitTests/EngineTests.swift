@@ -174,6 +174,60 @@ struct EngineTests {
         }
     }
 
+    /// A stall longer than the timeout must raise the corrected percentiles: every timed-out request counts at the time
+    /// it waited, at least its timeout (before, failures never reached the histogram and the percentiles stayed empty).
+    @Test func timedOutRequestsCountInTheLatencyAtLeastAtTheirTimeout() async throws {
+        let slow: @Sendable (TestHTTPServer.Request) -> TestHTTPServer.Response = { _ in .init(status: 200, body: "{}", delay: .seconds(3)) }
+        try await withTestServer(route: slow) { server in
+            let configuration = LoadConfiguration(
+                baseURL: try BaseURL(server.baseURL),
+                requests: [RequestDefinition(name: "slow", path: .literal("/slow"))],
+                model: .open(.constant(20)),
+                duration: .milliseconds(250),
+                requestTimeout: .milliseconds(300),
+                threads: 1
+            )
+            let result = try await LoadRunner.run(configuration)
+            #expect(result.overall.errors[.timeout] == 5)
+            #expect(result.overall.timeoutsInLatency == 5)
+            #expect(result.overall.latencyHistogram.totalCount == 5)
+            #expect(result.overall.latency(atPercentile: 50) >= .milliseconds(300))
+            #expect(try !Threshold.parse("p99<250ms").evaluate(result).passed)
+            let summary = SummaryReport.render(ScenarioReport(scenarioName: "slow", setup: [], result: result, thresholds: []))
+            #expect(summary.contains("5 timed-out requests"))
+        }
+    }
+
+    /// The achieved rate is measured over the send window: one request that times out after the last send must not
+    /// lower it (before, it divided by the time to that timeout: ~19 responses over ~2 s for a 20 req/s run).
+    @Test func aLateTimeoutDoesNotLowerTheAchievedRate() async throws {
+        let count = Mutex(0)
+        let oneStalls: @Sendable (TestHTTPServer.Request) -> TestHTTPServer.Response = { _ in
+            let index = count.withLock { value in
+                value += 1
+                return value
+            }
+            return .init(status: 200, body: "{}", delay: index == 18 ? .seconds(5) : .zero)
+        }
+        try await withTestServer(route: oneStalls) { server in
+            let configuration = LoadConfiguration(
+                baseURL: try BaseURL(server.baseURL),
+                requests: [RequestDefinition(name: "get", path: .literal("/"))],
+                model: .open(.constant(20)),
+                duration: .seconds(1),
+                requestTimeout: .milliseconds(1500),
+                threads: 1
+            )
+            let result = try await LoadRunner.run(configuration)
+            #expect(result.overall.completed == 19)
+            #expect(result.overall.errors[.timeout] == 1)
+            #expect(result.elapsed > .seconds(2))
+            #expect(result.sendWindow < .milliseconds(1100))
+            #expect(abs(result.achievedRate - 19) < 2, "achieved \(result.achievedRate) req/s")
+            #expect(try Threshold.parse("rps>17").evaluate(result).passed)
+        }
+    }
+
     @Test func cancellationStopsTheRun() async throws {
         try await withTestServer { server in
             let configuration = LoadConfiguration(

@@ -114,6 +114,8 @@ import Testing
             configuredDuration: .seconds(10),
             maxRequests: 10_000,
             elapsed: .seconds(10),
+            sendWindow: .seconds(10),
+            requestTimeout: .seconds(5),
             intended: request.sent,
             intendedRate: 100,
             lateSends: 0,

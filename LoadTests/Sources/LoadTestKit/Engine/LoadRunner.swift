@@ -198,6 +198,7 @@ public enum LoadRunner {
         var bytesReceived: UInt64 = 0
         var maxInFlight = 0
         var lastEvent: UInt64 = 0
+        var lastSend: UInt64 = 0
         var outcomes: [OutcomeRecord] = []
         var cancelled = false
         for report in reports {
@@ -210,6 +211,7 @@ public enum LoadRunner {
             bytesReceived += statistics.bytesReceived
             maxInFlight += statistics.maxInFlight
             lastEvent = max(lastEvent, statistics.lastEventOffset)
+            lastSend = max(lastSend, statistics.lastSendOffset)
             outcomes.append(contentsOf: statistics.outcomes)
             cancelled = cancelled || report.cancelled
         }
@@ -256,6 +258,8 @@ public enum LoadRunner {
             configuredDuration: configuration.duration,
             maxRequests: configuration.maxRequests,
             elapsed: .nanoseconds(Int64(lastEvent)),
+            sendWindow: LoadResult.sendWindow(lastSend: .nanoseconds(Int64(lastSend)), sent: overall.sent, elapsed: .nanoseconds(Int64(lastEvent))),
+            requestTimeout: configuration.requestTimeout,
             intended: arrivals,
             intendedRate: intendedRate,
             lateSends: lateSends,

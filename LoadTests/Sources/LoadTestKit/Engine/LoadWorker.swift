@@ -320,6 +320,7 @@ final class LoadWorker {
         stats.recordSend(
             requestIndex: request.requestIndex,
             intendedOffset: request.intended &- start,
+            sendOffset: now > start ? now - start : 0,
             isLate: now > request.intended && now &- request.intended > plan.lateNanoseconds,
             inFlight: inFlight
         )
@@ -402,6 +403,14 @@ final class LoadWorker {
         stats.lastEventOffset = max(stats.lastEventOffset, now &- start)
         let bucket = stats.timeline.index(forOffset: request.intended &- start)
         stats.timeline.buckets[bucket].errors &+= 1
+        if kind == .timeout {
+            stats.recordTimeoutLatency(
+                requestIndex: request.requestIndex,
+                latencyMicroseconds: LatencyHistogram.microseconds(fromNanoseconds: now &- request.intended),
+                serviceMicroseconds: sentAt.map { LatencyHistogram.microseconds(fromNanoseconds: now &- $0) },
+                intendedOffset: request.intended &- start
+            )
+        }
         if recordsOutcomes, stats.outcomes.count < outcomeLimit {
             stats.outcomes.append(
                 OutcomeRecord(

@@ -13,6 +13,7 @@ public enum JSONReport {
         var configuredDurationSeconds: Double
         var maxRequests: Int
         var elapsedSeconds: Double
+        var sendWindowSeconds: Double
         var intendedRequests: UInt64
         var intendedRps: Double?
         var achievedRps: Double
@@ -37,6 +38,7 @@ public enum JSONReport {
             case configuredDurationSeconds = "configured_duration_s"
             case maxRequests = "max_requests"
             case elapsedSeconds = "elapsed_s"
+            case sendWindowSeconds = "send_window_s"
             case intendedRequests = "intended_requests"
             case intendedRps = "intended_rps"
             case achievedRps = "achieved_rps"
@@ -69,6 +71,8 @@ public enum JSONReport {
         var failed: UInt64
         var errorRate: Double
         var achievedRps: Double
+        /// Timed-out requests counted in `latency` at their waiting time (at least the timeout).
+        var timeoutsInLatency: UInt64
         var statusCounts: [String: UInt64]
         var errors: [String: UInt64]
         var latency: LatencySummary
@@ -80,6 +84,7 @@ public enum JSONReport {
             case achievedRps = "achieved_rps"
             case statusCounts = "status_counts"
             case serviceTime = "service_time"
+            case timeoutsInLatency = "timeouts_in_latency"
         }
     }
 
@@ -103,7 +108,8 @@ public enum JSONReport {
                 succeeded: value.succeeded,
                 failed: value.failed,
                 errorRate: value.errorRate,
-                achievedRps: seconds > 0 ? Double(value.completed) / seconds : 0,
+                achievedRps: result.rate(of: value.completed),
+                timeoutsInLatency: value.timeoutsInLatency,
                 statusCounts: Dictionary(uniqueKeysWithValues: value.statusCounts.map { (String($0.key), $0.value) }),
                 errors: Dictionary(uniqueKeysWithValues: RequestErrorKind.allCases.map { ($0.description, value.errors[$0] ?? 0) }),
                 latency: value.latency,
@@ -122,6 +128,7 @@ public enum JSONReport {
             configuredDurationSeconds: result.configuredDuration.seconds,
             maxRequests: result.maxRequests,
             elapsedSeconds: seconds,
+            sendWindowSeconds: result.sendWindow.seconds,
             intendedRequests: result.intended,
             intendedRps: result.intendedRate,
             achievedRps: result.achievedRate,

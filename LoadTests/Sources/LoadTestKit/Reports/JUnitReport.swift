@@ -55,6 +55,7 @@ public enum JUnitReport {
             ("configured_duration_s", String(result.configuredDuration.seconds)),
             ("max_requests", String(result.maxRequests)),
             ("elapsed_s", String(format3: result.elapsed.seconds)),
+            ("send_window_s", String(format3: result.sendWindow.seconds)),
             ("achieved_rps", String(format2: result.achievedRate)),
             ("intended_requests", String(result.intended)),
             ("late_sends", String(result.lateSends)),
@@ -113,7 +114,8 @@ public enum JUnitReport {
             ("succeeded", String(request.succeeded)),
             ("failed", String(request.failed)),
             ("error_rate", String(format: "%.6f", request.errorRate)),
-            ("achieved_rps", String(format2: result.elapsed.seconds > 0 ? Double(request.completed) / result.elapsed.seconds : 0)),
+            ("achieved_rps", String(format2: result.rate(of: request.completed))),
+            ("timeouts_in_latency", String(request.timeoutsInLatency)),
         ]
         for (name, value) in request.latency.namedValues { properties.append(("latency_\(name)_ms", String(format3: value))) }
         for (name, value) in request.serviceTime.namedValues { properties.append(("service_time_\(name)_ms", String(format3: value))) }

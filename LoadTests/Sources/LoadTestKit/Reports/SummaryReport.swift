@@ -19,7 +19,9 @@ public enum SummaryReport {
             )
         }
         let overall = result.overall
-        var rateLine = "  rate: \(String(format2: result.achievedRate)) req/s achieved over \(DurationText.formatSeconds(result.elapsed.seconds))"
+        var rateLine =
+            "  rate: \(String(format2: result.achievedRate)) req/s achieved over the \(DurationText.formatSeconds(result.sendWindow.seconds)) send window"
+            + " (\(DurationText.formatSeconds(result.elapsed.seconds)) to the last response)"
         if let intended = result.intendedRate { rateLine += ", \(String(format2: intended)) req/s intended" }
         lines.append(rateLine)
         lines.append(
@@ -35,10 +37,9 @@ public enum SummaryReport {
         lines.append("")
         let header = ["request", "count", "req/s", "err%", "p50", "p90", "p95", "p99", "p99.9", "max", "mean", "stdev"]
         var rows: [[String]] = []
-        let seconds = result.elapsed.seconds
         func row(_ name: String, _ request: RequestResult, corrected: Bool) -> [String] {
             let summary = corrected ? request.latency : request.serviceTime
-            let rate = seconds > 0 ? Double(request.completed) / seconds : 0
+            let rate = result.rate(of: request.completed)
             return [
                 name, String(request.completed), String(format2: rate), String(format2: request.errorRate * 100),
                 ms(summary.p50), ms(summary.p90), ms(summary.p95), ms(summary.p99), ms(summary.p999), ms(summary.max), ms(summary.mean),
@@ -53,6 +54,12 @@ public enum SummaryReport {
             : "latency (closed model: from the actual send), ms:"
         lines.append("  " + title)
         lines.append(contentsOf: table(header, rows).map { "    " + $0 })
+        if overall.timeoutsInLatency > 0 {
+            lines.append(
+                "  (the latency includes \(overall.timeoutsInLatency) timed-out requests at the time they waited, at least the timeout of "
+                    + "\(DurationText.format(result.requestTimeout)))"
+            )
+        }
         if result.isOpenModel {
             var serviceRows: [[String]] = []
             for request in result.requests { serviceRows.append(row(request.name, request, corrected: false)) }

@@ -43,6 +43,9 @@ public struct RequestResult: Sendable {
     public var latencyHistogram: Histogram<UInt64>
     /// Service time from the actual send to the end of the response (uncorrected), in µs.
     public var serviceTimeHistogram: Histogram<UInt64>
+    /// Requests that timed out, recorded in ``latencyHistogram`` at the time they waited (at least the timeout), so a
+    /// stall longer than the timeout raises the percentiles instead of vanishing from them.
+    public var timeoutsInLatency: UInt64
 
     /// Summary of the corrected latency.
     public var latency: LatencySummary { LatencySummary(latencyHistogram) }
@@ -75,6 +78,7 @@ public struct RequestResult: Sendable {
         statusCounts = [:]
         latencyHistogram = LatencyHistogram.make()
         serviceTimeHistogram = LatencyHistogram.make()
+        timeoutsInLatency = 0
     }
 
     mutating func add(_ other: RequestResult) {
@@ -85,6 +89,7 @@ public struct RequestResult: Sendable {
         statusCounts.merge(other.statusCounts, uniquingKeysWith: +)
         latencyHistogram.add(other.latencyHistogram)
         serviceTimeHistogram.add(other.serviceTimeHistogram)
+        timeoutsInLatency += other.timeoutsInLatency
     }
 }
 
@@ -156,6 +161,12 @@ public struct LoadResult: Sendable {
     public var maxRequests: Int
     /// From the start of the load to the last response or failure.
     public var elapsed: Duration
+    /// The time over which requests were sent: from the start to the last send, plus one mean interval between sends
+    /// (n sends span n − 1 intervals). Rates are measured over it, so waiting for a late timeout after the last send
+    /// does not lower them.
+    public var sendWindow: Duration
+    /// The configured request timeout, counted from the intended send time.
+    public var requestTimeout: Duration
     /// Requests the schedule called for (open model) or that were claimed (closed model).
     public var intended: UInt64
     /// The rate the open model aimed for, averaged over the schedule; nil for the closed model.
@@ -183,10 +194,20 @@ public struct LoadResult: Sendable {
     /// Values captured by setup steps and variables (names only are reported; values may be secrets).
     public var variableNames: [String]
 
-    /// Completed requests per second over ``elapsed``.
-    public var achievedRate: Double {
-        let seconds = elapsed.seconds
-        return seconds > 0 ? Double(overall.completed) / seconds : 0
+    /// Completed requests per second over ``sendWindow``.
+    public var achievedRate: Double { self.rate(of: overall.completed) }
+
+    /// `count` per second over ``sendWindow``.
+    public func rate(of count: UInt64) -> Double {
+        let seconds = sendWindow.seconds
+        return seconds > 0 ? Double(count) / seconds : 0
+    }
+
+    /// The send window of a run whose last send was `lastSend` after the start, with `sent` sends in all: `elapsed` when
+    /// fewer than two requests were sent.
+    static func sendWindow(lastSend: Duration, sent: UInt64, elapsed: Duration) -> Duration {
+        guard sent >= 2, lastSend > .zero else { return elapsed }
+        return min(lastSend + lastSend / Double(sent - 1), max(elapsed, lastSend))
     }
 
     /// The result for a request name.

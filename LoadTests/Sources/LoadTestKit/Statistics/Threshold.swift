@@ -235,8 +235,7 @@ public struct Threshold: Sendable, Hashable, CustomStringConvertible {
         case .lateRate:
             return result.overall.sent == 0 ? nil : Double(result.lateSends) / Double(result.overall.sent)
         case .rps:
-            let seconds = result.elapsed.seconds
-            return seconds > 0 ? Double(scoped.completed) / seconds : nil
+            return result.sendWindow > .zero ? result.rate(of: scoped.completed) : nil
         case .requests:
             return Double(scoped.completed)
         case .errors:

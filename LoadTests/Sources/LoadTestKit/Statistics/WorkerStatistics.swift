@@ -10,6 +10,8 @@ struct RequestRecorder: Sendable {
     var otherStatuses: [Int: UInt64] = [:]
     var latency = LatencyHistogram.make()
     var service = LatencyHistogram.make()
+    /// Timed-out requests recorded in `latency` at their waiting time.
+    var timedOutInLatency: UInt64 = 0
 
     @inline(__always)
     mutating func countStatus(_ status: Int) {
@@ -34,6 +36,7 @@ struct RequestRecorder: Sendable {
         result.statusCounts.merge(otherStatuses, uniquingKeysWith: +)
         result.latencyHistogram = latency
         result.serviceTimeHistogram = service
+        result.timeoutsInLatency = timedOutInLatency
         return result
     }
 
@@ -46,6 +49,7 @@ struct RequestRecorder: Sendable {
         otherStatuses.merge(other.otherStatuses, uniquingKeysWith: +)
         latency.add(other.latency)
         service.add(other.service)
+        timedOutInLatency += other.timedOutInLatency
     }
 }
 
@@ -139,6 +143,8 @@ struct WorkerStatistics: Sendable {
     var bytesReceived: UInt64 = 0
     var maxInFlight = 0
     var lastEventOffset: UInt64 = 0
+    /// When the last request was written, from the start.
+    var lastSendOffset: UInt64 = 0
     var outcomes: [OutcomeRecord] = []
 
     /// Records a response (one exclusive access for the whole update).
@@ -172,10 +178,23 @@ struct WorkerStatistics: Sendable {
         timeline.buckets[endBucket].completed &+= 1
     }
 
+    /// Records a request abandoned at its timeout in the corrected latency, at the time it waited (at least the timeout):
+    /// a stall longer than the timeout must not vanish from the percentiles.
+    @inline(__always)
+    mutating func recordTimeoutLatency(requestIndex: Int, latencyMicroseconds: UInt64, serviceMicroseconds: UInt64?, intendedOffset: UInt64) {
+        requests[requestIndex].latency.record(latencyMicroseconds)
+        if let serviceMicroseconds { requests[requestIndex].service.record(serviceMicroseconds) }
+        requests[requestIndex].timedOutInLatency &+= 1
+        let bucket = timeline.index(forOffset: intendedOffset)
+        timeline.buckets[bucket].latency.record(latencyMicroseconds)
+        if let serviceMicroseconds { timeline.buckets[bucket].service.record(serviceMicroseconds) }
+    }
+
     /// Records a send.
     @inline(__always)
-    mutating func recordSend(requestIndex: Int, intendedOffset: UInt64, isLate: Bool, inFlight: Int) {
+    mutating func recordSend(requestIndex: Int, intendedOffset: UInt64, sendOffset: UInt64, isLate: Bool, inFlight: Int) {
         if isLate { lateSends &+= 1 }
+        if sendOffset > lastSendOffset { lastSendOffset = sendOffset }
         requests[requestIndex].sent &+= 1
         let bucket = timeline.index(forOffset: intendedOffset)
         timeline.buckets[bucket].started &+= 1
