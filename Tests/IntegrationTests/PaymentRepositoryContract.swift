@@ -231,6 +231,31 @@ enum PaymentRepositoryContract {
         #expect(try await repository.find(paymentID: "p2") == completed)
     }
 
+    /// The message ledger's leases: one winner among concurrent claims; an unexpired claim is in progress, an expired
+    /// one is taken over; a completed message stays a duplicate (release does not undo it); release frees a claim.
+    static func messageClaimsAreLeases(_ repository: any PaymentRepository) async throws {
+        let now = Date()
+        let lease = now.addingTimeInterval(30)
+        let outcomes = await withTaskGroup(of: LedgerClaim?.self) { group in
+            for _ in 0..<20 { group.addTask { try? await repository.claim(messageID: "m1", queue: "q", now: now, leaseUntil: lease) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 == .claimed }.count == 1)
+        #expect(outcomes.filter { $0 == .inProgress }.count == 19)
+        // The lease ran out (the consumer died, or could not release): the next claim takes it over, once.
+        let later = now.addingTimeInterval(31)
+        #expect(try await repository.claim(messageID: "m1", queue: "q", now: later, leaseUntil: later.addingTimeInterval(30)) == .claimed)
+        #expect(try await repository.claim(messageID: "m1", queue: "q", now: later, leaseUntil: later.addingTimeInterval(30)) == .inProgress)
+        try await repository.complete(messageID: "m1", queue: "q")
+        try await repository.release(messageID: "m1", queue: "q")
+        let muchLater = now.addingTimeInterval(3600)
+        #expect(try await repository.claim(messageID: "m1", queue: "q", now: muchLater, leaseUntil: muchLater) == .completed)
+        #expect(try await repository.claim(messageID: "m1", queue: "other", now: now, leaseUntil: lease) == .claimed, "per queue")
+        #expect(try await repository.claim(messageID: "m2", queue: "q", now: now, leaseUntil: lease) == .claimed)
+        try await repository.release(messageID: "m2", queue: "q")
+        #expect(try await repository.claim(messageID: "m2", queue: "q", now: now, leaseUntil: lease) == .claimed, "released")
+    }
+
     static func deletingAPendingClaimReleasesItsKeys(_ repository: any PaymentRepository) async throws {
         try await repository.insert(self.payment(id: "p1", key: "k"))
         try await repository.insert(self.payment(id: "p2"))

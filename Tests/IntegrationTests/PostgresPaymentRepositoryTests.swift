@@ -84,6 +84,10 @@ struct PostgresPaymentRepositoryTests {
         try await self.withRepository { repository, _ in try await PaymentRepositoryContract.anAbandonedClaimIsTakenOverOnce(repository) }
     }
 
+    @Test func messageClaimsAreLeases() async throws {
+        try await self.withRepository { repository, _ in try await PaymentRepositoryContract.messageClaimsAreLeases(repository) }
+    }
+
     @Test func deletingAPendingClaimReleasesItsKeys() async throws {
         try await self.withRepository { repository, _ in try await PaymentRepositoryContract.deletingAPendingClaimReleasesItsKeys(repository) }
     }

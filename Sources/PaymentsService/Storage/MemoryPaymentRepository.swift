@@ -1,3 +1,4 @@
+import BookstoreCore
 import Foundation
 import Synchronization
 
@@ -119,13 +120,17 @@ public final class MemoryPaymentRepository: PaymentRepository {
 
     public func isHealthy() async -> Bool { true }
 
-    private let processedMessages = Mutex(Set<String>())
+    private let ledger = MemoryMessageLedger()
 
-    public func claim(messageID: String, queue: String) async throws -> Bool {
-        self.processedMessages.withLock { $0.insert(queue + "\u{1F}" + messageID).inserted }
+    public func claim(messageID: String, queue: String, now: Date, leaseUntil: Date) async throws -> LedgerClaim {
+        try await self.ledger.claim(messageID: messageID, queue: queue, now: now, leaseUntil: leaseUntil)
+    }
+
+    public func complete(messageID: String, queue: String) async throws {
+        try await self.ledger.complete(messageID: messageID, queue: queue)
     }
 
     public func release(messageID: String, queue: String) async throws {
-        _ = self.processedMessages.withLock { $0.remove(queue + "\u{1F}" + messageID) }
+        try await self.ledger.release(messageID: messageID, queue: queue)
     }
 }

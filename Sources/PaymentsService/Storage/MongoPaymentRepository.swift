@@ -58,17 +58,35 @@ public final class MongoPaymentRepository: PaymentRepository {
         self.processedMessages = store.collection(Self.processedMessagesName)
     }
 
-    public func claim(messageID: String, queue: String) async throws -> Bool {
+    public func claim(messageID: String, queue: String, now: Date, leaseUntil: Date) async throws -> LedgerClaim {
+        let key: JSONObject = ["queue": .string(queue), "message_id": .string(messageID)]
+        // The takeover of a claim whose lease ran out without completing (documents from before leases have no
+        // `completed` field and count as completed)…
+        var expired = key
+        expired["completed"] = false
+        expired["lease_until"] = ["$lt": MongoValue.date(now)]
+        let takeover: JSONObject = ["$set": ["lease_until": MongoValue.date(leaseUntil)]]
+        if try await self.processedMessages.findOneAndUpdate(expired, takeover, returnNew: false) != nil { return .claimed }
+        // …else a new claim, which the unique (queue, message_id) index lets one consumer win.
+        var claim = key
+        claim["completed"] = false
+        claim["lease_until"] = MongoValue.date(leaseUntil)
         do {
-            try await self.processedMessages.insertOne(["queue": .string(queue), "message_id": .string(messageID)])
-            return true
+            try await self.processedMessages.insertOne(claim)
+            return .claimed
         } catch let error as MongoError where error.isDuplicateKey {
-            return false
+            let existing = try await self.processedMessages.findOne(key)
+            return existing?["completed"] == .bool(false) ? .inProgress : .completed
         }
     }
 
+    public func complete(messageID: String, queue: String) async throws {
+        let key: JSONObject = ["queue": .string(queue), "message_id": .string(messageID)]
+        _ = try await self.processedMessages.findOneAndUpdate(key, ["$set": ["completed": true], "$unset": ["lease_until": ""]], returnNew: false)
+    }
+
     public func release(messageID: String, queue: String) async throws {
-        _ = try await self.processedMessages.deleteOne(["queue": .string(queue), "message_id": .string(messageID)])
+        _ = try await self.processedMessages.deleteOne(["queue": .string(queue), "message_id": .string(messageID), "completed": false])
     }
 
     public func insert(_ payment: Payment) async throws(PaymentRepositoryError) {

@@ -86,6 +86,15 @@ public final class PostgresPaymentRepository: PaymentRepository {
                 """
             ]
         ),
+        Migration(
+            version: 3,
+            name: "processed_messages_leases",
+            statements: [
+                // A row is a completed message, or a claim leased until lease_until; rows from before are completed.
+                "ALTER TABLE processed_messages ADD COLUMN IF NOT EXISTS completed BOOLEAN NOT NULL DEFAULT TRUE",
+                "ALTER TABLE processed_messages ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ",
+            ]
+        ),
     ]
 
     /// The columns every read decodes, in ``decode(_:)``'s order (the amount in cents).
@@ -234,21 +243,50 @@ public final class PostgresPaymentRepository: PaymentRepository {
         }
     }
 
-    public func claim(messageID: String, queue: String) async throws -> Bool {
+    public func claim(messageID: String, queue: String, now: Date, leaseUntil: Date) async throws -> LedgerClaim {
         try await self.run { client in
-            var claimed = false
+            // One statement: a new claim, or the takeover of a claim whose lease ran out without completing.
             let rows = try await client.query(
-                "INSERT INTO processed_messages (queue, message_id) VALUES (\(queue), \(messageID)) ON CONFLICT DO NOTHING RETURNING 1",
+                """
+                INSERT INTO processed_messages (queue, message_id, completed, lease_until)
+                VALUES (\(queue), \(messageID), FALSE, \(PostgresTimestamp(leaseUntil)))
+                ON CONFLICT (queue, message_id) DO UPDATE SET lease_until = EXCLUDED.lease_until, processed_at = now()
+                WHERE NOT processed_messages.completed AND processed_messages.lease_until < \(PostgresTimestamp(now))
+                RETURNING 1
+                """,
                 logger: self.logger
             )
+            var claimed = false
             for try await _ in rows { claimed = true }
-            return claimed
+            if claimed { return .claimed }
+            let existing = try await client.query(
+                "SELECT completed FROM processed_messages WHERE queue = \(queue) AND message_id = \(messageID)",
+                logger: self.logger
+            )
+            var completed = false
+            for try await value in existing.decode(Bool.self) { completed = value }
+            return completed ? .completed : .inProgress
+        }
+    }
+
+    public func complete(messageID: String, queue: String) async throws {
+        _ = try await self.run { client in
+            try await client.query(
+                """
+                UPDATE processed_messages SET completed = TRUE, lease_until = NULL, processed_at = now()
+                WHERE queue = \(queue) AND message_id = \(messageID)
+                """,
+                logger: self.logger
+            )
         }
     }
 
     public func release(messageID: String, queue: String) async throws {
         _ = try await self.run { client in
-            try await client.query("DELETE FROM processed_messages WHERE queue = \(queue) AND message_id = \(messageID)", logger: self.logger)
+            try await client.query(
+                "DELETE FROM processed_messages WHERE queue = \(queue) AND message_id = \(messageID) AND NOT completed",
+                logger: self.logger
+            )
         }
     }
 
