@@ -111,5 +111,34 @@ public final class MemoryReviewRepository: ReviewRepository {
         }
     }
 
+    public func restore(_ review: Review) async throws {
+        try self.storage.withLock { storage in
+            guard var stored = storage.reviews[review.id] else { return }
+            let key = ActiveKey(bookID: stored.bookID, userID: stored.userID)
+            if review.status == .active, stored.status != .active {
+                guard storage.active[key] == nil else { throw ReviewRepositoryError.duplicateActiveReview }
+                storage.active[key] = review.id
+            } else if review.status != .active, storage.active[key] == review.id {
+                storage.active[key] = nil
+            }
+            stored.rating = review.rating
+            stored.title = review.title
+            stored.comment = review.comment
+            stored.status = review.status
+            stored.updatedAt = review.updatedAt
+            storage.reviews[review.id] = stored
+        }
+    }
+
+    public func remove(id: String) async throws {
+        self.storage.withLock { storage in
+            guard let review = storage.reviews.removeValue(forKey: id) else { return }
+            let key = ActiveKey(bookID: review.bookID, userID: review.userID)
+            if storage.active[key] == id { storage.active[key] = nil }
+            storage.byBook[review.bookID]?.removeAll { $0 == id }
+            storage.byUser[review.userID]?.removeAll { $0 == id }
+        }
+    }
+
     public func isHealthy() async -> Bool { true }
 }

@@ -119,6 +119,21 @@ public final class MongoReviewRepository: ReviewRepository {
         return deleted
     }
 
+    public func restore(_ review: Review) async throws {
+        let document = Self.document(review)
+        var set = JSONObject()
+        for field in ["rating", "title", "comment", "status", "updated_at"] { set[field] = document[field] }
+        do {
+            _ = try await self.reviews.updateOne(["review_id": .string(review.id)], ["$set": .object(set)])
+        } catch let error as MongoError where error.isDuplicateKey {
+            throw ReviewRepositoryError.duplicateActiveReview
+        }
+    }
+
+    public func remove(id: String) async throws {
+        _ = try await self.reviews.deleteOne(["review_id": .string(id)])
+    }
+
     public func isHealthy() async -> Bool { await self.store.isHealthy() }
 
     // MARK: Mapping

@@ -54,8 +54,17 @@ struct ReviewEventHandlers: Sendable {
         guard let event = try UserDeletedEvent.parse(message) else { return }
         let deleted = try await self.reviews.deleteAll(userID: event.userID, at: Date())
         let requestID = message.headers[EventMessage.requestIDHeader]
-        for review in deleted {
-            await self.events.publish(.deleted, review, requestID: requestID)
+        for (index, review) in deleted.enumerated() where await !self.events.publish(.deleted, review, requestID: requestID) {
+            // The bus cannot take events: the reviews whose event was not published are made visible again (as active;
+            // the retry deletes them again, so a flagged one ends deleted all the same) and the message fails, so its
+            // retry deletes them and publishes their events.
+            for unpublished in deleted[index...] {
+                guard let original = try await self.reviews.find(id: unpublished.id) else { continue }
+                var visible = original
+                visible.status = .active
+                try await self.reviews.restore(visible)
+            }
+            throw EventNotStored(routingKey: ReviewEvents.Kind.deleted.rawValue)
         }
         self.logger.info(
             "Reviews of a deleted user removed",

@@ -13,12 +13,24 @@ struct ReviewEvents: Sendable {
 
     let publisher: EventPublisher
 
-    func publish(_ kind: Kind, _ review: Review, requestID: String?) async {
+    /// Publishes the event of a change already stored; whether the bus took it.
+    func publish(_ kind: Kind, _ review: Review, requestID: String?) async -> Bool {
         await self.publisher.publish(
             exchange: Exchanges.review,
             routingKey: kind.rawValue,
             payload: Self.payload(kind, review),
             requestID: requestID
+        )
+    }
+
+    /// Publishes the event of a change already stored, or undoes the change and fails the request with 503.
+    func publishOrUndo(_ kind: Kind, _ review: Review, requestID: String?, undo: () async throws -> Void) async throws {
+        try await self.publisher.publishOrUndo(
+            exchange: Exchanges.review,
+            routingKey: kind.rawValue,
+            payload: Self.payload(kind, review),
+            requestID: requestID,
+            undo: undo
         )
     }
 

@@ -33,6 +33,11 @@ public protocol ReviewRepository: Sendable {
     func stats(bookID: String) async throws -> ReviewStats
     /// Soft-deletes every visible review of a user; returns the reviews it deleted.
     func deleteAll(userID: String, at date: Date) async throws -> [Review]
+    /// Puts back a review's rating, title, comment, status and `updated_at` as they were in `review` (its helpful count
+    /// stays as stored): undoes an update or a delete whose event could not be stored.
+    func restore(_ review: Review) async throws
+    /// Removes a review for good: undoes a creation whose event could not be stored.
+    func remove(id: String) async throws
     /// Whether the store is reachable (readiness).
     func isHealthy() async -> Bool
 }

@@ -54,7 +54,7 @@ struct ReviewsController: Sendable {
             "Review created",
             metadata: ["review.id": .string(review.id), "book.id": .string(bookID), "user.id": .string(userID)]
         )
-        await self.events.publish(.created, review, requestID: context.requestID)
+        try await self.events.publishOrUndo(.created, review, requestID: context.requestID) { try await self.reviews.remove(id: review.id) }
         return Response.json(review.json, status: .created)
     }
 
@@ -75,7 +75,7 @@ struct ReviewsController: Sendable {
         guard caller.userID == review.userID else { throw APIError.forbidden("You can only update your own reviews") }
         guard let updated = try await self.reviews.update(id: id, changes: changes, at: Date()) else { throw Self.reviewNotFound }
         context.logger.info("Review updated", metadata: ["review.id": .string(id)])
-        await self.events.publish(.updated, updated, requestID: context.requestID)
+        try await self.events.publishOrUndo(.updated, updated, requestID: context.requestID) { try await self.reviews.restore(review) }
         return Response.json(updated.json)
     }
 
@@ -86,7 +86,7 @@ struct ReviewsController: Sendable {
         guard caller.mayActFor(review.userID) else { throw APIError.forbidden("You can only delete your own reviews") }
         guard let deleted = try await self.reviews.delete(id: id, at: Date()) else { throw Self.reviewNotFound }
         context.logger.info("Review deleted", metadata: ["review.id": .string(id), "user.id": .string(caller.userID)])
-        await self.events.publish(.deleted, deleted, requestID: context.requestID)
+        try await self.events.publishOrUndo(.deleted, deleted, requestID: context.requestID) { try await self.reviews.restore(review) }
         return Response.json(["message": "Review deleted successfully", "review_id": .string(id)])
     }
 

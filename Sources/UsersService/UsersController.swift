@@ -71,13 +71,13 @@ struct UsersController: Sendable {
         } catch UserRepositoryError.duplicateEmail {
             throw APIError.conflict("Email is already in use")
         }
-        context.logger.info("User registered", metadata: ["user.id": .string(user.identity.userID)])
-        await self.events.publish(
+        try await self.events.publishOrUndo(
             exchange: Exchanges.user,
             routingKey: "user.registered",
             payload: Self.event("user.registered", user),
             requestID: context.requestID
-        )
+        ) { _ = try await self.repository.delete(id: user.id) }
+        context.logger.info("User registered", metadata: ["user.id": .string(user.identity.userID)])
         return Response.json(
             ["message": "User registered successfully!", "success": true, "user": user.response],
             status: .created
@@ -138,13 +138,13 @@ struct UsersController: Sendable {
         _ = try await self.admin(request)
         let user = try await self.user(context)
         guard try await self.repository.delete(id: user.id) else { throw APIError.notFound("User not found") }
-        context.logger.info("User deleted", metadata: ["user.id": .string(user.identity.userID)])
-        await self.events.publish(
+        try await self.events.publishOrUndo(
             exchange: Exchanges.user,
             routingKey: "user.deleted",
             payload: Self.event("user.deleted", user),
             requestID: context.requestID
-        )
+        ) { try await self.repository.create(user) }
+        context.logger.info("User deleted", metadata: ["user.id": .string(user.identity.userID)])
         return Response.json(["message": "User deleted successfully", "success": true])
     }
 

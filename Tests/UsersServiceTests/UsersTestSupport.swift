@@ -34,13 +34,16 @@ struct UsersHarness {
     static func make(_ extra: [String: String] = [:]) async throws -> UsersHarness {
         let bus = InProcessEventBus()
         try await bus.declareQueue(QueueSpec(name: "test-user-events", bindings: [.init(exchange: Exchanges.user, pattern: "user.#")]))
-        let settings = Settings(
+        return UsersHarness(built: try await UsersApp.build(settings: Self.settings(extra), bus: bus), bus: bus)
+    }
+
+    static func settings(_ extra: [String: String] = [:]) -> Settings {
+        Settings(
             environment: [
                 "JWT_SECRET": secret, "PORT": "0", "LOG_LEVEL": "error", "ACCESS_LOG": "false", "BCRYPT_COST": "4",
                 "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": "admin-password", "MAX_BODY_BYTES": "4096",
             ].merging(extra) { $1 }
         )
-        return UsersHarness(built: try await UsersApp.build(settings: settings, bus: bus), bus: bus)
     }
 
     func run(_ body: @escaping @Sendable (UsersClient) async throws -> Void) async throws {
@@ -59,6 +62,7 @@ struct UsersClient {
         raw: String? = nil,
         token: String? = nil,
         headers: HTTPFields = [:],
+        unavailableIsExpected: Bool = false,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Checked {
         var headers = headers
@@ -68,7 +72,9 @@ struct UsersClient {
         if body != nil { headers[.contentType] = "application/json" }
         return try await self.client.execute(uri: path, method: method, headers: headers, body: body) { response in
             let bytes = Array(buffer: response.body)
-            #expect(response.status.code < 500, "no 5xx for \(method) \(path)", sourceLocation: sourceLocation)
+            if !(unavailableIsExpected && response.status == .serviceUnavailable) {
+                #expect(response.status.code < 500, "no 5xx for \(method) \(path)", sourceLocation: sourceLocation)
+            }
             let pathOnly = String(path.split(separator: "?", maxSplits: 1).first ?? "")
             if usersContract.operation(method: method.rawValue, path: pathOnly) != nil {
                 let violations = usersContract.validateResponse(

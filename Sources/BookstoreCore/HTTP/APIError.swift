@@ -73,6 +73,9 @@ public struct APIError: Error, Sendable {
     }
 
     public static func unavailable(_ message: String) -> APIError { .init(status: .serviceUnavailable, message: message) }
+    public static func unavailable(_ message: String, retryAfterSeconds: Int) -> APIError {
+        .init(status: .serviceUnavailable, message: message, headers: [.retryAfter: String(retryAfterSeconds)])
+    }
 
     public static let unexpected = APIError(status: .internalServerError, message: "Internal server error")
 }

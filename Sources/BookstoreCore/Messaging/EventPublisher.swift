@@ -3,6 +3,16 @@ import JSONKit
 import Logging
 import Prometheus
 
+/// An event the bus could not take (outbox full or unwritable, bus shut down): a message handler that must publish it
+/// fails its delivery, which is then retried.
+public struct EventNotStored: Error, Sendable {
+    public let routingKey: String
+
+    public init(routingKey: String) {
+        self.routingKey = routingKey
+    }
+}
+
 /// Publishes JSON events with the properties of SPEC §6 and counts them in `messages_published_total`.
 public struct EventPublisher: Sendable {
     public let bus: any EventBus
@@ -15,9 +25,33 @@ public struct EventPublisher: Sendable {
         self.logger = logger
     }
 
+    /// Publishes the event that goes with a state change already stored. When the bus cannot take it (the AMQP bus's
+    /// outbox is full or cannot be written, the bus is shut down), `undo` reverts the change and the request fails
+    /// with 503 and `Retry-After`: a client never gets a success whose event was lost, and nothing is left half-done.
+    /// - Throws: ``APIError/unavailable(_:retryAfterSeconds:)``.
+    public func publishOrUndo(
+        exchange: String,
+        routingKey: String,
+        payload: JSON,
+        requestID: String?,
+        undo: () async throws -> Void
+    ) async throws {
+        guard await !self.publish(exchange: exchange, routingKey: routingKey, payload: payload, requestID: requestID) else { return }
+        do {
+            try await undo()
+        } catch {
+            self.logger.critical(
+                "State change kept without its event: the event could not be stored and the change could not be undone",
+                metadata: ["messaging.routing_key": .string(routingKey), "error.type": .string(String(describing: type(of: error)))]
+            )
+        }
+        throw APIError.unavailable("The event bus cannot take events right now; nothing was changed, retry later", retryAfterSeconds: 5)
+    }
+
     /// Publishes `payload` with `routingKey` on `exchange` (empty: the default exchange, i.e. straight to a queue).
-    /// - Returns: whether the bus confirmed it. A failure is logged and counted; the AMQP bus keeps the message
-    ///   in its outbox, so the caller does not fail the request for it.
+    /// - Returns: whether the bus took it (the AMQP bus: stored in its durable outbox, or confirmed by the broker). A
+    ///   failure is logged and counted; callers that answer for a state change use ``publishOrUndo(exchange:routingKey:payload:requestID:undo:)``,
+    ///   consumers fail the delivery so it is retried.
     @discardableResult
     public func publish(
         exchange: String,

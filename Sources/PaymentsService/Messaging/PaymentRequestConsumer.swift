@@ -39,12 +39,18 @@ struct PaymentRequestConsumer: Sendable {
         let object: JSONObject
         do {
             guard case .object(let parsed) = try JSON.parse(message.body) else {
-                await self.reply(to: message, orderID: nil, paymentID: nil, status: "invalid", text: "Payment request must be a JSON object")
+                try await self.reply(to: message, orderID: nil, paymentID: nil, status: "invalid", text: "Payment request must be a JSON object")
                 throw PermanentEventError("payment request is not a JSON object")
             }
             object = parsed
         } catch let error as JSONParseError {
-            await self.reply(to: message, orderID: nil, paymentID: nil, status: "invalid", text: "Malformed payment request: \(error.description)")
+            try await self.reply(
+                to: message,
+                orderID: nil,
+                paymentID: nil,
+                status: "invalid",
+                text: "Malformed payment request: \(error.description)"
+            )
             throw PermanentEventError("malformed JSON: \(error.description)")
         }
         let orderID = object["order_id"]?.stringValue
@@ -53,21 +59,15 @@ struct PaymentRequestConsumer: Sendable {
             request = try PaymentRequest.read(object, fields: .snakeCase, cards: self.cards)
         } catch {
             let text = error.fieldErrors.isEmpty ? error.message : error.fieldErrors.map(\.message).joined(separator: "; ")
-            await self.reply(to: message, orderID: orderID, paymentID: nil, status: "invalid", text: text)
+            try await self.reply(to: message, orderID: orderID, paymentID: nil, status: "invalid", text: text)
             return
         }
+        let payment: Payment
         do throws(PaymentEngineError) {
-            let payment = try await self.engine.submit(request, idempotencyKey: nil, requestID: requestID).payment
-            await self.reply(
-                to: message,
-                orderID: payment.orderID,
-                paymentID: payment.paymentID,
-                status: payment.status.rawValue,
-                text: payment.message
-            )
+            payment = try await self.engine.submit(request, idempotencyKey: nil, requestID: requestID).payment
         } catch {
             guard message.attempt >= self.policy.maxAttempts else { throw error }
-            await self.reply(
+            try await self.reply(
                 to: message,
                 orderID: orderID,
                 paymentID: nil,
@@ -76,9 +76,18 @@ struct PaymentRequestConsumer: Sendable {
             )
             throw PermanentEventError("payment request failed on every attempt: \(error)")
         }
+        try await self.reply(
+            to: message,
+            orderID: payment.orderID,
+            paymentID: payment.paymentID,
+            status: payment.status.rawValue,
+            text: payment.message
+        )
     }
 
-    private func reply(to request: EventMessage, orderID: String?, paymentID: String?, status: String, text: String) async {
+    /// - Throws: ``EventNotStored`` when the bus cannot take the reply: the request is retried, and its repetition gets
+    ///   the stored payment's outcome, so the reply is sent once the bus takes it.
+    private func reply(to request: EventMessage, orderID: String?, paymentID: String?, status: String, text: String) async throws {
         let payload: JSON = [
             "order_id": .optional(orderID),
             "payment_id": .optional(paymentID),
@@ -87,12 +96,14 @@ struct PaymentRequestConsumer: Sendable {
             "timestamp": .string(Timestamp.iso8601(Date())),
         ]
         let replyTo = request.replyTo.flatMap { $0.isEmpty ? nil : $0 }
-        await self.publisher.publish(
+        let routingKey = replyTo ?? Self.responseRoutingKey
+        let stored = await self.publisher.publish(
             exchange: replyTo == nil ? Exchanges.payment : "",
-            routingKey: replyTo ?? Self.responseRoutingKey,
+            routingKey: routingKey,
             payload: payload,
             requestID: request.headers[EventMessage.requestIDHeader],
             correlationID: request.correlationID
         )
+        guard stored else { throw EventNotStored(routingKey: routingKey) }
     }
 }
