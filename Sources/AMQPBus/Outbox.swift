@@ -278,8 +278,12 @@ final class Outbox {
         }
     }
 
-    /// Empties the file once every record is confirmed.
+    /// Empties the file once every record is confirmed. The cursor is reset first: had the file been truncated first
+    /// and the cursor write then failed, the stale cursor would point into records appended later, which a restart
+    /// would skip. In this order a failure between the two steps at worst re-sends confirmed records (delivery is at
+    /// least once; consumers deduplicate on `message_id`).
     private func compact() throws(OutboxIOError) {
+        try self.writeCursor(0)
         guard ftruncate(self.dataDescriptor, 0) == 0 else { throw OutboxIOError("truncate", path: self.dataPath) }
         _ = fsync(self.dataDescriptor)
         self.committedOffset = 0
@@ -288,7 +292,6 @@ final class Outbox {
         self.pendingCount = 0
         self.readBuffer.removeAll(keepingCapacity: false)
         self.readBufferOffset = 0
-        try self.writeCursor(0)
     }
 
     // MARK: Cursor

@@ -83,6 +83,32 @@ import Testing
         #expect(try self.drain(outbox).compactMap(\.message?.messageID) == ["id-42"])
     }
 
+    /// A compaction whose cursor write fails (here: the temporary cursor file cannot be created) must not lose the
+    /// records appended after it: before the fix the data file was already truncated while the cursor kept its old
+    /// offset, and after a restart the records below that offset were skipped.
+    @Test func aFailedCursorWriteDuringCompactionLosesNothing() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        do {
+            let (outbox, _) = try Outbox.open(base: directory.path, maxMessages: 100)
+            for index in 0..<3 { try outbox.append(self.message(index)) }
+            var entries = try self.drain(outbox)
+            try outbox.commit(entries: 1, through: entries[0].end)  // the cursor now holds a non-zero offset
+            let blocker = outbox.directory + "/cursor.tmp"
+            try FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: false)
+            #expect(throws: OutboxIOError.self) { try outbox.commit(entries: 2, through: entries[2].end) }
+            try FileManager.default.removeItem(atPath: blocker)
+            for index in 3..<8 { try outbox.append(self.message(index)) }
+            entries = try self.drain(outbox)
+            #expect(entries.compactMap(\.message?.messageID) == (3..<8).map { "id-\($0)" })
+            outbox.close()
+        }
+        let (reopened, _) = try Outbox.open(base: directory.path, maxMessages: 100)
+        defer { reopened.close() }
+        let replayed = try self.drain(reopened).compactMap(\.message?.messageID)
+        #expect(Set((3..<8).map { "id-\($0)" }).isSubset(of: Set(replayed)), "every unconfirmed record survives: \(replayed)")
+    }
+
     @Test func survivesARestartWithItsCursor() throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanUp() }
