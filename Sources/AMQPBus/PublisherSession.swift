@@ -11,7 +11,7 @@ final class PublisherSession: ConnectionSession {
 
     private struct InFlight {
         let tag: UInt64
-        /// nil for a returned message re-published to `unrouted`.
+        /// For a returned message re-published to `unrouted`, a copy addressed to `unrouted`.
         let message: EventMessage?
         let completion: Completion?
         let sentAt: ContinuousClock.Instant
@@ -274,7 +274,15 @@ final class PublisherSession: ConnectionSession {
                 body: content.body
             )
             let tag = try connection.publish(message)
-            self.inFlight.append(InFlight(tag: tag, message: nil, completion: nil, sentAt: .now))
+            // Keep a copy: if the broker nacks the parked message or the connection drops before its confirm, the copy
+            // goes to the outbox like any other unconfirmed message (before, it was lost).
+            let copy = MessageCodec.message(
+                exchange: "",
+                routingKey: Topology.unroutedQueue,
+                properties: content.properties,
+                body: content.body
+            )
+            self.inFlight.append(InFlight(tag: tag, message: copy, completion: nil, sentAt: .now))
         case .channelClosed(let channel, let code, let text):
             if channel == AMQPConnection.mainChannel {
                 throw AMQPFailure(operation: "publish", kind: .channel(code: code, text: text))
