@@ -15,6 +15,10 @@ public struct AMQPBusError: Error, CustomStringConvertible, Sendable, Equatable 
         AMQPBusError(code: .outboxFull, description: "the broker is unavailable and the outbox is full (\(limit) messages)")
     }
 
+    public static func outboxFull(bytes: UInt64) -> AMQPBusError {
+        AMQPBusError(code: .outboxFull, description: "the broker is unavailable and the outbox is full (\(bytes) bytes)")
+    }
+
     /// The broker is unreachable and the outbox cannot be written.
     public static func outboxUnavailable(_ reason: String) -> AMQPBusError {
         AMQPBusError(code: .outboxUnavailable, description: "the broker is unavailable and the outbox cannot be written: \(reason)")

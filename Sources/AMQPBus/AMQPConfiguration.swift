@@ -13,6 +13,8 @@ public struct AMQPConfiguration: Sendable, Equatable {
     public var outboxDirectory: String
     /// The most messages the outbox holds; a publish beyond it fails.
     public var outboxMaxMessages: Int
+    /// The most bytes the outbox file may take; a publish beyond it fails. Size the outbox's volume to it.
+    public var outboxMaxBytes: Int
     /// How long a publish waits for the broker's confirm before the message goes to the outbox.
     public var confirmTimeout: Duration
     /// How long opening the TCP connection, and separately the AMQP handshake, may take.
@@ -33,6 +35,7 @@ public struct AMQPConfiguration: Sendable, Equatable {
         heartbeatSeconds: Int = 30,
         outboxDirectory: String,
         outboxMaxMessages: Int = 100_000,
+        outboxMaxBytes: Int = 256 << 20,
         confirmTimeout: Duration = .seconds(5),
         connectTimeout: Duration = .seconds(3),
         rpcTimeout: Duration = .seconds(10),
@@ -47,6 +50,7 @@ public struct AMQPConfiguration: Sendable, Equatable {
         self.heartbeatSeconds = heartbeatSeconds
         self.outboxDirectory = outboxDirectory
         self.outboxMaxMessages = outboxMaxMessages
+        self.outboxMaxBytes = outboxMaxBytes
         self.confirmTimeout = confirmTimeout
         self.connectTimeout = connectTimeout
         self.rpcTimeout = rpcTimeout
@@ -56,7 +60,8 @@ public struct AMQPConfiguration: Sendable, Equatable {
 
     /// Reads `RABBITMQ_HOST`, `RABBITMQ_PORT` (5672), `RABBITMQ_USER`, `RABBITMQ_PASS`, `RABBITMQ_VHOST` (/),
     /// `RABBITMQ_HEARTBEAT_SECONDS` (30), `RABBITMQ_OUTBOX_DIR` (`$TMPDIR/bookstore-outbox/<service name>`) and
-    /// `RABBITMQ_OUTBOX_MAX_MESSAGES` (100000). Nothing here talks to the broker.
+    /// `RABBITMQ_OUTBOX_MAX_MESSAGES` (100000) and `RABBITMQ_OUTBOX_MAX_BYTES` (268435456, 256 MiB; the outbox's
+    /// volume must hold it). Nothing here talks to the broker.
     public init(settings: Settings, serviceName: String) throws(ConfigurationError) {
         let host = settings.string("RABBITMQ_HOST", default: "127.0.0.1")
         guard !host.contains(where: { $0.isWhitespace || $0 == "/" }) else {
@@ -79,6 +84,7 @@ public struct AMQPConfiguration: Sendable, Equatable {
             heartbeatSeconds: try settings.int("RABBITMQ_HEARTBEAT_SECONDS", default: 30, range: 0...3600),
             outboxDirectory: outbox,
             outboxMaxMessages: try settings.int("RABBITMQ_OUTBOX_MAX_MESSAGES", default: 100_000, range: 1...100_000_000),
+            outboxMaxBytes: try settings.int("RABBITMQ_OUTBOX_MAX_BYTES", default: 256 << 20, range: 4096...(1 << 40)),
             connectionName: serviceName
         )
     }

@@ -40,6 +40,9 @@ final class Outbox {
 
     let directory: String
     let maxMessages: Int
+    /// The largest the data file may grow (confirmed records stay in it until every record is confirmed), so the
+    /// outbox fits the volume it lives on: a publish beyond it fails instead of filling the disk.
+    let maxBytes: UInt64
     private var lockDescriptor: Int32
     private var dataDescriptor: Int32
     /// Records before this offset are confirmed.
@@ -58,13 +61,13 @@ final class Outbox {
     /// Opens the first slot under `base` no other process holds, then moves the pending records of slots nobody
     /// holds into it.
     /// - Returns: the outbox and the number of records adopted from other slots.
-    static func open(base: String, maxMessages: Int) throws(OutboxIOError) -> (outbox: Outbox, adopted: Int) {
+    static func open(base: String, maxMessages: Int, maxBytes: UInt64 = .max) throws(OutboxIOError) -> (outbox: Outbox, adopted: Int) {
         try self.makeDirectories(base)
         var chosen: Outbox?
         for slot in 0..<self.maximumSlots {
             let directory = base + "/slot-\(slot)"
             guard let lock = try self.lockSlot(directory) else { continue }
-            chosen = try Outbox(directory: directory, lockDescriptor: lock, maxMessages: maxMessages)
+            chosen = try Outbox(directory: directory, lockDescriptor: lock, maxMessages: maxMessages, maxBytes: maxBytes)
             break
         }
         guard let outbox = chosen else {
@@ -75,7 +78,7 @@ final class Outbox {
         for name in names.sorted() where name.hasPrefix("slot-") && base + "/" + name != outbox.directory {
             let directory = base + "/" + name
             guard let lock = try? self.lockSlot(directory) else { continue }
-            let orphan = try Outbox(directory: directory, lockDescriptor: lock, maxMessages: Int.max)
+            let orphan = try Outbox(directory: directory, lockDescriptor: lock, maxMessages: Int.max, maxBytes: .max)
             defer { orphan.close() }
             guard orphan.pendingCount > 0 else { continue }
             var lines: [[UInt8]] = []
@@ -114,10 +117,11 @@ final class Outbox {
         }
     }
 
-    private init(directory: String, lockDescriptor: Int32, maxMessages: Int) throws(OutboxIOError) {
+    private init(directory: String, lockDescriptor: Int32, maxMessages: Int, maxBytes: UInt64) throws(OutboxIOError) {
         self.directory = directory
         self.lockDescriptor = lockDescriptor
         self.maxMessages = maxMessages
+        self.maxBytes = maxBytes
         let path = directory + "/" + Self.dataFileName
         self.dataDescriptor = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard self.dataDescriptor >= 0 else {
@@ -188,8 +192,10 @@ final class Outbox {
     /// Appends `message` durably (written and fsync'd when this returns).
     func append(_ message: EventMessage) throws(AMQPBusError) {
         guard self.pendingCount < self.maxMessages else { throw AMQPBusError.outboxFull(limit: self.maxMessages) }
+        let record = OutboxRecord.encode(message)
+        guard self.endOffset + UInt64(record.count + 1) <= self.maxBytes else { throw AMQPBusError.outboxFull(bytes: self.maxBytes) }
         do {
-            try self.appendLines([OutboxRecord.encode(message)])
+            try self.appendLines([record])
         } catch {
             throw AMQPBusError.outboxUnavailable(error.description)
         }

@@ -342,7 +342,11 @@ final class PublisherSession: ConnectionSession {
         if let outbox = self.outbox { return outbox }
         guard !self.isShutDown else { return nil }
         do {
-            let (outbox, adopted) = try Outbox.open(base: self.configuration.outboxDirectory, maxMessages: self.configuration.outboxMaxMessages)
+            let (outbox, adopted) = try Outbox.open(
+                base: self.configuration.outboxDirectory,
+                maxMessages: self.configuration.outboxMaxMessages,
+                maxBytes: UInt64(self.configuration.outboxMaxBytes)
+            )
             self.outbox = outbox
             self.outboxOpenFailure = nil
             self.instruments.outbox(count: outbox.pendingCount)

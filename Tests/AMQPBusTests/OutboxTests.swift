@@ -109,6 +109,24 @@ import Testing
         #expect(Set((3..<8).map { "id-\($0)" }).isSubset(of: Set(replayed)), "every unconfirmed record survives: \(replayed)")
     }
 
+    /// The outbox must fit its volume (a Kubernetes emptyDir has a size limit): a record that would grow the file past
+    /// `maxBytes` is refused as "outbox full", and the file stays within the limit.
+    @Test func refusesRecordsBeyondItsByteLimit() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let record = OutboxRecord.encode(self.message(0)).count + 1
+        let (outbox, _) = try Outbox.open(base: directory.path, maxMessages: 100, maxBytes: UInt64(record * 3 + record / 2))
+        defer { outbox.close() }
+        for index in 0..<3 { try outbox.append(self.message(index)) }
+        #expect(throws: AMQPBusError.outboxFull(bytes: UInt64(record * 3 + record / 2))) { try outbox.append(self.message(3)) }
+        let size = try FileManager.default.attributesOfItem(atPath: outbox.directory + "/outbox.jsonl")[.size] as? Int
+        #expect(size == record * 3)
+        let entries = try self.drain(outbox)
+        try outbox.commit(entries: 3, through: entries[2].end)
+        try outbox.append(self.message(3))
+        #expect(outbox.pendingCount == 1, "space is back once the records are confirmed")
+    }
+
     @Test func survivesARestartWithItsCursor() throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanUp() }

@@ -68,6 +68,15 @@ class Mutation(NamedTuple):
 
 
 MUTATIONS = [
+    Mutation("req_outbox_fits_its_volume", "k8s/review-deployment.yml",
+             sub("        - name: outbox\n          emptyDir:\n            sizeLimit: 128Mi\n",
+                 "        - name: outbox\n          emptyDir:\n            sizeLimit: 64Mi\n"),
+             "outbox volume smaller than the outbox's byte limit"),
+    Mutation("req_outbox_fits_its_volume", "k8s/configmap.yml",
+             sub('  RABBITMQ_OUTBOX_MAX_BYTES: "100663296"\n', ''), "no byte limit on the outbox (default 256 MiB)"),
+    Mutation("req_outbox_fits_its_volume", "k8s/user-deployment.yml",
+             sub("            - name: outbox\n              mountPath: /var/lib/bookstore/outbox\n", ""),
+             "outbox on the read-only root filesystem"),
     Mutation("defect_gateway_routes_applied", "k8s/gateway-deployment.yml",
              sub("- name: REVIEW_SERVICE_URL", "- name: REVIEW_ROUTE_UNUSED"), "gateway without the reviews upstream"),
     Mutation("defect_gateway_routes_applied", "k8s/configmap.yml",

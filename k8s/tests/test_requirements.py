@@ -222,6 +222,30 @@ def test_req_service_environment(k8s):
             assert ok, f"{name}: {k} must be resourceFieldRef {res} with divisor {div}"
 
 
+def test_req_outbox_fits_its_volume(k8s):
+    """every service on the bus keeps its durable outbox on a volume whose size limit holds the outbox's byte limit
+    (RABBITMQ_OUTBOX_MAX_BYTES) plus room for its cursor, so a broker outage cannot fill the pod's disk"""
+    for name, spec in SERVICES.items():
+        if not spec["bus"]:
+            continue
+        w = k8s.workload(name, "Deployment")
+        c = main_container(w)
+        directory = k8s.env_value(w, c, "RABBITMQ_OUTBOX_DIR")
+        limit = k8s.env_value(w, c, "RABBITMQ_OUTBOX_MAX_BYTES")
+        assert directory and directory.startswith("/"), f"{name}: RABBITMQ_OUTBOX_DIR must be an absolute path"
+        assert limit and limit.isdigit(), f"{name}: RABBITMQ_OUTBOX_MAX_BYTES must be set (the default, 256 MiB, fits no volume here)"
+        mounts = [m for m in c.get("volumeMounts") or []
+                  if directory == m["mountPath"] or directory.startswith(m["mountPath"].rstrip("/") + "/")]
+        assert mounts, f"{name}: no volume mounted at the outbox directory {directory}"
+        mount = max(mounts, key=lambda m: len(m["mountPath"]))
+        volume = w.volume(mount["name"])
+        assert volume and "emptyDir" in volume, f"{name}: the outbox volume {mount['name']} must be an emptyDir"
+        size = (volume["emptyDir"] or {}).get("sizeLimit")
+        assert size, f"{name}: the outbox volume {mount['name']} needs a sizeLimit"
+        assert parse_quantity(size) >= int(limit) + 16 * 2 ** 20, (
+            f"{name}: outbox volume sizeLimit {size} is smaller than RABBITMQ_OUTBOX_MAX_BYTES {limit} + 16 MiB")
+
+
 def test_req_rbac(k8s):
     """ServiceAccounts and RBAC: Prometheus discovery, RabbitMQ peer discovery, Filebeat metadata"""
     for w in k8s.workloads:
