@@ -35,6 +35,15 @@ public struct GatewayConfiguration: Sendable {
     /// `GATEWAY_RATE_LIMIT_PER_SECOND` (1000; 0 turns limiting off) and `GATEWAY_RATE_LIMIT_BURST` (2000), per client.
     public var rateLimitPerSecond: Int
     public var rateLimitBurst: Int
+    /// `GATEWAY_RATE_LIMIT_MAX_CLIENTS` (100000): clients with a bucket of their own; when the table is full, idle
+    /// buckets make room and otherwise new clients share one bucket (``RateLimiter``).
+    public var rateLimitMaxClients: Int
+    /// `GATEWAY_TRUSTED_PROXIES` (none): comma-separated IPv4/IPv6 addresses and CIDR networks of the proxies in front of
+    /// the gateway (an ingress controller, a load balancer). The client of a request is its TCP peer; only when the peer
+    /// is one of these is `X-Forwarded-For` believed (from the right, the first hop that is not a trusted proxy) and
+    /// forwarded with the peer appended. From any other peer the gateway discards `X-Forwarded-For` and sends the
+    /// peer alone. See ``TrustedProxies``. (`TRUSTED_PROXIES`, the services' setting, is not used by the gateway.)
+    public var trustedProxies: TrustedProxies
     /// `GATEWAY_MAX_IDLE_CONNECTIONS` (256): idle keep-alive connections kept per replica and event loop.
     public var maxIdleConnectionsPerReplica: Int
     /// `GATEWAY_CLIENT_IDLE_TIMEOUT_MS` (60000): a client connection that has not sent a complete request head for
@@ -88,6 +97,8 @@ public struct GatewayConfiguration: Sendable {
         self.dnsRefresh = .seconds(try settings.double("GATEWAY_DNS_REFRESH_SECONDS", default: 5, range: 0.05...3600))
         self.rateLimitPerSecond = try settings.int("GATEWAY_RATE_LIMIT_PER_SECOND", default: 1000, range: 0...1_000_000_000)
         self.rateLimitBurst = try settings.int("GATEWAY_RATE_LIMIT_BURST", default: 2000, range: 1...1_000_000_000)
+        self.rateLimitMaxClients = try settings.int("GATEWAY_RATE_LIMIT_MAX_CLIENTS", default: 100_000, range: 1...100_000_000)
+        self.trustedProxies = try TrustedProxies(settings: settings, key: "GATEWAY_TRUSTED_PROXIES")
         self.maxIdleConnectionsPerReplica = try settings.int("GATEWAY_MAX_IDLE_CONNECTIONS", default: 256, range: 0...100_000)
         self.clientIdleTimeout = try milliseconds("GATEWAY_CLIENT_IDLE_TIMEOUT_MS", 60_000, 100...3_600_000)
         self.corsAllowedOrigin = settings.string("CORS_ALLOWED_ORIGIN", default: "*")
