@@ -26,7 +26,9 @@ public struct GatewayConfiguration: Sendable {
     /// `GATEWAY_HEALTH_TIMEOUT_MS` (1000): one readiness check. `GATEWAY_HEALTH_FAILURES` (2, in ``ejection``):
     /// consecutive failed checks that take a replica out.
     public var healthCheckTimeout: Duration
-    /// `GATEWAY_EJECT_FAILURES` (3), `GATEWAY_EJECT_SECONDS` (10, doubling on repeat), `GATEWAY_EJECT_MAX_SECONDS` (300).
+    /// `GATEWAY_EJECT_FAILURES` (3), `GATEWAY_EJECT_SECONDS` (10, doubling on repeat), `GATEWAY_EJECT_MAX_SECONDS` (300),
+    /// `GATEWAY_EJECT_MAX_PERCENT` (50, 0...100: the largest share of an upstream's replicas that failed requests may
+    /// eject at once; with 50 a lone replica is never ejected, see ``EjectionPolicy/maxEjectionPercent``).
     public var ejection: EjectionPolicy
     /// `GATEWAY_BREAKER_FAILURES` (5), `GATEWAY_BREAKER_OPEN_MS` (10000), `GATEWAY_BREAKER_PROBES` (1).
     public var breaker: CircuitBreakerStateMachine.Configuration
@@ -87,7 +89,8 @@ public struct GatewayConfiguration: Sendable {
             consecutiveFailures: try settings.int("GATEWAY_EJECT_FAILURES", default: 3, range: 1...1_000_000),
             baseDuration: .seconds(try settings.double("GATEWAY_EJECT_SECONDS", default: 10, range: 0.001...86_400)),
             maxDuration: .seconds(try settings.double("GATEWAY_EJECT_MAX_SECONDS", default: 300, range: 0.001...86_400)),
-            checkFailures: try settings.int("GATEWAY_HEALTH_FAILURES", default: 2, range: 1...100)
+            checkFailures: try settings.int("GATEWAY_HEALTH_FAILURES", default: 2, range: 1...100),
+            maxEjectionPercent: try settings.int("GATEWAY_EJECT_MAX_PERCENT", default: 50, range: 0...100)
         )
         self.breaker = CircuitBreakerStateMachine.Configuration(
             failureThreshold: try settings.int("GATEWAY_BREAKER_FAILURES", default: 5, range: 1...1_000_000),
