@@ -34,7 +34,9 @@ public enum Runtime {
         try await group.run()
     }
 
-    /// The settings of each service in the embedded mode: its own port, and the gateway pointed at the others.
+    /// The settings of each service in the embedded mode: its own port, the gateway pointed at the others, and the
+    /// others trusting the gateway's `X-Forwarded-For` (`TRUSTED_PROXIES`: loopback, where the gateway connects from,
+    /// unless set).
     public static func embeddedSettings(_ settings: Settings) throws -> [(ServiceKind, Settings)] {
         var base = settings.withDefaults(["JWT_SECRET": embeddedDevelopmentSecret, "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": "admin123"])
         base["PORT"] = nil
@@ -50,7 +52,11 @@ public enum Runtime {
         }
         return ServiceKind.allCases.map { kind in
             var service = base.with(["PORT": String(ports[kind] ?? kind.defaultPort)])
-            if kind == .gateway { service = service.with(upstreams) }
+            if kind == .gateway {
+                service = service.with(upstreams)
+            } else {
+                service = service.withDefaults(["TRUSTED_PROXIES": "127.0.0.1,::1"])
+            }
             return (kind, service)
         }
     }

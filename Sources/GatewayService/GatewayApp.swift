@@ -101,12 +101,17 @@ public enum GatewayApp {
         }
         let limiter =
             configuration.rateLimitPerSecond > 0
-            ? RateLimiter(perMinute: configuration.rateLimitPerSecond * 60, burst: configuration.rateLimitBurst) : nil
+            ? RateLimiter(
+                perMinute: configuration.rateLimitPerSecond * 60,
+                burst: configuration.rateLimitBurst,
+                capacity: configuration.rateLimitMaxClients
+            ) : nil
         let proxy = GatewayProxy(
             planner: ProxyPlanner(
                 routes: routes,
                 tokens: scaffold.tokens,
                 limiter: limiter,
+                trustedProxies: configuration.trustedProxies,
                 maxBodyBytes: configuration.maxBodyBytes,
                 allowOrigin: configuration.corsAllowedOrigin
             ),

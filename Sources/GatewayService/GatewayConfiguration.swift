@@ -26,7 +26,9 @@ public struct GatewayConfiguration: Sendable {
     /// `GATEWAY_HEALTH_TIMEOUT_MS` (1000): one readiness check. `GATEWAY_HEALTH_FAILURES` (2, in ``ejection``):
     /// consecutive failed checks that take a replica out.
     public var healthCheckTimeout: Duration
-    /// `GATEWAY_EJECT_FAILURES` (3), `GATEWAY_EJECT_SECONDS` (10, doubling on repeat), `GATEWAY_EJECT_MAX_SECONDS` (300).
+    /// `GATEWAY_EJECT_FAILURES` (3), `GATEWAY_EJECT_SECONDS` (10, doubling on repeat), `GATEWAY_EJECT_MAX_SECONDS` (300),
+    /// `GATEWAY_EJECT_MAX_PERCENT` (50, 0...100: the largest share of an upstream's replicas that failed requests may
+    /// eject at once; with 50 a lone replica is never ejected, see ``EjectionPolicy/maxEjectionPercent``).
     public var ejection: EjectionPolicy
     /// `GATEWAY_BREAKER_FAILURES` (5), `GATEWAY_BREAKER_OPEN_MS` (10000), `GATEWAY_BREAKER_PROBES` (1).
     public var breaker: CircuitBreakerStateMachine.Configuration
@@ -35,6 +37,15 @@ public struct GatewayConfiguration: Sendable {
     /// `GATEWAY_RATE_LIMIT_PER_SECOND` (1000; 0 turns limiting off) and `GATEWAY_RATE_LIMIT_BURST` (2000), per client.
     public var rateLimitPerSecond: Int
     public var rateLimitBurst: Int
+    /// `GATEWAY_RATE_LIMIT_MAX_CLIENTS` (100000): clients with a bucket of their own; when the table is full, idle
+    /// buckets make room and otherwise new clients share one bucket (``RateLimiter``).
+    public var rateLimitMaxClients: Int
+    /// `GATEWAY_TRUSTED_PROXIES` (none): comma-separated IPv4/IPv6 addresses and CIDR networks of the proxies in front of
+    /// the gateway (an ingress controller, a load balancer). The client of a request is its TCP peer; only when the peer
+    /// is one of these is `X-Forwarded-For` believed (from the right, the first hop that is not a trusted proxy) and
+    /// forwarded with the peer appended. From any other peer the gateway discards `X-Forwarded-For` and sends the
+    /// peer alone. See ``TrustedProxies``. (`TRUSTED_PROXIES`, the services' setting, is not used by the gateway.)
+    public var trustedProxies: TrustedProxies
     /// `GATEWAY_MAX_IDLE_CONNECTIONS` (256): idle keep-alive connections kept per replica and event loop.
     public var maxIdleConnectionsPerReplica: Int
     /// `GATEWAY_CLIENT_IDLE_TIMEOUT_MS` (60000): a client connection that has not sent a complete request head for
@@ -78,7 +89,8 @@ public struct GatewayConfiguration: Sendable {
             consecutiveFailures: try settings.int("GATEWAY_EJECT_FAILURES", default: 3, range: 1...1_000_000),
             baseDuration: .seconds(try settings.double("GATEWAY_EJECT_SECONDS", default: 10, range: 0.001...86_400)),
             maxDuration: .seconds(try settings.double("GATEWAY_EJECT_MAX_SECONDS", default: 300, range: 0.001...86_400)),
-            checkFailures: try settings.int("GATEWAY_HEALTH_FAILURES", default: 2, range: 1...100)
+            checkFailures: try settings.int("GATEWAY_HEALTH_FAILURES", default: 2, range: 1...100),
+            maxEjectionPercent: try settings.int("GATEWAY_EJECT_MAX_PERCENT", default: 50, range: 0...100)
         )
         self.breaker = CircuitBreakerStateMachine.Configuration(
             failureThreshold: try settings.int("GATEWAY_BREAKER_FAILURES", default: 5, range: 1...1_000_000),
@@ -88,6 +100,8 @@ public struct GatewayConfiguration: Sendable {
         self.dnsRefresh = .seconds(try settings.double("GATEWAY_DNS_REFRESH_SECONDS", default: 5, range: 0.05...3600))
         self.rateLimitPerSecond = try settings.int("GATEWAY_RATE_LIMIT_PER_SECOND", default: 1000, range: 0...1_000_000_000)
         self.rateLimitBurst = try settings.int("GATEWAY_RATE_LIMIT_BURST", default: 2000, range: 1...1_000_000_000)
+        self.rateLimitMaxClients = try settings.int("GATEWAY_RATE_LIMIT_MAX_CLIENTS", default: 100_000, range: 1...100_000_000)
+        self.trustedProxies = try TrustedProxies(settings: settings, key: "GATEWAY_TRUSTED_PROXIES")
         self.maxIdleConnectionsPerReplica = try settings.int("GATEWAY_MAX_IDLE_CONNECTIONS", default: 256, range: 0...100_000)
         self.clientIdleTimeout = try milliseconds("GATEWAY_CLIENT_IDLE_TIMEOUT_MS", 60_000, 100...3_600_000)
         self.corsAllowedOrigin = settings.string("CORS_ALLOWED_ORIGIN", default: "*")

@@ -53,7 +53,12 @@ public struct ClusterConfiguration: Sendable {
         environment["HOST"] = "127.0.0.1"
         environment["REPLICA_ID"] = replica.id
         environment["LOG_LEVEL"] = environment["LOG_LEVEL"] ?? "info"
-        if replica.kind == .gateway { environment["UPSTREAMS_FILE"] = upstreamsFile }
+        if replica.kind == .gateway {
+            environment["UPSTREAMS_FILE"] = upstreamsFile
+        } else if environment["TRUSTED_PROXIES"] == nil {
+            // The services sit behind the gateway, which connects from 127.0.0.1: its X-Forwarded-For names the client.
+            environment["TRUSTED_PROXIES"] = "127.0.0.1"
+        }
         return environment
     }
 }

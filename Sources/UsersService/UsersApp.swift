@@ -17,7 +17,8 @@ public enum UsersApp {
     }
 
     /// Builds the service from settings: `STORAGE` (memory), `BCRYPT_COST` (default 10), `LOGIN_RATE_LIMIT_PER_MINUTE`
-    /// and `LOGIN_RATE_LIMIT_BURST` (default 60 and 20), `ADMIN_USERNAME`/`ADMIN_PASSWORD`/`ADMIN_EMAIL` (initial admin).
+    /// and `LOGIN_RATE_LIMIT_BURST` (default 60 and 20) per client (the peer, or behind `TRUSTED_PROXIES` the
+    /// `X-Forwarded-For` hop they vouch for), `ADMIN_USERNAME`/`ADMIN_PASSWORD`/`ADMIN_EMAIL` (initial admin).
     public static func build(
         settings: Settings,
         bus: any EventBus,
@@ -60,6 +61,7 @@ public enum UsersApp {
                 perMinute: try settings.int("LOGIN_RATE_LIMIT_PER_MINUTE", default: 60, range: 1...1_000_000),
                 burst: try settings.int("LOGIN_RATE_LIMIT_BURST", default: 20, range: 1...1_000_000)
             ),
+            trustedProxies: scaffold.common.trustedProxies,
             maxBodyBytes: scaffold.common.maxBodyBytes
         ).addRoutes(to: router)
         let adminBootstrap = try AdminBootstrap(settings: settings, repository: repository, hasher: hasher, logger: scaffold.logger)

@@ -12,6 +12,8 @@ struct UsersController: Sendable {
     let tokens: TokenService
     let events: EventPublisher
     let loginLimiter: RateLimiter
+    /// Whose `X-Forwarded-For` names the client for the login limit (`TRUSTED_PROXIES`).
+    let trustedProxies: TrustedProxies
     let maxBodyBytes: Int
 
     func addRoutes(to router: ServiceRouter) {
@@ -85,7 +87,7 @@ struct UsersController: Sendable {
     }
 
     func login(_ request: Request, _ context: BookstoreRequestContext) async throws -> Response {
-        if let wait = self.loginLimiter.acquire(context.clientAddress(request)) {
+        if let wait = self.loginLimiter.acquire(context.clientAddress(request, trusting: self.trustedProxies)) {
             throw APIError.tooManyRequests(retryAfterSeconds: wait)
         }
         var fields = FieldReader(try await request.jsonObject(limit: self.maxBodyBytes))

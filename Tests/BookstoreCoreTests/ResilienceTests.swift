@@ -95,4 +95,40 @@ import Testing
         #expect(limiter.acquire("b", now: now) == nil, "buckets are per client")
         #expect(limiter.acquire("a", now: now + .seconds(1)) == nil)
     }
+
+    @Test func aFloodOfNewClientsDoesNotResetADrainedBucket() {
+        // The default capacity: 100 000 clients. A drains its bucket; 99 999 others each take a token.
+        let limiter = RateLimiter(perMinute: 60, burst: 2)
+        let now = ContinuousClock.now
+        #expect(limiter.acquire("a", now: now) == nil)
+        #expect(limiter.acquire("a", now: now) == nil)
+        #expect(limiter.acquire("a", now: now) != nil)
+        for index in 1..<100_000 { _ = limiter.acquire("client-\(index)", now: now) }
+        // A flood of new (e.g. spoofed) addresses: no bucket is idle, so none is evicted.
+        var allowed = 0
+        for index in 0..<1000 where limiter.acquire("flood-\(index)", now: now) == nil { allowed += 1 }
+        #expect(limiter.acquire("a", now: now) != nil, "A is still limited")
+        #expect(allowed == 2, "the new clients share one overflow bucket")
+        #expect(limiter.acquire("client-7", now: now) == nil, "the clients already known keep their buckets")
+        #expect(limiter.acquire("client-7", now: now) != nil)
+        #expect(limiter.clientCount == 100_000)
+    }
+
+    @Test func idleBucketsMakeRoomForNewClients() {
+        let limiter = RateLimiter(perMinute: 60, burst: 2, capacity: 2)
+        let now = ContinuousClock.now
+        #expect(limiter.acquire("a", now: now) == nil)
+        #expect(limiter.acquire("b", now: now) == nil)
+        #expect(limiter.acquire("c", now: now) == nil, "the table is full: c takes from the overflow bucket")
+        #expect(limiter.acquire("d", now: now) == nil)
+        #expect(limiter.acquire("e", now: now) != nil, "which the new clients share")
+        #expect(limiter.clientCount == 2)
+        // Two seconds later a and b have refilled (idle): they make room, being what a new bucket would be.
+        let later = now + .seconds(2)
+        #expect(limiter.acquire("c", now: later) == nil)
+        #expect(limiter.acquire("c", now: later) == nil)
+        #expect(limiter.acquire("c", now: later) != nil, "c has a bucket of its own now")
+        #expect(limiter.acquire("d", now: later) == nil, "and so has d")
+        #expect(limiter.clientCount == 2)
+    }
 }

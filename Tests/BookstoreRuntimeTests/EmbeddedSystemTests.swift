@@ -122,6 +122,8 @@ func call(
         #expect(byKind[.gateway]?["USER_SERVICE_URL"] == "http://127.0.0.1:9181")
         #expect(byKind[.gateway]?["SERVICE_NAME"] == nil, "a shared SERVICE_NAME would give every service the same name")
         #expect(byKind[.users]?["JWT_SECRET"] == Runtime.embeddedDevelopmentSecret)
+        #expect(byKind[.reviews]?["TRUSTED_PROXIES"] == "127.0.0.1,::1", "the services trust the gateway on loopback")
+        #expect(byKind[.gateway]?["TRUSTED_PROXIES"] == nil && byKind[.gateway]?["GATEWAY_TRUSTED_PROXIES"] == nil)
         #expect(throws: ConfigurationError.self) {
             try Runtime.makeEventBus(settings: Settings(environment: ["EVENT_BUS": "kafka"]), logger: Logger(label: "test"))
         }

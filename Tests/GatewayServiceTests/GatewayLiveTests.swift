@@ -29,7 +29,7 @@ import Testing
                 #expect(echo["query"] == "page=2")
                 let headers = try #require(echo["headers"])
                 #expect(headers["x-request-id"] == "req-live-1")
-                #expect(headers["x-forwarded-for"] == "203.0.113.9, 127.0.0.1")
+                #expect(headers["x-forwarded-for"] == "127.0.0.1", "an untrusted peer's X-Forwarded-For is replaced by the peer")
                 #expect(headers["x-forwarded-proto"] == "http")
                 #expect(headers["x-forwarded-host"] == .string("127.0.0.1:\(gateway.port)"))
                 #expect(headers["host"] == .string("127.0.0.1:\(upstreams[0].port)"))
@@ -178,8 +178,43 @@ import Testing
                 #expect(limited.headers.first(name: "Retry-After") == "1")
                 #expect(limited.json?["status"] == "error")
                 let other = try await send(gateway.url("/api/reviews/book/b-1"), headers: [("X-Forwarded-For", "198.51.100.7, 10.0.0.1")])
-                #expect(other.status == 200, "clients are keyed by the first X-Forwarded-For hop")
-                #expect(upstreams[0].behaviour.hitCount == statuses.filter { $0 == 200 }.count + 1)
+                #expect(other.status == 429, "X-Forwarded-For from an untrusted peer does not make it another client")
+                #expect(upstreams[0].behaviour.hitCount == statuses.filter { $0 == 200 }.count)
+            }
+        }
+    }
+
+    @Test func aClientSendingARandomForwardedForOnEachRequestIsStillLimited() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            let extra = ["GATEWAY_RATE_LIMIT_PER_SECOND": "1", "GATEWAY_RATE_LIMIT_BURST": "3"]
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url), extra: extra) { gateway in
+                var statuses: [Int] = []
+                for index in 0..<10 {
+                    let spoofed = "\(Int.random(in: 1...223)).\(Int.random(in: 0...255)).\(index).\(Int.random(in: 1...254))"
+                    statuses.append(try await send(gateway.url("/api/reviews/book/b-1"), headers: [("X-Forwarded-For", spoofed)]).status)
+                }
+                #expect(Array(statuses.prefix(3)) == [200, 200, 200], "\(statuses)")
+                #expect(statuses.filter { $0 == 429 }.count >= 4, "the peer is the client, whatever it claims: \(statuses)")
+            }
+        }
+    }
+
+    @Test func behindATrustedProxyTheRightmostUntrustedHopIsTheClient() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            let extra = [
+                "GATEWAY_RATE_LIMIT_PER_SECOND": "1", "GATEWAY_RATE_LIMIT_BURST": "2", "GATEWAY_TRUSTED_PROXIES": "10.255.0.0/16, 127.0.0.1",
+            ]
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url), extra: extra) { gateway in
+                @Sendable func request(_ forwardedFor: String?) async throws -> TestResponse {
+                    try await send(gateway.url("/api/reviews/book/b-1"), headers: forwardedFor.map { [("X-Forwarded-For", $0)] } ?? [])
+                }
+                let first = try await request("198.51.100.7, 10.0.0.1")
+                #expect(first.status == 200)
+                #expect(first.json?["headers"]?["x-forwarded-for"] == "198.51.100.7, 10.0.0.1, 127.0.0.1", "a trusted peer's chain is kept")
+                #expect(try await request("203.0.113.9, 10.0.0.1, 10.255.3.4").status == 200, "trusted hops are skipped: 10.0.0.1 again")
+                #expect(try await request("192.0.2.1, 10.0.0.1").status == 429, "hops left of the client's are its own claims")
+                #expect(try await request("10.0.0.2").status == 200, "another client")
+                #expect(try await request(nil).status == 200, "the proxy itself, when it sends no X-Forwarded-For")
             }
         }
     }

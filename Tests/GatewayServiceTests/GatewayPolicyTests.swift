@@ -153,6 +153,49 @@ import Testing
         }
     }
 
+    @Test func passiveEjectionTakesAtMostHalfOfTheReplicasByDefault() {
+        let replicas = self.endpoints(2)
+        var set = ReplicaSet(policy: EjectionPolicy(), seed: 1)
+        set.replace(with: replicas)
+        var ejections: [Duration] = []
+        for _ in 0..<3 {
+            for replica in replicas {
+                if let ejection = set.finish(replica, failed: true, at: self.t0) { ejections.append(ejection) }
+            }
+        }
+        #expect(ejections == [.seconds(10)], "3 consecutive failures on each of two replicas eject one of them (50 %)")
+        #expect(set.availability(at: self.t0).map(\.available) == [false, true])
+        for _ in 0..<5 { _ = set.finish(replicas[1], failed: true, at: self.t0) }
+        #expect(set.availability(at: self.t0).map(\.available) == [false, true], "the other stays while the first is out")
+
+        // When the first is re-admitted, the other, still failing, is ejected at its next failure.
+        let later = self.t0 + .seconds(10)
+        do {
+            let outcome = set.finish(replicas[1], failed: true, at: later)
+            #expect(outcome == .seconds(10))
+        }
+        #expect(set.availability(at: later).map(\.available) == [true, false])
+
+        var single = ReplicaSet(policy: EjectionPolicy(), seed: 1)
+        single.replace(with: [replicas[0]])
+        for _ in 0..<10 { _ = single.finish(replicas[0], failed: true, at: self.t0) }
+        #expect(single.availability(at: self.t0).map(\.available) == [true], "a lone replica is never ejected at 50 %")
+        single.recordCheck(replicas[0], healthy: false)
+        single.recordCheck(replicas[0], healthy: false)
+        #expect(single.availability(at: self.t0).map(\.available) == [false], "failed readiness checks are not capped")
+    }
+
+    @Test func maxEjectionPercentBoundsTheEjectedShare() {
+        func allows(_ percent: Int, _ ejected: Int, _ replicas: Int) -> Bool {
+            EjectionPolicy(maxEjectionPercent: percent).allowsEjection(ejected: ejected, of: replicas)
+        }
+        #expect(!allows(50, 0, 1) && allows(50, 0, 2) && !allows(50, 1, 2), "50 %: none of one, one of two")
+        #expect(allows(50, 0, 3) && !allows(50, 1, 3) && allows(50, 1, 4) && !allows(50, 2, 4))
+        #expect(allows(100, 0, 1) && allows(100, 1, 2) && !allows(100, 2, 2), "100 %: every replica")
+        #expect(!allows(0, 0, 10), "0 %: no passive ejection")
+        #expect(allows(10, 0, 10) && !allows(10, 1, 10) && !allows(10, 0, 9))
+    }
+
     @Test func consecutiveFailedChecksTakeAReplicaOutAndOnePassBringsItBack() {
         var health = ReplicaHealth()
         health.recordCheck(healthy: false, failuresToFail: 3)

@@ -245,6 +245,25 @@ import Testing
         }
     }
 
+    @Test func twoReplicasAnswering500AreNeverBothEjected() async throws {
+        try await withUpstreams(["a", "b"]) { upstreams in
+            for upstream in upstreams { upstream.behaviour.update { $0.failStatus = 500 } }
+            let replicas = upstreams.map(\.url).joined(separator: ",")
+            let extra = ["GATEWAY_EJECT_FAILURES": "3", "GATEWAY_BREAKER_FAILURES": "1000", "GATEWAY_RETRY_ATTEMPTS": "1"]
+            try await withGateway(upstreams: allUpstreams(replicas), extra: extra) { gateway in
+                var statuses: [Int] = []
+                for _ in 0..<20 { statuses.append(try await send(gateway.url("/api/reviews/book/b-1")).status) }
+                #expect(statuses.allSatisfy { $0 == 500 }, "the replicas' answer, never 503 for want of a replica: \(statuses)")
+                #expect(upstreams.map(\.behaviour.hitCount).reduce(0, +) == 20, "every request reached a replica")
+                let text = try await gateway.metrics()
+                let ejections = upstreams.map { upstream in
+                    metricValue(text, "gateway_ejections_total", [service, ("upstream", "reviews"), ("replica", "127.0.0.1:\(upstream.port)")]) ?? 0
+                }
+                #expect(ejections.reduce(0, +) == 1, "one of the two at most (GATEWAY_EJECT_MAX_PERCENT 50): \(ejections)")
+            }
+        }
+    }
+
     @Test func dnsNamesExpandToOneReplicaPerAddress() async throws {
         try await withUpstreams(["u0"]) { upstreams in
             let url = "http://localhost:\(upstreams[0].port)"

@@ -164,6 +164,8 @@ import Testing
         for (key, value) in [
             ("USER_SERVICE_URL", "ftp://x"), ("USER_SERVICE_URL", "https://secure:443"), ("USER_SERVICE_URL", "http://:80"),
             ("GATEWAY_ROUTE_TIMEOUTS_MS", "api=5"), ("GATEWAY_RETRY_ATTEMPTS", "0"), ("GATEWAY_EJECT_FAILURES", "x"),
+            ("GATEWAY_EJECT_MAX_PERCENT", "101"), ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/33"), ("GATEWAY_TRUSTED_PROXIES", "ingress"),
+            ("TRUSTED_PROXIES", "::1/129"), ("GATEWAY_RATE_LIMIT_MAX_CLIENTS", "0"),
         ] {
             await #expect(throws: ConfigurationError.self, "\(key)=\(value)") { _ = try await gateway(upstreams: [key: value]) }
         }

@@ -130,7 +130,7 @@ import Testing
 
     // MARK: Planner and response heads
 
-    func planner(maxBodyBytes: Int = 1000) throws -> ProxyPlanner {
+    func planner(maxBodyBytes: Int = 1000, limiter: RateLimiter? = nil, trustedProxies: TrustedProxies = .none) throws -> ProxyPlanner {
         var configuration = try GatewayConfiguration(settings: Settings(), maxBodyBytes: maxBodyBytes)
         configuration.ejection = EjectionPolicy()
         let upstream = Upstream(
@@ -145,7 +145,8 @@ import Testing
         return ProxyPlanner(
             routes: routes,
             tokens: TokenService(settings: TokenSettings(secret: gatewaySecret)),
-            limiter: nil,
+            limiter: limiter,
+            trustedProxies: trustedProxies,
             maxBodyBytes: maxBodyBytes,
             allowOrigin: "*"
         )
@@ -174,13 +175,45 @@ import Testing
         let fields = String(buffer: request.head)
         #expect(fields.contains("Authorization: Bearer \(userToken)\r\n"))
         #expect(fields.contains("Accept: */*\r\n"))
-        #expect(fields.contains("X-Forwarded-For: 1.2.3.4, 10.0.0.9\r\n"))
+        #expect(fields.contains("X-Forwarded-For: 10.0.0.9\r\n") && !fields.contains("1.2.3.4"), "an untrusted peer's chain is discarded")
         #expect(fields.contains("X-Forwarded-Proto: http\r\n") && fields.contains("X-Forwarded-Host: gw:8080\r\n"))
         #expect(fields.contains("X-Request-ID: abc\r\n"))
         #expect(String(buffer: request.head).hasSuffix("X-Request-ID: abc\r\n"), "Host and the empty line come per replica")
         for dropped in ["Connection", "X-Hop", "Keep-Alive", "TE:", "Upgrade", "Proxy-Authorization", "Host:"] {
             #expect(!fields.hasPrefix(dropped) && !fields.contains("\n" + dropped), "\(dropped)")
         }
+    }
+
+    @Test func forwardedForCannotDrainAnotherClientsBucket() throws {
+        let planner = try self.planner(limiter: RateLimiter(perMinute: 60, burst: 2))
+        var ids = RequestIDGenerator(seed: 1)
+        func isLimited(_ plan: ProxyPlan) -> Bool {
+            if case .reject(let error, _, _, _) = plan { return error.status == .tooManyRequests }
+            return false
+        }
+        let spoofing = try self.parseRequest("GET /api/reviews/book/b-1 HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n")
+        var attacker: [Bool] = []
+        for _ in 0..<4 { attacker.append(isLimited(planner.plan(spoofing, clientAddress: "198.51.100.66", requestIDs: &ids))) }
+        #expect(attacker == [false, false, true, true], "the sender spends its own bucket")
+        let plain = try self.parseRequest("GET /api/reviews/book/b-1 HTTP/1.1\r\nHost: gw\r\n\r\n")
+        #expect(!isLimited(planner.plan(plain, clientAddress: "203.0.113.7", requestIDs: &ids)), "the named address's bucket is untouched")
+        #expect(isLimited(planner.plan(plain, clientAddress: "198.51.100.66", requestIDs: &ids)))
+    }
+
+    @Test func aTrustedPeersChainIsKeptAndItsClientHopLimited() throws {
+        let planner = try self.planner(limiter: RateLimiter(perMinute: 60, burst: 1), trustedProxies: TrustedProxies(["10.0.0.0/8"]))
+        var ids = RequestIDGenerator(seed: 1)
+        let head = try self.parseRequest(
+            "GET /api/reviews/book/b-1 HTTP/1.1\r\nX-Forwarded-For: 192.0.2.1, 203.0.113.7\r\nX-Forwarded-For: 10.1.1.1\r\n\r\n"
+        )
+        let (request, _) = try self.forwarded(planner.plan(head, clientAddress: "10.0.0.9", requestIDs: &ids))
+        #expect(String(buffer: request.head).contains("X-Forwarded-For: 192.0.2.1, 203.0.113.7, 10.1.1.1, 10.0.0.9\r\n"))
+        let sameClient = try self.parseRequest("GET /api/reviews/book/b-1 HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n")
+        guard case .reject(let error, _, _, _) = planner.plan(sameClient, clientAddress: "10.0.0.8", requestIDs: &ids) else {
+            Issue.record("203.0.113.7 was not limited")
+            return
+        }
+        #expect(error.status == .tooManyRequests)
     }
 
     @Test func plannerDecidesFramingLimitsAndRetrySafety() throws {

@@ -142,8 +142,36 @@ import UsersService
             let limited = try await client.call(.post, "/api/auth/login", json: attempt)
             #expect(limited.status == .tooManyRequests)
             #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
-            let other = try await client.call(.post, "/api/auth/login", json: attempt, headers: [.forwardedFor: "10.9.9.9"])
-            #expect(other.status == .unauthorized, "another client has its own bucket")
+        }
+    }
+
+    @Test func loginLimitBelievesForwardedForOnlyFromATrustedProxy() async throws {
+        let limits = ["LOGIN_RATE_LIMIT_BURST": "2", "LOGIN_RATE_LIMIT_PER_MINUTE": "1"]
+        @Sendable func login(_ client: TestClient, forwardedFor: String?) async throws -> HTTPResponse.Status {
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let forwardedFor { headers[.forwardedFor] = forwardedFor }
+            let body = ByteBuffer(bytes: (["usernameOrEmail": "x", "password": "password1"] as JSON).bytes)
+            return try await client.post("/api/auth/login", headers: headers, body: body).status
+        }
+        // Straight from a client (the peer, 127.0.0.1, is not a trusted proxy): X-Forwarded-For is its own claim.
+        try await UsersHarness.withLoopbackServer(limits) { client in
+            let statuses = [
+                try await login(client, forwardedFor: "10.9.9.1"), try await login(client, forwardedFor: "10.9.9.2"),
+                try await login(client, forwardedFor: "10.9.9.3"),
+            ]
+            #expect(statuses == [.unauthorized, .unauthorized, .tooManyRequests], "a new X-Forwarded-For is not a new client")
+        }
+        // Behind a trusted proxy (the gateway on 127.0.0.1): the rightmost hop it did not add itself is the client.
+        try await UsersHarness.withLoopbackServer(limits.merging(["TRUSTED_PROXIES": "127.0.0.1"]) { $1 }) { client in
+            let sameClient = [
+                try await login(client, forwardedFor: "203.0.113.5"), try await login(client, forwardedFor: "192.0.2.1, 203.0.113.5"),
+                try await login(client, forwardedFor: "198.51.100.1, 203.0.113.5"),
+            ]
+            #expect(sameClient == [.unauthorized, .unauthorized, .tooManyRequests], "hops left of the client's are its own claims")
+            let other = try await login(client, forwardedFor: "203.0.113.6")
+            #expect(other == .unauthorized, "another client has its own bucket")
+            let proxy = try await login(client, forwardedFor: nil)
+            #expect(proxy == .unauthorized, "and so has the proxy itself")
         }
     }
 }

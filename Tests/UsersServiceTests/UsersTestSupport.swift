@@ -31,10 +31,16 @@ struct UsersHarness {
     let built: BuiltService
     let bus: InProcessEventBus
 
-    static func make(_ extra: [String: String] = [:]) async throws -> UsersHarness {
+    static func make(
+        _ extra: [String: String] = [:],
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> UsersHarness {
         let bus = InProcessEventBus()
         try await bus.declareQueue(QueueSpec(name: "test-user-events", bindings: [.init(exchange: Exchanges.user, pattern: "user.#")]))
-        return UsersHarness(built: try await UsersApp.build(settings: Self.settings(extra), bus: bus), bus: bus)
+        return UsersHarness(
+            built: try await UsersApp.build(settings: Self.settings(extra), bus: bus, onServerRunning: onServerRunning),
+            bus: bus
+        )
     }
 
     static func settings(_ extra: [String: String] = [:]) -> Settings {
@@ -44,6 +50,28 @@ struct UsersHarness {
                 "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": "admin-password", "MAX_BODY_BYTES": "4096",
             ].merging(extra) { $1 }
         )
+    }
+
+    /// Runs the service on a free loopback port (127.0.0.1) for `body`, so that requests have a real peer address
+    /// (127.0.0.1), then stops it.
+    static func withLoopbackServer(_ extra: [String: String] = [:], _ body: @escaping @Sendable (TestClient) async throws -> Void) async throws {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let harness = try await make(extra.merging(["HOST": "127.0.0.1", "PORT": "0", "LOG_LEVEL": "critical"]) { $1 }) { port in
+            continuation.yield(port)
+            continuation.finish()
+        }
+        let server = Task { try await harness.built.application.run() }
+        var port = 0
+        for await value in ports { port = value }
+        do {
+            try await TestClient.withClient(host: "127.0.0.1", port: port, operation: body)
+        } catch {
+            server.cancel()
+            _ = await server.result
+            throw error
+        }
+        server.cancel()
+        _ = await server.result
     }
 
     func run(_ body: @escaping @Sendable (UsersClient) async throws -> Void) async throws {

@@ -178,6 +178,10 @@ MUTATIONS = [
              sub('value: "review_db"', 'value: "reviews"'), "wrong Mongo database"),
     Mutation("req_service_environment", "k8s/user-deployment.yml",
              sub("divisor: 1m", "divisor: 1"), "CPU limit in cores instead of millicores"),
+    Mutation("req_service_environment", "k8s/configmap.yml",
+             sub('TRUSTED_PROXIES: "10.0.0.0/8"', 'TRUSTED_PROXIES: ""'), "services trust no proxy"),
+    Mutation("req_service_environment", "k8s/configmap.yml",
+             sub('GATEWAY_TRUSTED_PROXIES: ""', 'GATEWAY_TRUSTED_PROXIES: "0.0.0.0/0"'), "the gateway trusts anyone"),
     Mutation("req_network_policies", "k8s/network-policies.yml",
              sub('        values: ["user-service", "payment-service-java"]\n      ports:\n        - protocol: TCP\n'
                  '          port: 5432',

@@ -5,6 +5,7 @@ Like the defect tests, each reads the rendered manifests (the `k8s` fixture) and
 they are made from; test_mutations.py proves every test here can fail.
 """
 
+import ipaddress
 import json
 import re
 
@@ -215,6 +216,20 @@ def test_req_service_environment(k8s):
         if name.startswith("payment-service"):
             for k in ("PAYMENT_PROCESSING_MS", "PAYMENT_SUCCESS_RATE"):
                 assert val(k), f"{name}: no {k}"
+        if name == "gateway-service":
+            # Clients reach the gateway: it must not believe X-Forwarded-For from any address by default.
+            trusted = [e.strip() for e in (val("GATEWAY_TRUSTED_PROXIES") or "").split(",") if e.strip()]
+            assert all(ipaddress.ip_network(e, strict=False).prefixlen > 0 for e in trusted), (
+                f"{name}: GATEWAY_TRUSTED_PROXIES {trusted} trusts every address")
+        else:
+            # Behind the gateway, a service believes the gateway's X-Forwarded-For (the login limit is per client).
+            trusted = [e.strip() for e in (val("TRUSTED_PROXIES") or "").split(",") if e.strip()]
+            assert trusted, f"{name}: no TRUSTED_PROXIES, so every client behind the gateway shares one login bucket"
+            for e in trusted:
+                try:
+                    ipaddress.ip_network(e, strict=False)
+                except ValueError:
+                    raise AssertionError(f"{name}: TRUSTED_PROXIES entry {e!r} is not an address or CIDR") from None
         for k, res, div in (("MEMORY_LIMIT_BYTES", "limits.memory", "1"), ("CPU_LIMIT_MILLICORES", "limits.cpu", "1m")):
             s = src.get(k)
             ok = s and s[0] == "resource" and s[1].get("resource") == res and str(s[1].get("divisor", "1")) == div \

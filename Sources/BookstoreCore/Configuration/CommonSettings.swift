@@ -1,4 +1,4 @@
-/// Settings every service reads: identity, port, log level, JWT and shutdown behaviour.
+/// Settings every service reads: identity, port, log level, JWT, shutdown behaviour and trusted proxies.
 public struct CommonSettings: Sendable {
     public var serviceName: String
     public var host: String
@@ -9,6 +9,10 @@ public struct CommonSettings: Sendable {
     /// Seconds readiness reports 503 before the server stops accepting connections on SIGTERM.
     public var shutdownDrainSeconds: Int
     public var jwt: TokenSettings
+    /// `TRUSTED_PROXIES` (none): comma-separated IPv4/IPv6 addresses and CIDR networks of the proxies in front of the
+    /// service (the gateway). Only a request from one of these has its `X-Forwarded-For` believed when the service
+    /// needs the client address (the login rate limit); otherwise the client is the TCP peer. See ``TrustedProxies``.
+    public var trustedProxies: TrustedProxies
 
     /// Reads the common settings.
     /// - Parameters:
@@ -28,5 +32,6 @@ public struct CommonSettings: Sendable {
         self.maxBodyBytes = try settings.int("MAX_BODY_BYTES", default: 1 << 20, range: 1024...(64 << 20))
         self.shutdownDrainSeconds = try settings.int("SHUTDOWN_DRAIN_SECONDS", default: 0, range: 0...300)
         self.jwt = try TokenSettings(settings: settings)
+        self.trustedProxies = try TrustedProxies(settings: settings, key: "TRUSTED_PROXIES")
     }
 }

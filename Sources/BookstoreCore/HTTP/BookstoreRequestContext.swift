@@ -18,14 +18,12 @@ public struct BookstoreRequestContext: RequestContext {
     /// Bodies are collected explicitly with a configured limit; this caps any framework-side decoding.
     public var maxUploadSize: Int { 1 << 20 }
 
-    /// The client address used for rate limiting: the first `X-Forwarded-For` hop (set by the gateway), else the peer.
-    public func clientAddress(_ request: Request) -> String {
-        if let forwarded = request.headers[.forwardedFor],
-            let first = forwarded.split(separator: ",").first.map({ String($0).trimmingWhitespace() }),
-            !first.isEmpty
-        {
-            return first
-        }
-        return self.remoteAddress ?? "unknown"
+    /// The client address used for rate limiting: the peer, unless the peer is one of `proxies` (the gateway); then the
+    /// `X-Forwarded-For` hop they vouch for (``TrustedProxies/clientAddress(peer:forwardedFor:)``). `unknown` when the
+    /// transport does not know the peer.
+    public func clientAddress(_ request: Request, trusting proxies: TrustedProxies) -> String {
+        guard let peer = self.remoteAddress, proxies.contains(peer) else { return self.remoteAddress ?? "unknown" }
+        let values = request.headers[values: .forwardedFor]
+        return proxies.clientAddress(peer: peer, forwardedFor: values.isEmpty ? nil : values.joined(separator: ","))
     }
 }

@@ -68,18 +68,32 @@ enum ProxyPlan {
 /// The checks at the edge and the upstream request head, shared by both front ends (the event-loop fast path and the
 /// router fallback): route, path safety, rate limit, token, body limit, request id, forwarded headers, hop-by-hop
 /// headers stripped. It works on the request's bytes: forwarded field lines are copied as they came.
+///
+/// The client is the TCP peer, unless the peer is one of `trustedProxies`: then it is the `X-Forwarded-For` hop they
+/// vouch for (``TrustedProxies``). Upstream, `X-Forwarded-For` is the incoming chain plus the peer when the peer is
+/// trusted, and only the peer otherwise, so the services behind the gateway can rely on it.
 struct ProxyPlanner: Sendable {
     let routes: [ResolvedRoute]
     let tokens: TokenService
     let limiter: RateLimiter?
+    /// The peers whose `X-Forwarded-For` is believed and forwarded (`GATEWAY_TRUSTED_PROXIES`).
+    let trustedProxies: TrustedProxies
     let maxBodyBytes: Int
     /// `Access-Control-Allow-Origin` for requests with an `Origin`.
     let allowOrigin: String
 
-    init(routes: [ResolvedRoute], tokens: TokenService, limiter: RateLimiter?, maxBodyBytes: Int, allowOrigin: String) {
+    init(
+        routes: [ResolvedRoute],
+        tokens: TokenService,
+        limiter: RateLimiter?,
+        trustedProxies: TrustedProxies = .none,
+        maxBodyBytes: Int,
+        allowOrigin: String
+    ) {
         self.routes = routes.sorted { $0.prefix.count > $1.prefix.count }
         self.tokens = tokens
         self.limiter = limiter
+        self.trustedProxies = trustedProxies
         self.maxBodyBytes = maxBodyBytes
         self.allowOrigin = allowOrigin
     }
@@ -151,6 +165,8 @@ struct ProxyPlanner: Sendable {
         var expectsContinue = false
         var hasOrigin = false
         var hasIdempotencyKey = false
+        // The X-Forwarded-For of an untrusted peer is not read: it is neither believed nor forwarded.
+        let trustsPeer = self.trustedProxies.contains(clientAddress)
         head.bytes.withUnsafeReadableBytes { bytes in
             for index in 0..<head.fieldCount {
                 switch Self.disposition(bytes, head.nameRange(index)) {
@@ -165,7 +181,8 @@ struct ProxyPlanner: Sendable {
                 case .replace(let field):
                     switch field {
                     case .requestID: if requestID == nil { requestID = head.value(index) }
-                    case .forwardedFor: forwardedFor = forwardedFor.map { $0 + ", " + head.value(index) } ?? head.value(index)
+                    case .forwardedFor:
+                        if trustsPeer { forwardedFor = forwardedFor.map { $0 + ", " + head.value(index) } ?? head.value(index) }
                     case .forwardedProto: if forwardedProto == nil { forwardedProto = head.value(index) }
                     case .forwardedHost: if forwardedHost == nil { forwardedHost = head.value(index) }
                     case .host: if host == nil { host = head.value(index) }
@@ -186,12 +203,9 @@ struct ProxyPlanner: Sendable {
         }
         guard !Self.hasDotSegment(path) else { return reject(.badRequest("Invalid path")) }
 
-        // Rate limit by client: the first X-Forwarded-For hop (set by an ingress in front), else the peer.
+        // Rate limit by client: the peer, or behind trusted proxies (an ingress) the X-Forwarded-For hop they vouch for.
         if let limiter = self.limiter {
-            var client = clientAddress
-            if let first = forwardedFor?.split(separator: ",", maxSplits: 1).first?.trimmingASCIISpaces(), !first.isEmpty {
-                client = String(first)
-            }
+            let client = trustsPeer ? self.trustedProxies.clientAddress(peer: clientAddress, forwardedFor: forwardedFor) : clientAddress
             if let wait = limiter.acquire(client) { return reject(.tooManyRequests(retryAfterSeconds: wait)) }
         }
 
@@ -256,6 +270,7 @@ struct ProxyPlanner: Sendable {
         case .none, .untilClose:
             break
         }
+        // The chain of a trusted peer (nil otherwise), then the peer.
         prefix.writeStaticString("X-Forwarded-For: ")
         if let forwardedFor {
             prefix.writeString(forwardedFor)

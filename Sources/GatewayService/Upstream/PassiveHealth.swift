@@ -9,17 +9,30 @@ public struct EjectionPolicy: Sendable, Equatable {
     /// Consecutive failed readiness checks that take a replica out of rotation (one passing check brings it back), so
     /// that one slow check on a loaded machine does not remove a healthy replica.
     public var checkFailures: Int
+    /// The largest share of an upstream's replicas, in percent (0...100), that failed requests may eject at once: a
+    /// replica is ejected only when, counting it, at most this share of the replicas is ejected (Envoy's
+    /// `max_ejection_percent` with `always_eject_one_host` off). So with 50: one of two replicas, two of four, none of
+    /// one — a lone replica stays in rotation whatever it answers; with 100 every replica may go. Replicas that fail
+    /// their readiness checks are taken out regardless, and do not count as ejected.
+    public var maxEjectionPercent: Int
 
     public init(
         consecutiveFailures: Int = 3,
         baseDuration: Duration = .seconds(10),
         maxDuration: Duration = .seconds(300),
-        checkFailures: Int = 2
+        checkFailures: Int = 2,
+        maxEjectionPercent: Int = 50
     ) {
         self.consecutiveFailures = consecutiveFailures
         self.baseDuration = baseDuration
         self.maxDuration = maxDuration
         self.checkFailures = max(1, checkFailures)
+        self.maxEjectionPercent = min(100, max(0, maxEjectionPercent))
+    }
+
+    /// Whether one more replica may be ejected when `ejected` of `replicas` already are.
+    public func allowsEjection(ejected: Int, of replicas: Int) -> Bool {
+        (ejected + 1) * 100 <= self.maxEjectionPercent * replicas
     }
 
     /// The length of ejection number `count` (1-based) in a row.
@@ -74,11 +87,13 @@ public struct ReplicaHealth: Sendable, Equatable {
     }
 
     /// Records a failed request; returns the ejection's length when this failure ejects the replica.
-    public mutating func recordFailure(at now: ContinuousClock.Instant, policy: EjectionPolicy) -> Duration? {
+    /// - Parameter mayEject: false when ejecting the replica would exceed ``EjectionPolicy/maxEjectionPercent``; the
+    ///   failures still count, so the replica is ejected at its next failure once the share allows it.
+    public mutating func recordFailure(at now: ContinuousClock.Instant, policy: EjectionPolicy, mayEject: Bool = true) -> Duration? {
         // Requests that were already under way when the replica was ejected do not extend the ejection.
         guard !self.isEjected(at: now) else { return nil }
         self.consecutiveFailures += 1
-        guard self.consecutiveFailures >= policy.consecutiveFailures else { return nil }
+        guard self.consecutiveFailures >= policy.consecutiveFailures, mayEject else { return nil }
         if let ejectedUntil, now - ejectedUntil >= policy.baseDuration { self.ejections = 0 }
         self.ejections += 1
         let duration = policy.duration(ofEjection: self.ejections)

@@ -77,7 +77,11 @@ struct ReplicaSet: Sendable {
         guard let index = self.members.firstIndex(where: { $0.endpoint === endpoint }) else { return nil }
         self.members[index].outstanding -= 1
         switch failed {
-        case true?: return self.members[index].health.recordFailure(at: now, policy: self.policy)
+        case true?:
+            var ejected = 0
+            for member in self.members where member.health.isEjected(at: now) { ejected += 1 }
+            let mayEject = self.policy.allowsEjection(ejected: ejected, of: self.members.count)
+            return self.members[index].health.recordFailure(at: now, policy: self.policy, mayEject: mayEject)
         case false?: self.members[index].health.recordSuccess(at: now)
         case nil: break
         }
