@@ -292,17 +292,23 @@ let package = Package(
         ),
         .testTarget(
             name: "UsersServiceTests",
-            dependencies: ["UsersService", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "UsersService", "BookstoreCore", "ContractKit", "FaultInjection", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PaymentsServiceTests",
-            dependencies: ["PaymentsService", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "PaymentsService", "BookstoreCore", "ContractKit", "FaultInjection", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ReviewsServiceTests",
-            dependencies: ["ReviewsService", "BookstoreCore", "ContractKit", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "ReviewsService", "BookstoreCore", "ContractKit", "FaultInjection", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

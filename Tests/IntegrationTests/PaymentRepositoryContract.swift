@@ -256,6 +256,28 @@ enum PaymentRepositoryContract {
         #expect(try await repository.claim(messageID: "m2", queue: "q", now: now, leaseUntil: lease) == .claimed, "released")
     }
 
+    /// The transactional outbox: a state change stores its pending event id in the same write; the relay finds it
+    /// (oldest first, only changes older than its cut-off) and clears it only if it is still the same event.
+    static func pendingEventsAreStoredWithTheStateChange(_ repository: any PaymentRepository) async throws {
+        let claim = self.payment(id: "p1", key: "k", createdAt: Self.date(1_700_000_000_000))
+        try await repository.insert(claim)
+        try await repository.insert(self.payment(id: "p2", key: "k2", createdAt: Self.date(1_700_000_000_000)))
+        var completed = claim
+        completed.status = .completed
+        completed.transactionID = "TXN-0123456789AB"
+        completed.updatedAt = Self.date(1_700_000_001_000)
+        completed.pendingEventID = "event-1"
+        try await repository.update(completed, expectedStatus: .pending)
+        #expect(try await repository.find(paymentID: "p1") == completed)
+        #expect(try await repository.withPendingEvents(updatedBefore: Self.date(1_700_000_001_000), limit: 10).isEmpty, "not older than the cut-off")
+        #expect(try await repository.withPendingEvents(updatedBefore: Self.date(1_700_000_002_000), limit: 10).map(\.paymentID) == ["p1"])
+        try await repository.clearPendingEvent(paymentID: "p1", eventID: "another-event")
+        #expect(try await repository.find(paymentID: "p1")?.pendingEventID == "event-1", "only the same event is cleared")
+        try await repository.clearPendingEvent(paymentID: "p1", eventID: "event-1")
+        #expect(try await repository.find(paymentID: "p1")?.pendingEventID == nil)
+        #expect(try await repository.withPendingEvents(updatedBefore: Self.date(1_800_000_000_000), limit: 10).isEmpty)
+    }
+
     static func deletingAPendingClaimReleasesItsKeys(_ repository: any PaymentRepository) async throws {
         try await repository.insert(self.payment(id: "p1", key: "k"))
         try await repository.insert(self.payment(id: "p2"))

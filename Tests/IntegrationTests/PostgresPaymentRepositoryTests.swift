@@ -88,6 +88,10 @@ struct PostgresPaymentRepositoryTests {
         try await self.withRepository { repository, _ in try await PaymentRepositoryContract.messageClaimsAreLeases(repository) }
     }
 
+    @Test func pendingEventsAreStoredWithTheStateChange() async throws {
+        try await self.withRepository { repository, _ in try await PaymentRepositoryContract.pendingEventsAreStoredWithTheStateChange(repository) }
+    }
+
     @Test func deletingAPendingClaimReleasesItsKeys() async throws {
         try await self.withRepository { repository, _ in try await PaymentRepositoryContract.deletingAPendingClaimReleasesItsKeys(repository) }
     }

@@ -1,4 +1,5 @@
 import BookstoreCore
+import FaultInjection
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -11,27 +12,8 @@ import Testing
 /// SPEC §6: a review change whose event cannot be made durable fails with 503 and is undone (before, the client got
 /// 201/200 and `review.created`/`updated`/`deleted` was lost).
 @Suite struct EventDurabilityTests {
-    /// An in-process bus that refuses publishes while `refusing` is set, as the AMQP bus does with a full outbox.
-    final class RefusingBus: EventBus {
-        let inner = InProcessEventBus()
-        let refusing = Atomic(false)
-
-        struct OutboxFull: Error {}
-
-        func declareExchanges(_ names: [String]) async throws { try await self.inner.declareExchanges(names) }
-        func declareQueue(_ spec: QueueSpec) async throws { try await self.inner.declareQueue(spec) }
-        func publish(_ message: EventMessage) async throws {
-            if self.refusing.load(ordering: .relaxed) { throw OutboxFull() }
-            try await self.inner.publish(message)
-        }
-        func consume(queue: String, prefetch: Int, handler: @escaping @Sendable (EventMessage) async -> DeliveryOutcome) async throws {
-            try await self.inner.consume(queue: queue, prefetch: prefetch, handler: handler)
-        }
-        func isHealthy() async -> Bool { true }
-    }
-
     @Test func reviewChangesWhoseEventCannotBeStoredAre503AndUndone() async throws {
-        let bus = RefusingBus()
+        let bus = RefusingEventBus()
         let built = try await ReviewsApp.build(settings: Fixture.settings([:]), bus: bus)
         try await built.application.test(.router) { client in
             let app = Harness(client: client, bus: bus.inner, built: built)

@@ -1,4 +1,5 @@
 import BookstoreCore
+import FaultInjection
 import HTTPTypes
 import JSONKit
 import Synchronization
@@ -9,32 +10,13 @@ import Testing
 /// SPEC §6: an event that cannot be made durable fails the request with 503 and nothing is left half-done (before, the
 /// failure was only logged and the client got 201 for a registration whose `user.registered` was lost).
 @Suite struct EventDurabilityTests {
-    /// An in-process bus that refuses publishes while `refusing` is set, as the AMQP bus does with a full outbox.
-    final class RefusingBus: EventBus {
-        let inner = InProcessEventBus()
-        let refusing = Atomic(false)
-
-        struct OutboxFull: Error {}
-
-        func declareExchanges(_ names: [String]) async throws { try await self.inner.declareExchanges(names) }
-        func declareQueue(_ spec: QueueSpec) async throws { try await self.inner.declareQueue(spec) }
-        func publish(_ message: EventMessage) async throws {
-            if self.refusing.load(ordering: .relaxed) { throw OutboxFull() }
-            try await self.inner.publish(message)
-        }
-        func consume(queue: String, prefetch: Int, handler: @escaping @Sendable (EventMessage) async -> DeliveryOutcome) async throws {
-            try await self.inner.consume(queue: queue, prefetch: prefetch, handler: handler)
-        }
-        func isHealthy() async -> Bool { true }
-    }
-
-    static func harness(_ bus: RefusingBus) async throws -> UsersHarness {
+    static func harness(_ bus: RefusingEventBus) async throws -> UsersHarness {
         try await bus.inner.declareQueue(QueueSpec(name: "test-user-events", bindings: [.init(exchange: Exchanges.user, pattern: "user.#")]))
         return UsersHarness(built: try await UsersApp.build(settings: UsersHarness.settings(), bus: bus), bus: bus.inner)
     }
 
     @Test func aRegistrationWhoseEventCannotBeStoredIs503AndStoresNothing() async throws {
-        let bus = RefusingBus()
+        let bus = RefusingEventBus()
         try await Self.harness(bus).run { client in
             bus.refusing.store(true, ordering: .relaxed)
             let refused = try await client.call(.post, "/api/auth/register", json: UsersClient.registration("alice"), unavailableIsExpected: true)
@@ -51,7 +33,7 @@ import Testing
     }
 
     @Test func aDeletionWhoseEventCannotBeStoredIs503AndTheUserStays() async throws {
-        let bus = RefusingBus()
+        let bus = RefusingEventBus()
         try await Self.harness(bus).run { client in
             let (id, token) = try await client.registerAndLogin("bob")
             let admin = try await client.adminToken()

@@ -59,7 +59,8 @@ public struct EventPublisher: Sendable {
         payload: JSON,
         requestID: String? = nil,
         correlationID: String? = nil,
-        replyTo: String? = nil
+        replyTo: String? = nil,
+        messageID: String? = nil
     ) async -> Bool {
         var headers: [String: String] = [:]
         let requestID = requestID ?? UUID().uuidString.lowercased()
@@ -69,6 +70,7 @@ public struct EventPublisher: Sendable {
             exchange: exchange,
             routingKey: routingKey,
             body: payload.bytes,
+            messageID: messageID ?? UUID().uuidString.lowercased(),
             correlationID: correlationID,
             replyTo: replyTo,
             headers: headers

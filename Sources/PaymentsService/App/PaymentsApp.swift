@@ -98,6 +98,7 @@ enum PaymentsAppBuilder {
         }
 
         var services: [any Service] = storageServices
+        services.append(PendingEventRelay(engine: engine, interval: options.eventRelayInterval))
         if options.isRequestConsumerEnabled {
             try await bus.declareQueue(PaymentRequestConsumer.responses)
             let consumer = PaymentRequestConsumer(engine: engine, publisher: publisher, cards: cards, policy: EventConsumer.Policy())

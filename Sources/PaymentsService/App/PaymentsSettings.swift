@@ -4,14 +4,16 @@ import BookstoreCore
 ///
 /// `STORAGE` (`memory`), `PAYMENT_PROCESSING_MS` (200), `PAYMENT_SUCCESS_RATE` (0.85), `PAYMENT_RANDOM_SEED`,
 /// `PAYMENT_PROCESSOR_ERROR_RATE` (0), `PAYMENT_RETRY_MAX_ATTEMPTS` (3), `PAYMENT_RETRY_BASE_MS` (50),
-/// `PAYMENT_BREAKER_FAILURES` (5), `PAYMENT_BREAKER_OPEN_SECONDS` (30) and `PAYMENT_REQUESTS_CONSUMER` (true for the
-/// Python flavour, false for the Java flavour).
+/// `PAYMENT_BREAKER_FAILURES` (5), `PAYMENT_BREAKER_OPEN_SECONDS` (30), `PAYMENT_REQUESTS_CONSUMER` (true for the
+/// Python flavour, false for the Java flavour) and `PAYMENT_EVENT_RELAY_MS` (5000: how often events stored with a
+/// payment but not yet taken by the bus are sent; those changed in the last interval are left to their request).
 public struct PaymentsSettings: Sendable {
     public var storage: String
     public var processor: SimulatedProcessor.Configuration
     public var retry: RetryPolicy
     public var breaker: CircuitBreakerStateMachine.Configuration
     public var isRequestConsumerEnabled: Bool
+    public var eventRelayInterval: Duration
 
     public init(settings: Settings, flavour: PaymentFlavour) throws(ConfigurationError) {
         self.storage = try settings.choice("STORAGE", default: "memory", allowed: ["memory", "mongo", "mongodb", "postgres", "postgresql"])
@@ -31,6 +33,7 @@ public struct PaymentsSettings: Sendable {
             openDuration: .seconds(try settings.int("PAYMENT_BREAKER_OPEN_SECONDS", default: 30, range: 1...3600))
         )
         self.isRequestConsumerEnabled = try settings.bool("PAYMENT_REQUESTS_CONSUMER", default: flavour == .python)
+        self.eventRelayInterval = .milliseconds(try settings.int("PAYMENT_EVENT_RELAY_MS", default: 5000, range: 100...3_600_000))
     }
 
     /// `PAYMENT_RANDOM_SEED`: an unsigned or signed 64-bit integer.

@@ -23,6 +23,10 @@ public struct Payment: Sendable, Equatable {
     public var idempotencyKey: String?
     /// What identifies the request for replays (see ``PaymentRequest/fingerprint``).
     public var fingerprint: String
+    /// The `message_id` of this payment's event while the bus has not taken it: written in the same write as the
+    /// state change it announces (a transactional outbox), cleared once the bus took the event. A replica that dies
+    /// between the two, or a bus that refuses the event, leaves it set, and the relay (or a replay) publishes it.
+    public var pendingEventID: String?
 
     public init(
         paymentID: String,
@@ -39,7 +43,8 @@ public struct Payment: Sendable, Equatable {
         updatedAt: Date,
         refundedAt: Date?,
         idempotencyKey: String?,
-        fingerprint: String
+        fingerprint: String,
+        pendingEventID: String? = nil
     ) {
         self.paymentID = paymentID
         self.orderID = orderID
@@ -56,6 +61,7 @@ public struct Payment: Sendable, Equatable {
         self.refundedAt = refundedAt
         self.idempotencyKey = idempotencyKey
         self.fingerprint = fingerprint
+        self.pendingEventID = pendingEventID
     }
 
     /// A new `pending` payment for `request`: the claim stored before the processor is called.

@@ -27,14 +27,17 @@ struct PaymentEvents: Sendable {
         }
     }
 
-    /// Publishes the event for `payment`'s current status (a failure is logged and counted by the publisher).
-    func publish(_ payment: Payment, requestID: String?) async {
-        guard let routingKey = Self.routingKey(for: payment.status) else { return }
-        await self.publisher.publish(
+    /// Publishes the event for `payment`'s current status, with the payment's pending event id as `message_id` (so a
+    /// re-publish of the same event is recognisably the same message), stamped with the time of the state change.
+    /// - Returns: whether the bus took it (a failure is logged and counted by the publisher).
+    func publish(_ payment: Payment, requestID: String?) async -> Bool {
+        guard let routingKey = Self.routingKey(for: payment.status) else { return true }
+        return await self.publisher.publish(
             exchange: Exchanges.payment,
             routingKey: routingKey,
-            payload: self.payload(for: payment, routingKey: routingKey, at: Date()),
-            requestID: requestID
+            payload: self.payload(for: payment, routingKey: routingKey, at: payment.updatedAt),
+            requestID: requestID,
+            messageID: payment.pendingEventID
         )
     }
 

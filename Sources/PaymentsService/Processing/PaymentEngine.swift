@@ -91,7 +91,11 @@ struct PaymentEngine: Sendable {
                 }
             }
             if let existing {
-                if existing.status != .pending { return PaymentSubmission(payment: existing, isReplay: true) }
+                if existing.status != .pending {
+                    // The state change is stored; if its event never reached the bus, a replay sends it.
+                    if existing.pendingEventID != nil { await self.deliverEvent(of: existing, requestID: requestID) }
+                    return PaymentSubmission(payment: existing, isReplay: true)
+                }
                 if self.isAbandoned(existing), let claim = try await self.takeOver(existing) {
                     return PaymentSubmission(payment: try await self.process(claim, requestID: requestID), isReplay: false)
                 }
@@ -187,6 +191,7 @@ struct PaymentEngine: Sendable {
             payment.status = .failed
             payment.message = reason
         }
+        payment.pendingEventID = PaymentEvents.routingKey(for: payment.status) == nil ? nil : UUID().uuidString.lowercased()
         try await self.storage { () async throws(PaymentRepositoryError) in
             try await self.repository.update(payment, expectedStatus: .pending)
         }
@@ -195,8 +200,52 @@ struct PaymentEngine: Sendable {
             "Payment processed",
             metadata: ["payment.id": .string(payment.paymentID), "payment.status": .string(payment.status.rawValue)]
         )
-        await self.events.publish(payment, requestID: requestID)
-        return payment
+        return await self.deliverEvent(of: payment, requestID: requestID)
+    }
+
+    /// Publishes a stored payment's pending event and forgets it once the bus took it. When the bus refuses it (outbox
+    /// full, shut down) it stays pending with the payment and the relay or a replay sends it later.
+    /// - Returns: the payment as stored now.
+    @discardableResult
+    func deliverEvent(of payment: Payment, requestID: String?) async -> Payment {
+        guard let eventID = payment.pendingEventID, await self.events.publish(payment, requestID: requestID) else { return payment }
+        var delivered = payment
+        delivered.pendingEventID = nil
+        do throws(PaymentRepositoryError) {
+            try await self.repository.clearPendingEvent(paymentID: payment.paymentID, eventID: eventID)
+        } catch {
+            // The event was taken; it stays marked pending, so the relay may send it again (same message_id).
+            self.logStorageFailure(error)
+        }
+        return delivered
+    }
+
+    /// Publishes the events of payments whose state change is stored but whose event the bus never took (a replica
+    /// died between the two writes, or the bus refused it), last changed more than `grace` ago so the request that
+    /// made the change delivers it first.
+    /// - Returns: how many events the bus took.
+    @discardableResult
+    func relayPendingEvents(grace: Duration, limit: Int = 100) async -> Int {
+        let (seconds, attoseconds) = grace.components
+        let before = Date().addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18))
+        let pending: [Payment]
+        do throws(PaymentRepositoryError) {
+            pending = try await self.repository.withPendingEvents(updatedBefore: before, limit: limit)
+        } catch {
+            self.logStorageFailure(error)
+            return 0
+        }
+        var delivered = 0
+        for payment in pending where await self.deliverEvent(of: payment, requestID: nil).pendingEventID == nil {
+            delivered += 1
+        }
+        if !pending.isEmpty {
+            self.logger.info(
+                "Pending payment events relayed",
+                metadata: ["events.pending": .stringConvertible(pending.count), "events.delivered": .stringConvertible(delivered)]
+            )
+        }
+        return delivered
     }
 
     /// The payment with this id.
@@ -222,6 +271,7 @@ struct PaymentEngine: Sendable {
         refunded.refundedAt = now
         refunded.updatedAt = now
         refunded.message = "Payment refunded successfully"
+        refunded.pendingEventID = UUID().uuidString.lowercased()
         do throws(PaymentRepositoryError) {
             try await self.repository.update(refunded, expectedStatus: .completed)
         } catch .statusChanged(let current) {
@@ -234,8 +284,7 @@ struct PaymentEngine: Sendable {
         }
         self.count("refunded")
         self.logger.info("Payment refunded", metadata: ["payment.id": .string(refunded.paymentID)])
-        await self.events.publish(refunded, requestID: requestID)
-        return refunded
+        return await self.deliverEvent(of: refunded, requestID: requestID)
     }
 
     /// Runs a repository call, turning its failure into ``PaymentEngineError/storage`` (logged).

@@ -118,6 +118,24 @@ public final class MemoryPaymentRepository: PaymentRepository {
         }
     }
 
+    public func clearPendingEvent(paymentID: String, eventID: String) async throws(PaymentRepositoryError) {
+        self.storage.withLock { storage in
+            guard storage.payments[paymentID]?.payment.pendingEventID == eventID else { return }
+            storage.payments[paymentID]?.payment.pendingEventID = nil
+        }
+    }
+
+    public func withPendingEvents(updatedBefore: Date, limit: Int) async throws(PaymentRepositoryError) -> [Payment] {
+        self.storage.withLock { storage in
+            Array(
+                storage.payments.values.map(\.payment)
+                    .filter { $0.pendingEventID != nil && $0.updatedAt < updatedBefore }
+                    .sorted { $0.updatedAt < $1.updatedAt }
+                    .prefix(max(0, limit))
+            )
+        }
+    }
+
     public func isHealthy() async -> Bool { true }
 
     private let ledger = MemoryMessageLedger()

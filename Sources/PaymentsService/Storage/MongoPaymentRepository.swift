@@ -45,6 +45,12 @@ public final class MongoPaymentRepository: PaymentRepository {
         MongoIndex(collection: collectionName, name: "order_id", keys: ["order_id": 1]),
         MongoIndex(collection: collectionName, name: "user_id_created_at", keys: ["user_id": 1, "created_at": -1]),
         MongoIndex(collection: collectionName, name: "status", keys: ["status": 1]),
+        MongoIndex(
+            collection: collectionName,
+            name: "pending_events",
+            keys: ["updated_at": 1],
+            partialFilterExpression: ["pending_event_id": ["$exists": true]]
+        ),
         MongoIndex(collection: processedMessagesName, name: "queue_message_id", keys: ["queue": 1, "message_id": 1], unique: true),
     ]
 
@@ -122,7 +128,7 @@ public final class MongoPaymentRepository: PaymentRepository {
         var set = Self.document(payment)
         set["payment_id"] = nil
         var unset = JSONObject()
-        for field in ["idempotency_key", "active_fingerprint"] where set[field] == nil { unset[field] = "" }
+        for field in ["idempotency_key", "active_fingerprint", "pending_event_id"] where set[field] == nil { unset[field] = "" }
         var update: JSONObject = ["$set": .object(set)]
         if unset.count > 0 { update["$unset"] = .object(unset) }
         let filter: JSONObject = ["payment_id": .string(payment.paymentID), "status": .string(expectedStatus.rawValue)]
@@ -146,6 +152,19 @@ public final class MongoPaymentRepository: PaymentRepository {
         let deleted = try await self.run { try await $0.deleteOne(filter) }
         guard deleted == 0, let current = try await self.find(paymentID: paymentID) else { return }
         throw .statusChanged(current: current.status)
+    }
+
+    public func clearPendingEvent(paymentID: String, eventID: String) async throws(PaymentRepositoryError) {
+        let filter: JSONObject = ["payment_id": .string(paymentID), "pending_event_id": .string(eventID)]
+        _ = try await self.run { try await $0.updateOne(filter, ["$unset": ["pending_event_id": ""]]) }
+    }
+
+    public func withPendingEvents(updatedBefore: Date, limit: Int) async throws(PaymentRepositoryError) -> [Payment] {
+        let filter: JSONObject = ["pending_event_id": ["$exists": true], "updated_at": ["$lt": MongoValue.date(updatedBefore)]]
+        let documents = try await self.run { try await $0.find(filter, sort: ["updated_at": 1], skip: 0, limit: max(1, limit)) }
+        var payments: [Payment] = []
+        for document in documents { payments.append(try Self.payment(document)) }
+        return payments
     }
 
     public func isHealthy() async -> Bool { await self.store.isHealthy() }
@@ -197,6 +216,7 @@ public final class MongoPaymentRepository: PaymentRepository {
         ]
         // Absent (not null) when unset, so the partial unique indexes skip them.
         if let key = payment.idempotencyKey { document["idempotency_key"] = .string(key) }
+        if let event = payment.pendingEventID { document["pending_event_id"] = .string(event) }
         if payment.idempotencyKey == nil, payment.status != .failed { document["active_fingerprint"] = .string(payment.fingerprint) }
         return document
     }
@@ -236,7 +256,8 @@ public final class MongoPaymentRepository: PaymentRepository {
             updatedAt: updated,
             refundedAt: Self.date(document["refunded_at"]),
             idempotencyKey: document["idempotency_key"]?.stringValue,
-            fingerprint: fingerprint
+            fingerprint: fingerprint,
+            pendingEventID: document["pending_event_id"]?.stringValue
         )
     }
 }

@@ -36,8 +36,9 @@ public struct PaymentPage: Sendable, Equatable {
 /// fingerprint of an unkeyed payment that has not failed, unset otherwise — plus indexes on `order_id`, `user_id`
 /// and `status`); PostgreSQL for the Java flavour (`payment_db`, table `payments` with the same columns, a primary key
 /// on `payment_id` and partial unique indexes `(user_id, idempotency_key) WHERE idempotency_key IS NOT NULL` and
-/// `(fingerprint) WHERE idempotency_key IS NULL AND status <> 'failed'`). Updates are conditional on the expected
-/// status (`UPDATE … WHERE payment_id = $1 AND status = $2`, `findOneAndUpdate` with a status filter).
+/// `(fingerprint) WHERE idempotency_key IS NULL AND status <> 'failed'`) and a column `pending_event_id` (the
+/// transactional outbox, with a partial index on `updated_at` where it is set; MongoDB: a field and a partial index).
+/// Updates are conditional on the expected status (`UPDATE … WHERE payment_id = $1 AND status = $2`, `findOneAndUpdate` with a status filter).
 public protocol PaymentRepository: MessageLedger {
     /// Stores a new payment.
     /// - Throws: ``PaymentRepositoryError/duplicatePaymentID``, ``PaymentRepositoryError/duplicateIdempotencyKey``
@@ -69,6 +70,13 @@ public protocol PaymentRepository: MessageLedger {
     /// Removes a payment whose status is still `expectedStatus` (a `pending` claim that was never charged); removing
     /// one that is already gone is not an error.
     func delete(paymentID: String, expectedStatus: PaymentStatus) async throws(PaymentRepositoryError)
+
+    /// Forgets a payment's pending event once the bus took it, provided it is still `eventID` (a later state change
+    /// may have set another one).
+    func clearPendingEvent(paymentID: String, eventID: String) async throws(PaymentRepositoryError)
+
+    /// Payments whose event the bus has not taken, last updated before `updatedBefore`, oldest first, at most `limit`.
+    func withPendingEvents(updatedBefore: Date, limit: Int) async throws(PaymentRepositoryError) -> [Payment]
 
     /// Whether the store answers (readiness).
     func isHealthy() async -> Bool

@@ -95,12 +95,21 @@ public final class PostgresPaymentRepository: PaymentRepository {
                 "ALTER TABLE processed_messages ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ",
             ]
         ),
+        Migration(
+            version: 4,
+            name: "payments_pending_event",
+            statements: [
+                // The transactional outbox: the id of the event a state change announces, written with the change.
+                "ALTER TABLE payments ADD COLUMN IF NOT EXISTS pending_event_id TEXT",
+                "CREATE INDEX IF NOT EXISTS payments_pending_event_idx ON payments (updated_at) WHERE pending_event_id IS NOT NULL",
+            ]
+        ),
     ]
 
     /// The columns every read decodes, in ``decode(_:)``'s order (the amount in cents).
     static let columns = """
         payment_id, order_id, user_id, (amount * 100)::BIGINT, currency, payment_method, status, transaction_id, message,
-        book_id, created_at, updated_at, refunded_at, idempotency_key, fingerprint
+        book_id, created_at, updated_at, refunded_at, idempotency_key, fingerprint, pending_event_id
         """
 
     public func insert(_ payment: Payment) async throws(PaymentRepositoryError) {
@@ -108,11 +117,13 @@ public final class PostgresPaymentRepository: PaymentRepository {
             _ = try await client.query(
                 """
                 INSERT INTO payments (payment_id, order_id, user_id, amount, currency, payment_method, status, transaction_id,
-                                      message, book_id, created_at, updated_at, refunded_at, idempotency_key, fingerprint)
+                                      message, book_id, created_at, updated_at, refunded_at, idempotency_key, fingerprint,
+                                      pending_event_id)
                 VALUES (\(payment.paymentID), \(payment.orderID), \(payment.userID), CAST(\(payment.amount.cents) AS NUMERIC) / 100,
                         \(payment.currency.rawValue), \(payment.method.rawValue), \(payment.status.rawValue), \(payment.transactionID),
                         \(payment.message), \(payment.bookID), \(PostgresTimestamp(payment.createdAt)), \(PostgresTimestamp(payment.updatedAt)),
-                        \(payment.refundedAt.map(PostgresTimestamp.init)), \(payment.idempotencyKey), \(payment.fingerprint))
+                        \(payment.refundedAt.map(PostgresTimestamp.init)), \(payment.idempotencyKey), \(payment.fingerprint),
+                        \(payment.pendingEventID))
                 """,
                 logger: self.logger
             )
@@ -172,7 +183,7 @@ public final class PostgresPaymentRepository: PaymentRepository {
                     transaction_id = \(payment.transactionID), message = \(payment.message), book_id = \(payment.bookID),
                     created_at = \(PostgresTimestamp(payment.createdAt)), updated_at = \(PostgresTimestamp(payment.updatedAt)),
                     refunded_at = \(payment.refundedAt.map(PostgresTimestamp.init)), idempotency_key = \(payment.idempotencyKey),
-                    fingerprint = \(payment.fingerprint)
+                    fingerprint = \(payment.fingerprint), pending_event_id = \(payment.pendingEventID)
                 WHERE payment_id = \(payment.paymentID) AND status = \(expectedStatus.rawValue)
                 RETURNING payment_id
                 """,
@@ -217,6 +228,31 @@ public final class PostgresPaymentRepository: PaymentRepository {
         }
         // Already gone is not an error; another status is.
         if case .some(.some(let current)) = outcome { throw .statusChanged(current: current) }
+    }
+
+    public func clearPendingEvent(paymentID: String, eventID: String) async throws(PaymentRepositoryError) {
+        _ = try await self.run { client in
+            try await client.query(
+                "UPDATE payments SET pending_event_id = NULL WHERE payment_id = \(paymentID) AND pending_event_id = \(eventID)",
+                logger: self.logger
+            )
+        }
+    }
+
+    public func withPendingEvents(updatedBefore: Date, limit: Int) async throws(PaymentRepositoryError) -> [Payment] {
+        try await self.run { client in
+            let rows = try await client.query(
+                """
+                SELECT \(unescaped: Self.columns) FROM payments
+                WHERE pending_event_id IS NOT NULL AND updated_at < \(PostgresTimestamp(updatedBefore))
+                ORDER BY updated_at LIMIT \(max(1, limit))
+                """,
+                logger: self.logger
+            )
+            var payments: [Payment] = []
+            for try await columns in rows.decode(Self.Columns.self) { payments.append(try Self.payment(columns)) }
+            return payments
+        }
     }
 
     public func isHealthy() async -> Bool { await self.store.isHealthy() }
@@ -316,11 +352,11 @@ public final class PostgresPaymentRepository: PaymentRepository {
 
     typealias Columns = (
         String, String, String, Int64, String, String, String, String?, String, String?, PostgresTimestamp, PostgresTimestamp, PostgresTimestamp?,
-        String?, String
+        String?, String, String?
     )
 
     static func payment(_ columns: Columns) throws -> Payment {
-        let (id, order, user, cents, currency, method, status, transaction, message, book, created, updated, refunded, key, fingerprint) =
+        let (id, order, user, cents, currency, method, status, transaction, message, book, created, updated, refunded, key, fingerprint, event) =
             columns
         guard let currency = Currency(rawValue: currency) else { throw CorruptRow(column: "currency") }
         guard let method = PaymentMethod(rawValue: method) else { throw CorruptRow(column: "payment_method") }
@@ -340,7 +376,8 @@ public final class PostgresPaymentRepository: PaymentRepository {
             updatedAt: updated.date,
             refundedAt: refunded?.date,
             idempotencyKey: key,
-            fingerprint: fingerprint
+            fingerprint: fingerprint,
+            pendingEventID: event
         )
     }
 
