@@ -55,6 +55,10 @@ final class AMQPConnection {
         case channelClosed(channel: amqp_channel_t, code: UInt16, text: String)
         case connectionClosed(code: UInt16, text: String)
         case consumerCancelled
+        /// The broker stopped reading from this connection (a memory or disk alarm): nothing published now would be
+        /// confirmed until ``unblocked``.
+        case blocked(reason: String)
+        case unblocked
         case other
     }
 
@@ -79,10 +83,12 @@ final class AMQPConnection {
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
 
         let arena = CArena()
-        var clientProperties = arena.table([
-            (key: "connection_name", value: .string(connectionName)),
-            (key: "product", value: .string("bookstore")),
-        ])
+        // `connection.blocked`: the broker says when it blocks publishers (memory or disk alarm) instead of silently
+        // not reading the socket.
+        var clientProperties = arena.table(
+            [(key: "connection_name", value: .string(connectionName)), (key: "product", value: .string("bookstore"))],
+            nested: [(key: "capabilities", table: [(key: "connection.blocked", value: .bool(true))])]
+        )
         let login = bookstore_amqp_login_plain(
             state,
             configuration.virtualHost,
@@ -280,6 +286,11 @@ final class AMQPConnection {
             return .connectionClosed(code: close.reply_code, text: CDecode.string(close.reply_text))
         case AMQP_BASIC_CANCEL_METHOD:
             return .consumerCancelled
+        case AMQP_CONNECTION_BLOCKED_METHOD:
+            let blocked = decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
+            return .blocked(reason: CDecode.string(blocked.reason))
+        case AMQP_CONNECTION_UNBLOCKED_METHOD:
+            return .unblocked
         default:
             return .other
         }

@@ -38,6 +38,24 @@ final class CArena {
     }
 
     /// `table` as an `amqp_table_t`.
+    /// `table` with `nested` tables appended as table-valued entries (client properties' `capabilities`).
+    func table(_ table: FieldTable, nested: [(key: String, table: FieldTable)]) -> amqp_table_t {
+        let flat = self.table(table)
+        guard !nested.isEmpty else { return flat }
+        let count = table.count + nested.count
+        guard let memory = calloc(1, MemoryLayout<amqp_table_entry_t>.stride * count) else { fatalError("out of memory") }
+        self.allocations.append(memory)
+        let entries = memory.bindMemory(to: amqp_table_entry_t.self, capacity: count)
+        for index in 0..<table.count { (entries + index).initialize(to: flat.entries[index]) }
+        for (offset, entry) in nested.enumerated() {
+            var value = amqp_field_value_t()
+            value.kind = UInt8(AMQP_FIELD_KIND_TABLE.rawValue)
+            value.value.table = self.table(entry.table)
+            (entries + table.count + offset).initialize(to: amqp_table_entry_t(key: self.bytes(entry.key), value: value))
+        }
+        return amqp_table_t(num_entries: Int32(count), entries: entries)
+    }
+
     func table(_ table: FieldTable) -> amqp_table_t {
         guard !table.isEmpty else { return amqp_table_t(num_entries: 0, entries: nil) }
         let size = MemoryLayout<amqp_table_entry_t>.stride * table.count

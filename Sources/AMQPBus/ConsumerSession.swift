@@ -237,7 +237,9 @@ final class ConsumerSession: ConnectionSession {
             throw AMQPFailure(operation: "connection", kind: .connection(code: code, text: text))
         case .consumerCancelled:
             throw AMQPFailure(operation: "consume", kind: .channel(code: 0, text: "consumer cancelled by the broker"))
-        case .other:
+        case .blocked, .unblocked, .other:
+            // A consumer publishes only retry and dead-letter copies; while blocked their confirms wait (bounded by
+            // the confirm timeout), and the original stays unacknowledged, so nothing is lost.
             break
         }
     }

@@ -42,6 +42,9 @@ final class PublisherSession: ConnectionSession {
     private var outboxOpenFailure: String?
     private var outboxInUse = false
     private var isShutDown = false
+    /// Since when the broker blocks this connection (memory or disk alarm): publishes go to the outbox meanwhile, so a
+    /// request never waits for a confirm that cannot come.
+    private var blockedSince: ContinuousClock.Instant?
 
     init(
         configuration: AMQPConfiguration,
@@ -79,7 +82,7 @@ final class PublisherSession: ConnectionSession {
         guard !self.isShutDown else { return completion(.failure(AMQPBusError.shutDown)) }
         self.openOutboxIfNeeded()
         if self.connection == nil { self.connectIfDue() }
-        guard let connection = self.connection, self.outboxDepth == 0 else {
+        guard let connection = self.connection, self.outboxDepth == 0, self.blockedSince == nil else {
             self.store(message, completion: completion)
             self.flushOutbox()
             return
@@ -142,6 +145,7 @@ final class PublisherSession: ConnectionSession {
         }
         self.connection?.close()
         self.connection = nil
+        self.blockedSince = nil
         self.health.set(false)
         self.instruments.connection(up: false)
         self.outbox?.close()
@@ -226,6 +230,7 @@ final class PublisherSession: ConnectionSession {
         self.logger.warning("Lost the broker connection", metadata: ["error": .string(reason)])
         if polite { connection.close() } else { connection.abandon() }
         self.connection = nil
+        self.blockedSince = nil
         self.health.set(false)
         self.instruments.connection(up: false)
         self.schedule.connectionLost()
@@ -289,8 +294,36 @@ final class PublisherSession: ConnectionSession {
             }
         case .connectionClosed(let code, let text):
             throw AMQPFailure(operation: "connection", kind: .connection(code: code, text: text))
+        case .blocked(let reason):
+            self.blocked(reason: reason)
+        case .unblocked:
+            guard let since = self.blockedSince else { break }
+            self.blockedSince = nil
+            self.health.set(true)
+            self.logger.notice(
+                "The broker unblocked publishing; sending the outbox",
+                metadata: ["amqp.blocked_ms": .stringConvertible((ContinuousClock.now - since).components.seconds * 1000)]
+            )
+            self.flushOutbox()
         case .deliver, .consumerCancelled, .other:
             break
+        }
+    }
+
+    /// The broker blocks publishers (`connection.blocked`: memory or disk alarm). Messages waiting for a confirm go to
+    /// the outbox now and their callers are answered (the broker may still confirm and deliver them later; a copy
+    /// sent again from the outbox has the same `message_id`, which consumers deduplicate); new messages go straight
+    /// to the outbox until `connection.unblocked`.
+    private func blocked(reason: String) {
+        guard self.blockedSince == nil else { return }
+        self.blockedSince = .now
+        self.health.set(false)
+        self.logger.warning("The broker blocks publishing; keeping messages in the outbox", metadata: ["reason": .string(reason)])
+        let waiting = self.inFlight
+        self.inFlight.removeAll()
+        for entry in waiting {
+            guard let message = entry.message else { continue }
+            self.store(message, completion: entry.completion ?? { _ in })
         }
     }
 
@@ -327,6 +360,8 @@ final class PublisherSession: ConnectionSession {
     }
 
     private func checkConfirmTimeouts() {
+        // While blocked no confirm can come; what waited for one is in the outbox already.
+        guard self.blockedSince == nil else { return }
         let oldestDirect = self.inFlight.first?.sentAt
         let oldestOutbox = self.outboxInFlight.first { !$0.confirmed }?.sentAt
         guard let oldest = [oldestDirect, oldestOutbox].compactMap({ $0 }).min() else { return }
@@ -392,7 +427,7 @@ final class PublisherSession: ConnectionSession {
 
     /// Publishes the next outbox records, keeping at most `outboxWindow` unconfirmed.
     private func flushOutbox() {
-        guard let outbox = self.outbox, outbox.pendingCount > 0 else { return }
+        guard self.blockedSince == nil, let outbox = self.outbox, outbox.pendingCount > 0 else { return }
         while let connection = self.connection, self.outboxInFlight.count < Self.outboxWindow {
             do {
                 guard let entry = try outbox.next() else { break }

@@ -238,6 +238,48 @@ struct AMQPBusIntegrationTests {
         #expect(text.contains("amqp_reconnects_total{service=\"amqp-itest\",connection=\"publisher\"}"))
     }
 
+    /// A broker memory alarm (watermark 0) blocks publishers. Before, a publish then waited for a confirm that could
+    /// not come (the confirm timeout, 5 s, per request); now `connection.blocked` sends publishes to the outbox at once,
+    /// and they are delivered once the alarm clears.
+    @Test(.enabled(if: AMQPBrokerControl.isAvailable, "needs RABBITMQ_CTL or `ci/infra rabbitmqctl`"))
+    func aBrokerThatBlocksPublishersHoldsNoPublishAndLosesNothing() async throws {
+        let prefix = AMQPTestEnvironment.uniqueName("blocked")
+        defer {
+            try? AMQPBrokerControl.run("set_vm_memory_high_watermark", "0.4")
+            AMQPManagement.deleteEverything(startingWith: prefix)
+        }
+        let exchange = prefix + ".ex"
+        let spec = QueueSpec(name: prefix + ".q", bindings: [.init(exchange: exchange, pattern: "#")])
+        let total = 6
+        try await withAMQPTestBus { bus in
+            try await bus.declareExchanges([exchange])
+            try await bus.declareQueue(spec)
+            try await bus.publish(EventMessage(exchange: exchange, routingKey: "n.0", body: [], messageID: "\(prefix)-0"))
+            try AMQPBrokerControl.run("set_vm_memory_high_watermark", "0")
+            try await Task.sleep(for: .seconds(2))  // the alarm is raised at the next memory check
+            var slowest = Duration.zero
+            for index in 1..<total {
+                let started = ContinuousClock.now
+                try await bus.publish(EventMessage(exchange: exchange, routingKey: "n.\(index)", body: [], messageID: "\(prefix)-\(index)"))
+                slowest = max(slowest, ContinuousClock.now - started)
+            }
+            let healthyWhileBlocked = await bus.isHealthy()
+            try AMQPBrokerControl.run("set_vm_memory_high_watermark", "0.4")
+            let deadline = ContinuousClock.now + .seconds(60)
+            var delivered: Set<String> = []
+            while ContinuousClock.now < deadline, delivered.count < total {
+                for message in try AMQPManagement.getMessages(spec.name, count: 100) {
+                    if let id = message["properties"]?["message_id"]?.stringValue { delivered.insert(id) }
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(slowest < .seconds(2), "a publish waited \(slowest) while the broker blocked publishers")
+            #expect(!healthyWhileBlocked, "a blocked broker is reported")
+            #expect(delivered == Set((0..<total).map { "\(prefix)-\($0)" }), "delivered after the alarm: \(delivered.sorted())")
+            print("AMQP broker alarm: slowest publish while blocked \(slowest)")
+        }
+    }
+
     @Test func redeliveryAfterALostConnectionIsIdempotent() async throws {
         let prefix = AMQPTestEnvironment.uniqueName("redeliver")
         defer { AMQPManagement.deleteEverything(startingWith: prefix) }
