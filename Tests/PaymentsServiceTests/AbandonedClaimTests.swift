@@ -11,23 +11,7 @@ import Testing
     let repository = MemoryPaymentRepository()
 
     func engine(pendingWait: Duration = .milliseconds(300)) -> PaymentEngine {
-        let metrics = ServiceMetrics(service: "payment-service-python")
-        let logger = Logger(label: "test")
-        return PaymentEngine(
-            repository: self.repository,
-            processor: SimulatedProcessor(configuration: .init(processingDelay: .zero, successRate: 1)),
-            breaker: CircuitBreaker(name: "processor", configuration: .init(), metrics: metrics),
-            retry: RetryPolicy(maxAttempts: 1, baseDelay: .zero),
-            events: PaymentEvents(
-                publisher: EventPublisher(bus: InProcessEventBus(), metrics: metrics, logger: logger),
-                flavour: .python,
-                serviceName: "payment-service-python"
-            ),
-            metrics: metrics,
-            logger: logger,
-            pendingWait: pendingWait,
-            pollInterval: .milliseconds(5)
-        )
+        PaymentEngine.forTests(repository: self.repository, pendingWait: pendingWait, pollInterval: .milliseconds(5))
     }
 
     let request = PaymentRequest(orderID: "order-1", userID: "user-1", amount: Money(cents: 1990), currency: .usd, method: .creditCard, bookID: "b-1")

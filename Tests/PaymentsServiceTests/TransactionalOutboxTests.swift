@@ -19,22 +19,7 @@ import Testing
     func engine() async throws -> PaymentEngine {
         try await self.bus.inner.declareExchanges([Exchanges.payment])
         try await self.bus.inner.declareQueue(Self.queue)
-        let metrics = ServiceMetrics(service: "payment-service-python")
-        let logger = Logger(label: "test")
-        return PaymentEngine(
-            repository: self.repository,
-            processor: SimulatedProcessor(configuration: .init(processingDelay: .zero, successRate: 1)),
-            breaker: CircuitBreaker(name: "processor", configuration: .init(), metrics: metrics),
-            retry: RetryPolicy(maxAttempts: 1, baseDelay: .zero),
-            events: PaymentEvents(
-                publisher: EventPublisher(bus: self.bus, metrics: metrics, logger: logger),
-                flavour: .python,
-                serviceName: "payment-service-python"
-            ),
-            metrics: metrics,
-            logger: logger,
-            pendingWait: .seconds(1)
-        )
+        return PaymentEngine.forTests(repository: self.repository, bus: self.bus)
     }
 
     let request = PaymentRequest(orderID: "order-1", userID: "user-1", amount: Money(cents: 1990), currency: .usd, method: .creditCard, bookID: "b-1")

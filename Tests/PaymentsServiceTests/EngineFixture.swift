@@ -1,0 +1,32 @@
+import BookstoreCore
+import Logging
+
+@testable import PaymentsService
+
+extension PaymentEngine {
+    /// An engine for tests: a processor that approves at once, one attempt, python-flavoured events on `bus`.
+    static func forTests(
+        repository: any PaymentRepository,
+        bus: any EventBus = InProcessEventBus(),
+        pendingWait: Duration = .seconds(1),
+        pollInterval: Duration = .milliseconds(10)
+    ) -> PaymentEngine {
+        let metrics = ServiceMetrics(service: "payment-service-python")
+        let logger = Logger(label: "test")
+        return PaymentEngine(
+            repository: repository,
+            processor: SimulatedProcessor(configuration: .init(processingDelay: .zero, successRate: 1)),
+            breaker: CircuitBreaker(name: "processor", configuration: .init(), metrics: metrics),
+            retry: RetryPolicy(maxAttempts: 1, baseDelay: .zero),
+            events: PaymentEvents(
+                publisher: EventPublisher(bus: bus, metrics: metrics, logger: logger),
+                flavour: .python,
+                serviceName: "payment-service-python"
+            ),
+            metrics: metrics,
+            logger: logger,
+            pendingWait: pendingWait,
+            pollInterval: pollInterval
+        )
+    }
+}
