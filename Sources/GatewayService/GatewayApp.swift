@@ -125,7 +125,9 @@ public enum GatewayApp {
             renderError: renderError,
             accessLog: scaffold.accessLog,
             logger: scaffold.logger,
-            clientIdleTimeout: TimeAmount(configuration.clientIdleTimeout)
+            clientIdleTimeout: TimeAmount(configuration.clientIdleTimeout),
+            clientWriteTimeout: TimeAmount(configuration.clientWriteTimeout),
+            clientDrainTimeout: TimeAmount(configuration.clientDrainTimeout)
         )
 
         let router = scaffold.makeRouter(

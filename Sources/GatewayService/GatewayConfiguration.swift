@@ -52,6 +52,13 @@ public struct GatewayConfiguration: Sendable {
     /// this long after connecting or after its last response (an idle keep-alive connection, or a head sent too
     /// slowly) is closed.
     public var clientIdleTimeout: Duration
+    /// `GATEWAY_CLIENT_WRITE_TIMEOUT_MS` (30000): a client connection that takes none of a response for this long (its
+    /// socket stays unwritable: the client stopped reading) is closed, and the response's upstream connection with it.
+    public var clientWriteTimeout: Duration
+    /// `GATEWAY_CLIENT_DRAIN_TIMEOUT_MS` (5000): after an answer sent before the end of its request's body (an error
+    /// at the edge, a failed exchange, an upstream's early response), the rest of the body must arrive within this
+    /// long, or the connection is closed.
+    public var clientDrainTimeout: Duration
     /// `CORS_ALLOWED_ORIGIN` (`*`).
     public var corsAllowedOrigin: String
     /// `MAX_BODY_BYTES` (common setting): larger request bodies get 413, also when chunked.
@@ -104,6 +111,8 @@ public struct GatewayConfiguration: Sendable {
         self.trustedProxies = try TrustedProxies(settings: settings, key: "GATEWAY_TRUSTED_PROXIES")
         self.maxIdleConnectionsPerReplica = try settings.int("GATEWAY_MAX_IDLE_CONNECTIONS", default: 256, range: 0...100_000)
         self.clientIdleTimeout = try milliseconds("GATEWAY_CLIENT_IDLE_TIMEOUT_MS", 60_000, 100...3_600_000)
+        self.clientWriteTimeout = try milliseconds("GATEWAY_CLIENT_WRITE_TIMEOUT_MS", 30_000, 100...3_600_000)
+        self.clientDrainTimeout = try milliseconds("GATEWAY_CLIENT_DRAIN_TIMEOUT_MS", 5000, 100...3_600_000)
         self.corsAllowedOrigin = settings.string("CORS_ALLOWED_ORIGIN", default: "*")
         self.maxBodyBytes = maxBodyBytes
     }

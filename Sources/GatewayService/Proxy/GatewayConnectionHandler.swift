@@ -16,7 +16,10 @@ import NIOHTTP1
 ///
 /// On a graceful shutdown (`ChannelShouldQuiesceEvent`) an idle connection closes at once and a busy one after its
 /// response, so in-flight requests complete. A connection that has not sent a complete request head within the idle
-/// timeout of connecting or of its last response is closed (idle keep-alive connections, and heads sent too slowly).
+/// timeout of connecting or of its last response is closed (idle keep-alive connections, and heads sent too slowly);
+/// so is one that stays unwritable for the write timeout (the client stopped reading its response: the exchange is
+/// cancelled, which closes its upstream connection), and one that does not send the rest of a request body within
+/// the drain timeout of an early answer.
 final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, ProxyExchangeDelegate {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -55,6 +58,12 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var idleTimer: Scheduled<Void>?
     /// When the connection last started waiting for a request head; nil while a request is handled.
     private var idleSince: NIODeadline?
+    private var writeTimer: Scheduled<Void>?
+    /// Since when the connection has been unwritable (the client takes no more of a response); nil while writable.
+    private var unwritableSince: NIODeadline?
+    private var drainTimer: Scheduled<Void>?
+    /// When the current request was answered before the end of its body (draining began); nil otherwise.
+    private var drainingSince: NIODeadline?
 
     // The current request.
     private var framer = BodyFramer(.none)
@@ -87,6 +96,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     func handlerRemoved(context: ChannelHandlerContext) {
         self.idleTimer?.cancel()
         self.idleTimer = nil
+        self.writeTimer?.cancel()
+        self.writeTimer = nil
+        self.drainTimer?.cancel()
+        self.drainTimer = nil
         self.context = nil
     }
 
@@ -105,6 +118,45 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
                 self.close(context: context)
             } else {
                 self.armIdleTimer(context: context, at: since + timeout)
+            }
+        }
+    }
+
+    /// Checks the write deadline: armed when the connection becomes unwritable, and moved on when it was writable in
+    /// between (one timer per period of the timeout, not per change of writability).
+    private func armWriteTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        self.writeTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.writeTimer = nil
+            guard let context = self.context, let since = self.unwritableSince else { return }
+            let timeout = self.proxy.clientWriteTimeout
+            if NIODeadline.now() - since >= timeout {
+                self.clientStoppedReading(context: context)
+            } else {
+                self.armWriteTimer(context: context, at: since + timeout)
+            }
+        }
+    }
+
+    /// The client took nothing of its response for the write timeout: the connection is closed, and so is the
+    /// upstream connection the response came from (its response is unfinished: it cannot be pooled).
+    private func clientStoppedReading(context: ChannelHandlerContext) {
+        if case .proxying(let exchange) = self.mode {
+            exchange.cancel()
+            self.record(status: 499)
+        }
+        self.close(context: context)
+    }
+
+    /// Checks the drain deadline of an early answer (one timer per period of the timeout, not per request).
+    private func armDrainTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        self.drainTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.drainTimer = nil
+            guard let context = self.context, case .draining = self.mode, let since = self.drainingSince else { return }
+            let timeout = self.proxy.clientDrainTimeout
+            if NIODeadline.now() - since >= timeout {
+                self.close(context: context)
+            } else {
+                self.armDrainTimer(context: context, at: since + timeout)
             }
         }
     }
@@ -314,8 +366,16 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let isWritable = context.channel.isWritable
+        if isWritable {
+            self.unwritableSince = nil
+        } else if self.unwritableSince == nil {
+            let now = NIODeadline.now()
+            self.unwritableSince = now
+            if self.writeTimer == nil { self.armWriteTimer(context: context, at: now + self.proxy.clientWriteTimeout) }
+        }
         if case .proxying(let exchange) = self.mode {
-            exchange.downstreamWritabilityChanged(isWritable: context.channel.isWritable)
+            exchange.downstreamWritabilityChanged(isWritable: isWritable)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -523,6 +583,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.completeRequest(context: context)
         } else {
             self.mode = .draining
+            let now = NIODeadline.now()
+            self.drainingSince = now
+            if self.drainTimer == nil { self.armDrainTimer(context: context, at: now + self.proxy.clientDrainTimeout) }
             self.process(context: context)
         }
     }
@@ -530,6 +593,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Both the request and its response are complete: take the next request.
     private func completeRequest(context: ChannelHandlerContext) {
         self.mode = .idle
+        self.drainingSince = nil
         self.scanned = 0
         self.idleSince = .now()
         self.process(context: context)

@@ -17,6 +17,10 @@ struct GatewayProxy: Sendable {
     let logger: Logger
     /// How long a client connection may wait for a complete request head (see `GATEWAY_CLIENT_IDLE_TIMEOUT_MS`).
     let clientIdleTimeout: TimeAmount
+    /// How long a client connection may stay unwritable while a response is sent (`GATEWAY_CLIENT_WRITE_TIMEOUT_MS`).
+    let clientWriteTimeout: TimeAmount
+    /// How long the rest of a request body may take after an early answer (`GATEWAY_CLIENT_DRAIN_TIMEOUT_MS`).
+    let clientDrainTimeout: TimeAmount
 
     /// Records the request metrics (and the access-log line when enabled), as the core middleware does for routes.
     func record(

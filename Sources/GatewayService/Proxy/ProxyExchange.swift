@@ -77,7 +77,10 @@ protocol ProxyExchangeDelegate: AnyObject {
 /// Forwards one request to its upstream and streams the response back: chooses a replica, takes a pooled
 /// connection (or opens one), applies the response timeout, and retries on another replica when that is safe —
 /// connection failures always; resets and 502/503/504 only for idempotent requests whose body (if any) was kept —
-/// within the attempt limit and the upstream's retry budget, after an exponential backoff with jitter.
+/// within the attempt limit and the upstream's retry budget, after an exponential backoff with jitter. A body is
+/// never sent again without its start: once a part of it was written and dropped (the body outgrew the retry
+/// buffer), the request has no further attempt. A connection goes back to the pool only after a complete response
+/// to a completely written request.
 ///
 /// Event-loop bound: every method runs on `pool.eventLoop`; it never blocks and never crosses threads.
 final class ProxyExchange: UpstreamConnectionDelegate {
@@ -109,6 +112,9 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     private var bodyPartsSent = 0
     private var bodyBytes = 0
     private var keepsBody: Bool
+    /// Whether body parts were dropped after being written (the body outgrew the retry buffer): it cannot be sent
+    /// again from its start.
+    private var hasDroppedBody = false
     private(set) var isRequestComplete: Bool
     private var isRequestFullySent = false
 
@@ -187,9 +193,14 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         }
         self.bodyBytes += part.readableBytes
         if self.keepsBody && self.bodyBytes > self.settings.replayableBodyLimit {
-            // Too large to keep for a retry: from now on parts are dropped once written.
+            // Too large to keep for a retry: from now on parts are dropped once written. Those written to the current
+            // connection go now; between attempts (no connection is active) every part is still to be sent to the
+            // next one, from the start.
             self.keepsBody = false
-            self.bodyParts.removeFirst(self.bodyPartsSent)
+            if case .active = self.state, self.bodyPartsSent > 0 {
+                self.bodyParts.removeFirst(self.bodyPartsSent)
+                self.hasDroppedBody = true
+            }
             self.bodyPartsSent = 0
         }
         self.bodyParts.append(part)
@@ -205,9 +216,16 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         self.isRequestComplete = true
         if case .active(let connection) = self.state {
             self.writePendingBody(to: connection)
-            self.isRequestFullySent = true
+            self.isRequestFullySent = self.isBodyWhole
             connection.flush()
         }
+    }
+
+    /// Whether the body received is as long as the request said (a shorter one leaves the replica waiting for the
+    /// rest: its connection must not be pooled).
+    private var isBodyWhole: Bool {
+        if case .length(let length) = self.request.framing, !self.encodesRequestChunks { return self.bodyBytes == length }
+        return true
     }
 
     /// The client connection became (un)writable: stop or resume reading the upstream response.
@@ -303,7 +321,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         }
         connection.write(endpoint.hostFieldAndEnd)
         self.writePendingBody(to: connection)
-        if self.isRequestComplete { self.isRequestFullySent = true }
+        if self.isRequestComplete { self.isRequestFullySent = self.isBodyWhole }
         connection.flush()
         self.armTimer()
         if !self.isRequestComplete && connection.isWritable { self.delegate?.exchangeWantsRequestBody() }
@@ -320,6 +338,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         } else {
             self.bodyParts.removeAll(keepingCapacity: true)
             self.bodyPartsSent = 0
+            self.hasDroppedBody = true
         }
     }
 
@@ -356,7 +375,8 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     /// Whether another attempt is allowed after `outcome` (and takes it from the retry budget).
     private func mayRetry(after outcome: UpstreamOutcome) -> Bool {
-        guard self.attempts < self.settings.maxAttempts else { return false }
+        // A body whose start is gone cannot be sent again, whatever happened.
+        guard self.attempts < self.settings.maxAttempts, !self.hasDroppedBody else { return false }
         switch outcome {
         case .connectFailure:
             // Nothing reached the replica; the body parts were not written (or were kept).

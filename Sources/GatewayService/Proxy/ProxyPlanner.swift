@@ -252,8 +252,11 @@ struct ProxyPlanner: Sendable {
         head.bytes.withUnsafeReadableBytes { bytes in
             for index in 0..<head.fieldCount {
                 switch Self.disposition(bytes, head.nameRange(index)) {
-                case .forward, .forwardAndRead:
+                case .forward:
                     if let listed, listed.contains(head.name(index).lowercased()) { continue }
+                    prefix.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.lineRange(index)]))
+                case .forwardAndRead:
+                    // Never stripped through `Connection`: the replica sees what the gateway decided on.
                     prefix.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.lineRange(index)]))
                 case .replace, .drop:
                     break
@@ -320,6 +323,9 @@ struct ProxyPlanner: Sendable {
 
     enum Disposition {
         case forward
+        /// Forwarded, and read on the way. The gateway decides on these (the token checked at the edge, the CORS
+        /// origin, the `Idempotency-Key` that makes a request retryable), so they are forwarded even when the client's
+        /// `Connection` field lists them as hop-by-hop: a retried request keeps its key.
         case forwardAndRead(ReadField)
         /// Read, and not forwarded as it came (the gateway writes its own).
         case replace(ReplacedField)

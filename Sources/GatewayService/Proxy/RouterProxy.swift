@@ -77,9 +77,12 @@ struct RouterProxy: Sendable {
             exchange.start()
         }.get()
 
-        // Stream the request body to the exchange, as fast as it takes it.
+        // Stream the request body to the exchange, as fast as it takes it. Its end is reported only after the whole
+        // body: when the exchange stops taking it (an early answer), the rest is not sent, and the upstream connection
+        // (left with part of a body) is closed after the response instead of pooled.
         if proxyRequest.hasBody {
             var received = 0
+            var isComplete = true
             for try await chunk in request.body {
                 received += chunk.readableBytes
                 if received > proxy.planner.maxBodyBytes {
@@ -90,9 +93,12 @@ struct RouterProxy: Sendable {
                     guard let bridge = box.value else { return eventLoop.makeSucceededFuture(false) }
                     return bridge.send(chunk)
                 }.get()
-                if !wanted { break }
+                if !wanted {
+                    isComplete = false
+                    break
+                }
             }
-            eventLoop.execute { box.value?.exchange?.receiveRequestEnd() }
+            if isComplete { eventLoop.execute { box.value?.exchange?.receiveRequestEnd() } }
         }
 
         let responseHead = try await eventLoop.flatSubmit { () -> EventLoopFuture<RouterBridge.Head> in
