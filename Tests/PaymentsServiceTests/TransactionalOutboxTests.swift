@@ -49,7 +49,8 @@ import Testing
     /// event goes out with it.
     @Test func aReplayPublishesAnEventThatNeverReachedTheBus() async throws {
         let engine = try await self.engine()
-        var completed = Payment.pending(for: self.request, idempotencyKey: "key-1", now: currentMillisecondDate())
+        // Stored 5 s ago (longer than the engine's pendingWait, 1 s): no request is still delivering it.
+        var completed = Payment.pending(for: self.request, idempotencyKey: "key-1", now: Date(timeIntervalSinceNow: -5))
         completed.status = .completed
         completed.transactionID = "TXN-0123456789AB"
         completed.message = "Payment processed successfully"
@@ -61,6 +62,20 @@ import Testing
         #expect(try await self.repository.find(paymentID: completed.paymentID)?.pendingEventID == nil)
         _ = try await engine.submit(self.request, idempotencyKey: "key-1", requestID: nil)
         #expect(self.published.count == 1, "a confirmed event is not sent again")
+    }
+
+    /// Concurrent repetitions of a request that just completed do not each re-send its event while the request that
+    /// made the change is still sending it.
+    @Test func aReplayLeavesAFreshEventToTheRequestThatMadeIt() async throws {
+        let engine = try await self.engine()
+        var completed = Payment.pending(for: self.request, idempotencyKey: "key-1", now: currentMillisecondDate())
+        completed.status = .completed
+        completed.transactionID = "TXN-0123456789AB"
+        completed.pendingEventID = "event-1"
+        try await self.repository.insert(completed)
+        #expect(try await engine.submit(self.request, idempotencyKey: "key-1", requestID: nil).isReplay)
+        #expect(self.published.isEmpty)
+        #expect(try await self.repository.find(paymentID: completed.paymentID)?.pendingEventID == "event-1", "left to its request or the relay")
     }
 
     @Test func aRefundsEventIsStoredWithTheRefund() async throws {

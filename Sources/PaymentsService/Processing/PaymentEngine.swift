@@ -92,8 +92,11 @@ struct PaymentEngine: Sendable {
             }
             if let existing {
                 if existing.status != .pending {
-                    // The state change is stored; if its event never reached the bus, a replay sends it.
-                    if existing.pendingEventID != nil { await self.deliverEvent(of: existing, requestID: requestID) }
+                    // The state change is stored; if its event never reached the bus, a replay sends it — unless the
+                    // change is recent enough that the request which made it may still be sending it.
+                    if existing.pendingEventID != nil, self.isAbandoned(existing, after: self.pendingWait) {
+                        await self.deliverEvent(of: existing, requestID: requestID)
+                    }
                     return PaymentSubmission(payment: existing, isReplay: true)
                 }
                 if self.isAbandoned(existing), let claim = try await self.takeOver(existing) {
@@ -143,10 +146,19 @@ struct PaymentEngine: Sendable {
         claim.updatedAt < self.abandonedBefore(now)
     }
 
+    /// Whether `payment` was last changed more than `age` ago.
+    func isAbandoned(_ payment: Payment, after age: Duration, now: Date = Date()) -> Bool {
+        payment.updatedAt < now.addingTimeInterval(-Self.seconds(age))
+    }
+
     /// The instant before which a still-`pending` claim's last update means it was abandoned.
     private func abandonedBefore(_ now: Date) -> Date {
-        let (seconds, attoseconds) = (self.pendingWait * 2).components
-        return now.addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18))
+        now.addingTimeInterval(-Self.seconds(self.pendingWait * 2))
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 
     /// Charges a claimed payment and stores the outcome.
@@ -226,8 +238,7 @@ struct PaymentEngine: Sendable {
     /// - Returns: how many events the bus took.
     @discardableResult
     func relayPendingEvents(grace: Duration, limit: Int = 100) async -> Int {
-        let (seconds, attoseconds) = grace.components
-        let before = Date().addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18))
+        let before = Date().addingTimeInterval(-Self.seconds(grace))
         let pending: [Payment]
         do throws(PaymentRepositoryError) {
             pending = try await self.repository.withPendingEvents(updatedBefore: before, limit: limit)

@@ -106,6 +106,9 @@ public final class PostgresPaymentRepository: PaymentRepository {
         ),
     ]
 
+    /// How many columns ``columns`` selects (a window count selected after them is at this index).
+    static let columnCount = 16
+
     /// The columns every read decodes, in ``decode(_:)``'s order (the amount in cents).
     static let columns = """
         payment_id, order_id, user_id, (amount * 100)::BIGINT, currency, payment_method, status, transaction_id, message,
@@ -162,7 +165,7 @@ public final class PostgresPaymentRepository: PaymentRepository {
             for try await row in rows {
                 let columns = try row.decode(Self.Columns.self)
                 payments.append(try Self.payment(columns))
-                total = try row.makeRandomAccess()[15].decode(Int.self)
+                total = try row.makeRandomAccess()[Self.columnCount].decode(Int.self)
             }
             if payments.isEmpty, offset > 0 || limit == 0 {
                 // An empty page says nothing about the total: count separately.
