@@ -27,6 +27,9 @@ func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffo
         router.get("/items/:id") { _, context in Response.json(["id": .string(context.parameters.get("id") ?? "")]) }
         router.post("/echo") { request, _ in Response.json(.object(try await request.jsonObject(limit: scaffold.common.maxBodyBytes))) }
         router.get("/boom") { _, _ -> Response in throw CancellationError() }
+        router.get("/database-down") { _, _ -> Response in
+            throw DependencyError(dependency: "database", underlying: CancellationError())
+        }
         router.addHealthRoutes(base: "/api/health", serviceName: "test-service", version: "1.2.3", readiness: scaffold.readiness)
         return (scaffold.makeApplication(router: router), scaffold)
     }
@@ -137,6 +140,20 @@ func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffo
                 #expect(text.contains("process_resident_memory_bytes"))
                 #expect(text.contains("process_cpu_seconds_total"))
                 #expect(!text.contains("/items/42"))
+            }
+        }
+    }
+
+    /// A request that needs a dependency that is down gets 503 in the envelope with `Retry-After` (SPEC: database
+    /// outages may fail requests, never hang them, and tell the client when to come back).
+    @Test func anUnavailableDependencyIs503WithRetryAfter() async throws {
+        let (app, _) = try await self.app()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/database-down", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] == "5")
+                let body = try JSON.parse(Array(buffer: response.body))
+                #expect(body.description.contains("database is temporarily unavailable"), "\(body)")
             }
         }
     }

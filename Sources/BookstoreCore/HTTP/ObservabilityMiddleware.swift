@@ -100,7 +100,7 @@ public struct ObservabilityMiddleware: RouterMiddleware {
             }
         case let error as DependencyError:
             logger.warning("Dependency unavailable", metadata: ["dependency": .string(error.dependency), "error.type": .string(error.underlying)])
-            apiError = .unavailable("The \(error.dependency) is temporarily unavailable, retry later")
+            apiError = .unavailable("The \(error.dependency) is temporarily unavailable, retry later", retryAfterSeconds: 5)
         case let error as any HTTPResponseError where error.status.code < 500:
             apiError = APIError(status: error.status, message: error.status.reasonPhrase)
         default:

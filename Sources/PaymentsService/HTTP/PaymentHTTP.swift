@@ -79,7 +79,7 @@ struct PaymentHTTP: Sendable {
         case .notRefundable(let status):
             return .conflict("Only completed payments can be refunded (status: \(status.rawValue))")
         case .storage:
-            return .unavailable("Payment storage unavailable, please retry later")
+            return .unavailable("Payment storage unavailable, please retry later", retryAfterSeconds: 5)
         }
     }
 
