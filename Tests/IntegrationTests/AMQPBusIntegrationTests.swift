@@ -280,6 +280,50 @@ struct AMQPBusIntegrationTests {
         }
     }
 
+    /// A message the broker returns (no such queue) is parked in `unrouted`; when the broker refuses that copy too (a
+    /// policy here: `unrouted` takes nothing, `reject-publish`), the copy must stay in the outbox and arrive once the
+    /// queue takes messages again. Before, the parked copy had no message kept with it and was lost on the nack.
+    @Test(.enabled(if: AMQPBrokerControl.isAvailable, "needs RABBITMQ_CTL or `ci/infra rabbitmqctl`"))
+    func aReturnedMessageThatCannotBeParkedIsKeptInTheOutbox() async throws {
+        let prefix = AMQPTestEnvironment.uniqueName("returned")
+        let policy = prefix + ".full-unrouted"
+        defer { try? AMQPBrokerControl.run("clear_policy", policy) }
+        let id = prefix + "-returned"
+        try await withAMQPTestBus { bus in
+            try await bus.publish(EventMessage(exchange: "", routingKey: prefix + ".warm-up", body: [0], messageID: prefix + "-warm-up"))
+            try AMQPBrokerControl.run(
+                "set_policy",
+                "--apply-to",
+                "queues",
+                "--priority",
+                "100",
+                policy,
+                "^unrouted$",
+                #"{"max-length":0,"overflow":"reject-publish"}"#
+            )
+            try await Task.sleep(for: .seconds(1))
+            try await bus.publish(EventMessage(exchange: "", routingKey: prefix + ".missing", body: [1], messageID: id))
+            var kept = false
+            let keepDeadline = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < keepDeadline {
+                if await bus.outboxDepth() > 0 {
+                    kept = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try AMQPBrokerControl.run("clear_policy", policy)
+            var parked: [JSON] = []
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline, parked.isEmpty {
+                parked = try AMQPManagement.takeUnrouted(messageIDs: [id])
+                if parked.isEmpty { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(kept, "the refused copy went to the outbox")
+            #expect(!parked.isEmpty, "the returned message reached unrouted once it took messages again")
+        }
+    }
+
     @Test func redeliveryAfterALostConnectionIsIdempotent() async throws {
         let prefix = AMQPTestEnvironment.uniqueName("redeliver")
         defer { AMQPManagement.deleteEverything(startingWith: prefix) }
