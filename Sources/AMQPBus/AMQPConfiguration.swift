@@ -22,7 +22,7 @@ public struct AMQPConfiguration: Sendable, Equatable {
     /// The bound on every synchronous AMQP method (declarations, `basic.qos`, `basic.consume`).
     public var rpcTimeout: Duration
     /// Reconnection delays: exponential from `base`, capped at `max`, with jitter.
-    public var reconnectBackoff: ReconnectBackoff
+    public var reconnectBackoff: Backoff
     /// The name shown for this process's connections in the broker's management UI.
     public var connectionName: String
 
@@ -39,7 +39,7 @@ public struct AMQPConfiguration: Sendable, Equatable {
         confirmTimeout: Duration = .seconds(5),
         connectTimeout: Duration = .seconds(3),
         rpcTimeout: Duration = .seconds(10),
-        reconnectBackoff: ReconnectBackoff = ReconnectBackoff(),
+        reconnectBackoff: Backoff = .reconnect,
         connectionName: String = "bookstore"
     ) {
         self.host = host
@@ -118,4 +118,10 @@ extension AMQPConfiguration: CustomStringConvertible {
     public var description: String {
         "amqp://\(self.user)@\(self.host):\(self.port)\(self.virtualHost == "/" ? "/" : "/" + self.virtualHost)"
     }
+}
+
+extension Backoff {
+    /// Between broker reconnection attempts: from 100 ms up to 5 s, equal jitter, so the attempts of many processes
+    /// spread out without ever retrying in a hot loop.
+    public static let reconnect = Backoff(base: .milliseconds(100), max: .seconds(5), jitter: .equal)
 }

@@ -1,3 +1,4 @@
+import BookstoreCore
 import CRabbitMQ
 
 #if canImport(Glibc)
@@ -333,7 +334,7 @@ final class AMQPConnection {
     }
 
     static func timeValue(_ duration: Duration) -> timeval {
-        let nanoseconds = ReconnectBackoff.nanoseconds(duration)
+        let nanoseconds = Backoff.nanoseconds(duration)
         return timeval(tv_sec: Int(nanoseconds / 1_000_000_000), tv_usec: Int((nanoseconds % 1_000_000_000) / 1000))
     }
 }

@@ -1,3 +1,4 @@
+import BookstoreCore
 import Foundation
 import Synchronization
 
@@ -160,7 +161,7 @@ final class ConnectionThread<Session: ConnectionSession>: Sendable {
 
     /// Sleeps until a job arrives, the socket is readable, or `timeout` (at most one second) has passed.
     private func wait(socket: Int32?, timeout: Duration) {
-        let milliseconds = Int32(min(1000, max(0, ReconnectBackoff.nanoseconds(timeout) / 1_000_000)))
+        let milliseconds = Int32(min(1000, max(0, Backoff.nanoseconds(timeout) / 1_000_000)))
         var descriptors = [pollfd(fd: self.wakeRead, events: Int16(POLLIN), revents: 0)]
         if let socket, socket >= 0 {
             descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0))

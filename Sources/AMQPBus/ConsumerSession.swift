@@ -166,7 +166,7 @@ final class ConsumerSession: ConnectionSession {
             let attempts = self.schedule.failedAttempts
             let metadata: Logger.Metadata = [
                 "error": .string(error.description), "amqp.attempt": .stringConvertible(attempts),
-                "amqp.retry_in_ms": .stringConvertible(ReconnectBackoff.nanoseconds(delay) / 1_000_000),
+                "amqp.retry_in_ms": .stringConvertible(Backoff.nanoseconds(delay) / 1_000_000),
             ]
             if attempts == 1 || attempts.isMultiple(of: 50) {
                 self.logger.warning("Consumer cannot connect to the broker", metadata: metadata)

@@ -187,7 +187,7 @@ final class PublisherSession: ConnectionSession {
             let attempts = self.schedule.failedAttempts
             let metadata: Logger.Metadata = [
                 "error": .string(error.description), "amqp.attempt": .stringConvertible(attempts),
-                "amqp.retry_in_ms": .stringConvertible(ReconnectBackoff.nanoseconds(delay) / 1_000_000),
+                "amqp.retry_in_ms": .stringConvertible(Backoff.nanoseconds(delay) / 1_000_000),
             ]
             if attempts == 1 || attempts.isMultiple(of: 50) {
                 self.logger.warning("Cannot connect to the broker", metadata: metadata)

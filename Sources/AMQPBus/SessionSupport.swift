@@ -62,13 +62,13 @@ struct ReconnectSchedule {
     /// A connection that lived this long is considered healthy: losing it reconnects immediately.
     static let stablePeriod: Duration = .seconds(10)
 
-    let backoff: ReconnectBackoff
+    let backoff: Backoff
     private(set) var failedAttempts = 0
     private(set) var nextAttempt: ContinuousClock.Instant
     private var connectedAt: ContinuousClock.Instant?
     private var generator = SystemRandomNumberGenerator()
 
-    init(backoff: ReconnectBackoff, now: ContinuousClock.Instant = .now) {
+    init(backoff: Backoff, now: ContinuousClock.Instant = .now) {
         self.backoff = backoff
         self.nextAttempt = now
     }

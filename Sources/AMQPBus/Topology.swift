@@ -34,7 +34,7 @@ enum Topology {
 
     /// A retry delay in whole milliseconds (at least 1, so a retry never re-enters the queue in a hot loop).
     static func milliseconds(_ delay: Duration) -> Int64 {
-        max(1, (ReconnectBackoff.nanoseconds(delay) + 999_999) / 1_000_000)
+        max(1, (Backoff.nanoseconds(delay) + 999_999) / 1_000_000)
     }
 
     /// The declarations for topic exchange `name`: its alternate exchange, the `unrouted` queue and its binding.

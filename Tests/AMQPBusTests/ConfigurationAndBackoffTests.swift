@@ -50,9 +50,9 @@ import Testing
     }
 }
 
-@Suite struct ReconnectBackoffTests {
+@Suite struct BackoffTests {
     @Test func growsExponentiallyUpToItsCap() {
-        let backoff = ReconnectBackoff(base: .milliseconds(100), max: .seconds(5))
+        let backoff = Backoff(base: .milliseconds(100), max: .seconds(5), jitter: .equal)
         #expect(backoff.ceiling(afterAttempt: 1) == .milliseconds(100))
         #expect(backoff.ceiling(afterAttempt: 2) == .milliseconds(200))
         #expect(backoff.ceiling(afterAttempt: 4) == .milliseconds(800))
@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func jittersWithinTheUpperHalf() {
-        let backoff = ReconnectBackoff(base: .milliseconds(100), max: .seconds(5))
+        let backoff = Backoff(base: .milliseconds(100), max: .seconds(5), jitter: .equal)
         var generator = SeededGenerator(seed: 7)
         for attempt in 1...12 {
             let ceiling = backoff.ceiling(afterAttempt: attempt)
@@ -78,7 +78,7 @@ import Testing
 
     @Test func reconnectsAtOnceAfterAStableConnectionAndBacksOffOtherwise() {
         let start = ContinuousClock.now
-        var schedule = ReconnectSchedule(backoff: ReconnectBackoff(base: .milliseconds(100), max: .seconds(1)), now: start)
+        var schedule = ReconnectSchedule(backoff: Backoff(base: .milliseconds(100), max: .seconds(1), jitter: .equal), now: start)
         #expect(schedule.isDue(now: start))
         let first = schedule.attemptFailed(now: start)
         #expect(first >= .milliseconds(50) && first <= .milliseconds(100))

@@ -12,7 +12,7 @@ import Testing
             port: 1,
             outboxDirectory: directory.path + "/outbox",
             outboxMaxMessages: maxMessages,
-            reconnectBackoff: ReconnectBackoff(base: .milliseconds(50), max: .milliseconds(200))
+            reconnectBackoff: Backoff(base: .milliseconds(50), max: .milliseconds(200), jitter: .equal)
         )
     }
 

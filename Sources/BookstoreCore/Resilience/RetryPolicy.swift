@@ -11,18 +11,15 @@ public struct RetryPolicy: Sendable {
         self.maxDelay = maxDelay
     }
 
+    /// The backoff between attempts (full jitter).
+    public var backoff: Backoff { Backoff(base: self.baseDelay, max: self.maxDelay, jitter: .full) }
+
     /// The upper bound of the delay after failed attempt `attempt` (1-based).
-    public func ceiling(afterAttempt attempt: Int) -> Duration {
-        let exponential = self.baseDelay * (1 << min(max(attempt - 1, 0), 20))
-        return min(exponential, self.maxDelay)
-    }
+    public func ceiling(afterAttempt attempt: Int) -> Duration { self.backoff.ceiling(afterAttempt: attempt) }
 
     /// The jittered delay after failed attempt `attempt`.
     public func delay(afterAttempt attempt: Int, using generator: inout some RandomNumberGenerator) -> Duration {
-        let ceiling = self.ceiling(afterAttempt: attempt)
-        let nanoseconds = ceiling.components.seconds * 1_000_000_000 + ceiling.components.attoseconds / 1_000_000_000
-        guard nanoseconds > 0 else { return .zero }
-        return .nanoseconds(Int64.random(in: 0...nanoseconds, using: &generator))
+        self.backoff.delay(afterAttempt: attempt, using: &generator)
     }
 
     /// Runs `operation` up to `maxAttempts` times while `shouldRetry` says the error is transient.

@@ -1,4 +1,5 @@
 import Foundation
+import LoadTestKit
 
 /// JUnit XML: one `<testsuite>` per suite, one `<testcase>` per check (classname = suite, name = check id),
 /// `<failure message="expected … seen …">`, `<skipped message="reason">`, `<error>` for harness errors, and the
@@ -44,15 +45,19 @@ public enum JUnitReport {
         case .passed:
             break
         case .failed(let message):
-            lines.append("      <failure message=\"\(XMLText.escape(message))\" type=\"ConformanceFailure\">\(XMLText.escape(message))</failure>")
+            lines.append(
+                "      <failure message=\"\(XMLText.escape(message))\" type=\"ConformanceFailure\">\(XMLText.escape(message, inContent: true))</failure>"
+            )
         case .skipped(let reason):
             lines.append("      <skipped message=\"\(XMLText.escape(reason))\"/>")
         case .errored(let message):
-            lines.append("      <error message=\"\(XMLText.escape(message))\" type=\"HarnessError\">\(XMLText.escape(message))</error>")
+            lines.append(
+                "      <error message=\"\(XMLText.escape(message))\" type=\"HarnessError\">\(XMLText.escape(message, inContent: true))</error>"
+            )
         }
         var output = [result.summary]
         output += result.evidence.map(\.text)
-        lines.append("      <system-out>\(XMLText.escape(output.joined(separator: "\n\n")))</system-out>")
+        lines.append("      <system-out>\(XMLText.escape(output.joined(separator: "\n\n"), inContent: true))</system-out>")
         lines.append("    </testcase>")
         return lines
     }

@@ -189,30 +189,8 @@ public enum JUnitReport {
         return xml
     }
 
-    /// Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry.
-    ///
-    /// - Parameters:
-    ///   - text: The text.
-    ///   - inContent: true for element content (line breaks and tabs kept as is), false for attribute values.
+    /// Escapes text for XML attributes and content (``XMLText``).
     public static func escape(_ text: String, inContent: Bool = false) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": result += "&amp;"
-            case "<": result += "&lt;"
-            case ">": result += "&gt;"
-            case "\"": result += "&quot;"
-            case "'": result += "&apos;"
-            case "\n": result += inContent ? "\n" : "&#10;"
-            case "\r": result += "&#13;"
-            case "\t": result += inContent ? "\t" : "&#9;"
-            default:
-                let value = scalar.value
-                let allowed = value >= 0x20 && !(0xD800...0xDFFF).contains(value) && value != 0xFFFE && value != 0xFFFF
-                if allowed { result.unicodeScalars.append(scalar) } else { result += "\u{FFFD}" }
-            }
-        }
-        return result
+        XMLText.escape(text, inContent: inContent)
     }
 }

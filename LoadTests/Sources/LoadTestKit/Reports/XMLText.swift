@@ -1,8 +1,14 @@
-/// XML escaping for attribute values and text: markup characters become entities, and characters XML 1.0 cannot
-/// carry at all (most control characters, U+FFFE, U+FFFF) become a visible `\u{…}` so the document stays
-/// well-formed whatever a response contained.
-enum XMLText {
-    static func escape(_ text: String) -> String {
+/// The XML escaping of every JUnit (and SVG) writer here — the load generator's and the conformance suite's.
+///
+/// Markup characters become entities; characters XML 1.0 cannot carry at all (most control characters, surrogates,
+/// U+FFFE, U+FFFF) become a visible `\u{…}`, so the document stays well-formed and still shows what a response
+/// contained. In attribute values tabs and line breaks are written as character references (attribute-value
+/// normalization would turn them into spaces); in element content they are kept.
+public enum XMLText {
+    /// - Parameters:
+    ///   - text: The text.
+    ///   - inContent: true for element content, false for attribute values.
+    public static func escape(_ text: String, inContent: Bool = false) -> String {
         var result = ""
         result.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
@@ -12,7 +18,8 @@ enum XMLText {
             case ">": result += "&gt;"
             case "\"": result += "&quot;"
             case "'": result += "&apos;"
-            case "\t", "\n": result.unicodeScalars.append(scalar)
+            case "\n": result += inContent ? "\n" : "&#10;"
+            case "\t": result += inContent ? "\t" : "&#9;"
             case "\r": result += "&#13;"
             default:
                 if Self.isAllowed(scalar) {
