@@ -33,15 +33,7 @@ public enum FaultCatalogue {
                 return .object(body)
             }
         },
-        Fault("users-unknown-id-400", service: users, checks: ["API-USERS-GET-404"], "an unknown user id answers 400 instead of 404") {
-            request,
-            context,
-            _,
-            next in
-            let response = try await next(request, context)
-            guard request.method == .get, Rewrite.matches(request.uri.path, "/api/users/*"), response.status == .notFound else { return response }
-            return Rewrite.replacing(response, body: try await Rewrite.bytes(of: response), status: .badRequest)
-        },
+        Self.unknownIDAnswers400("users-unknown-id-400", service: users, pattern: "/api/users/*", checks: ["API-USERS-GET-404"]),
         Fault(
             "reviews-rating-as-string",
             service: reviews,
@@ -76,10 +68,11 @@ public enum FaultCatalogue {
             "payments carry MongoDB's _id"
         ) { request, context, _, next in
             try await Rewrite.json(try await next(request, context)) { json in
-                guard case .object(var body) = json, case .object(var data)? = body["data"], data["payment_id"] != nil else { return json }
-                data["_id"] = ["$oid": "6566f0a1c2b3d4e5f6a7b8c9"]
-                body["data"] = .object(data)
-                return .object(body)
+                Self.mapData(json) { payment in
+                    var payment = payment
+                    if payment["payment_id"] != nil { payment["_id"] = ["$oid": "6566f0a1c2b3d4e5f6a7b8c9"] }
+                    return payment
+                }
             }
         },
         Fault(
@@ -89,12 +82,11 @@ public enum FaultCatalogue {
             "amounts rendered as strings (\"19.90\")"
         ) { request, context, _, next in
             try await Rewrite.json(try await next(request, context)) { json in
-                guard case .object(var body) = json, case .object(var data)? = body["data"], let amount = data["amount"],
-                    case .number(let literal) = amount
-                else { return json }
-                data["amount"] = .string(literal)
-                body["data"] = .object(data)
-                return .object(body)
+                Self.mapData(json) { payment in
+                    var payment = payment
+                    if case .number(let literal)? = payment["amount"] { payment["amount"] = .string(literal) }
+                    return payment
+                }
             }
         },
         Fault(
@@ -106,6 +98,77 @@ public enum FaultCatalogue {
             let path = request.uri.path
             guard path.hasPrefix("/api/health"), !path.hasSuffix("/") else { return try await next(request, context) }
             return Response(status: .permanentRedirect, headers: [.location: path + "/"])
+        },
+        Fault(
+            "payments-java-created-without-timestamps",
+            service: java,
+            checks: ["API-PAYJAVA-CREATE-201"],
+            "the create response has paymentId null and no createdAt or updatedAt"
+        ) { request, context, _, next in
+            let response = try await next(request, context)
+            guard request.method == .post, request.uri.path == "/api/payments", response.status == .created else { return response }
+            return try await Rewrite.json(response) { json in
+                Self.mapData(json) { payment in
+                    var payment = payment
+                    payment["paymentId"] = .null
+                    payment["createdAt"] = nil
+                    payment["updatedAt"] = nil
+                    return payment
+                }
+            }
+        },
+        Fault(
+            "reviews-created-null-id",
+            service: reviews,
+            checks: ["API-REVIEWS-CREATE-201"],
+            "a created review has review_id null and no created_at"
+        ) {
+            request,
+            context,
+            _,
+            next in
+            let response = try await next(request, context)
+            guard request.method == .post, request.uri.path == "/api/reviews", response.status == .created else { return response }
+            return try await Rewrite.json(response) { json in
+                Self.mapReviews(json) { review in
+                    var review = review
+                    review["review_id"] = .null
+                    review["created_at"] = nil
+                    return review
+                }
+            }
+        },
+        Fault(
+            "payments-python-currency-lower-case",
+            service: python,
+            checks: ["API-PAYPY-CREATE-200", "API-PAYPY-GET-200"],
+            "payments render the currency in lower case (\"usd\")"
+        ) { request, context, _, next in
+            try await Rewrite.json(try await next(request, context)) { json in
+                Self.mapData(json) { payment in
+                    var payment = payment
+                    if let currency = payment["currency"]?.stringValue { payment["currency"] = .string(currency.lowercased()) }
+                    return payment
+                }
+            }
+        },
+        Self.unknownIDAnswers400("payments-java-unknown-id-400", service: java, pattern: "/api/payments/*", checks: ["API-PAYJAVA-GET-404"]),
+        Self.unknownIDAnswers400("reviews-unknown-id-400", service: reviews, pattern: "/api/reviews/*", checks: ["API-REVIEWS-GET-404"]),
+        Fault(
+            "reviews-stats-average-truncated",
+            service: reviews,
+            checks: ["API-REVIEWS-STATS-200"],
+            "a book's average rating is truncated to an integer (integer division: 13 / 3 = 4)"
+        ) { request, context, _, next in
+            let response = try await next(request, context)
+            guard request.method == .get, Rewrite.matches(request.uri.path, "/api/reviews/book/*/stats"), response.status == .ok else {
+                return response
+            }
+            return try await Rewrite.json(response) { json in
+                guard case .object(var stats) = json, let average = stats["average_rating"]?.doubleValue else { return json }
+                stats["average_rating"] = .int(Int(average))
+                return .object(stats)
+            }
         },
     ]
 
@@ -122,15 +185,12 @@ public enum FaultCatalogue {
             let token = Rewrite.mint(faults.tokens, claims: nil)
             return try await next(Rewrite.setting(request, .authorization, to: "Bearer \(token)"), context)
         },
-        Fault("reviews-alg-none-accepted", service: reviews, checks: ["SEC-DIRECT-JWT-REVIEWS"], "the reviews service accepts alg none tokens") {
-            request,
-            context,
-            faults,
-            next in
-            guard let (header, claims) = Rewrite.claims(request.headers[.authorization]), header["alg"]?.stringValue?.lowercased() == "none"
-            else { return try await next(request, context) }
-            return try await next(Rewrite.setting(request, .authorization, to: "Bearer " + Rewrite.mint(faults.tokens, claims: claims)), context)
-        },
+        Self.acceptsAlgNone(
+            "reviews-alg-none-accepted",
+            service: reviews,
+            checks: ["SEC-DIRECT-JWT-REVIEWS"],
+            "the reviews service accepts alg none tokens"
+        ),
         Fault(
             "payments-java-accepts-forged",
             service: java,
@@ -140,58 +200,62 @@ public enum FaultCatalogue {
             guard let (_, claims) = Rewrite.claims(request.headers[.authorization]) else { return try await next(request, context) }
             return try await next(Rewrite.setting(request, .authorization, to: "Bearer " + Rewrite.mint(faults.tokens, claims: claims)), context)
         },
-        Fault(
+        Self.acceptsExpired(
             "payments-python-expired-accepted",
             service: python,
             checks: ["SEC-DIRECT-JWT-PAYMENTS-PYTHON"],
             "payments-python ignores exp (expired tokens accepted when called directly)"
-        ) { request, context, faults, next in
-            guard let (header, claims) = Rewrite.claims(request.headers[.authorization]), header["alg"]?.stringValue?.lowercased() != "none",
-                let expiry = claims["exp"]?.doubleValue, expiry < Date().timeIntervalSince1970
-            else { return try await next(request, context) }
-            return try await next(Rewrite.setting(request, .authorization, to: "Bearer " + Rewrite.mint(faults.tokens, claims: claims)), context)
-        },
-        Fault(
+        ),
+        Self.anyPaymentReadable(
             "payments-python-other-users-payment-readable",
             service: python,
-            checks: ["API-PAYPY-GET-403", "SEC-CROSS-USER-PAYMENTS-403"],
-            "any user can read any payment by id"
-        ) { request, context, faults, next in
-            guard request.method == .get, Rewrite.matches(request.uri.path, "/api/payments/*"),
-                let (_, claims) = Rewrite.claims(request.headers[.authorization])
-            else { return try await next(request, context) }
-            let admin = Rewrite.mint(faults.tokens, claims: claims, roles: [Identity.userRole, Identity.adminRole])
-            return try await next(Rewrite.setting(request, .authorization, to: "Bearer \(admin)"), context)
-        },
-        Fault(
+            checks: ["API-PAYPY-GET-403", "SEC-CROSS-USER-PAYMENTS-403"]
+        ),
+        Self.errorsLeak(
             "users-error-leaks-exception",
             service: users,
+            field: "message",
+            leak: " (java.lang.IllegalArgumentException: at com.bookstore.users.AuthController.register(AuthController.java:57))",
             checks: ["SEC-MALFORMED-USERS-REGISTER", "SEC-MALFORMED-USERS-LOGIN"],
             "4xx messages carry the exception and a stack frame"
-        ) { request, context, _, next in
-            let response = try await next(request, context)
-            guard response.status.code >= 400 else { return response }
-            return try await Rewrite.json(response) { json in
-                guard case .object(var body) = json, let message = body["message"]?.stringValue else { return json }
-                body["message"] = .string(
-                    message + " (java.lang.IllegalArgumentException: at com.bookstore.users.AuthController.register(AuthController.java:57))"
-                )
-                return .object(body)
-            }
-        },
-        Fault(
+        ),
+        Self.nonJSONCrashes(
             "reviews-non-json-500",
             service: reviews,
-            checks: ["SEC-MALFORMED-REVIEWS-CREATE", "SEC-MALFORMED-REVIEWS-UPDATE"],
-            "a body that is not JSON crashes the handler (500)"
-        ) { request, context, _, next in
-            guard request.method == .post || request.method == .put else { return try await next(request, context) }
-            let (bytes, request) = try await Rewrite.body(of: request)
-            if !bytes.isEmpty, (try? JSON.parse(bytes)) == nil {
-                return Rewrite.jsonResponse(["error": "Internal Server Error"], status: .internalServerError)
-            }
-            return try await next(request, context)
-        },
+            error: "Internal Server Error",
+            checks: ["SEC-MALFORMED-REVIEWS-CREATE", "SEC-MALFORMED-REVIEWS-UPDATE"]
+        ),
+        Self.acceptsExpired(
+            "users-expired-accepted",
+            service: users,
+            checks: ["SEC-DIRECT-JWT-USERS"],
+            "the users service ignores exp (expired tokens accepted when called directly)"
+        ),
+        Self.acceptsAlgNone(
+            "payments-python-alg-none-accepted",
+            service: python,
+            checks: ["SEC-DIRECT-JWT-PAYMENTS-PYTHON"],
+            "payments-python accepts alg none tokens"
+        ),
+        Self.anyPaymentReadable(
+            "payments-java-other-users-payment-readable",
+            service: java,
+            checks: ["API-PAYJAVA-GET-403", "SEC-CROSS-USER-PAYMENTS-403"]
+        ),
+        Self.errorsLeak(
+            "payments-python-error-leaks-traceback",
+            service: python,
+            field: "message",
+            leak: "\nTraceback (most recent call last):\n  File \"/app/routes/payments.py\", line 88, in create_payment\nKeyError: 'amount'",
+            checks: ["SEC-MALFORMED-PAYPY-CREATE", "SEC-MALFORMED-PAYPY-VALIDATE"],
+            "4xx messages carry the Python traceback"
+        ),
+        Self.nonJSONCrashes(
+            "users-non-json-500",
+            service: users,
+            error: "Internal Server Error",
+            checks: ["API-USERS-REGISTER-MALFORMED-400", "SEC-MALFORMED-USERS-REGISTER", "SEC-MALFORMED-USERS-LOGIN"]
+        ),
     ]
 
     // MARK: Behaviour
@@ -223,19 +287,12 @@ public enum FaultCatalogue {
             }
             return try await next(changed, context)
         },
-        Fault(
+        Self.badLimitReturnsEverything(
             "reviews-limit-zero-returns-everything",
             service: reviews,
-            checks: ["API-REVIEWS-BOOK-LIST-400"],
-            "limit=0 (and any bad limit) returns everything instead of 400"
-        ) { request, context, _, next in
-            guard request.method == .get, Rewrite.matches(request.uri.path, "/api/reviews/book/*"),
-                let limit = request.uri.queryParameters["limit"], Int(limit).map({ !(1...100).contains($0) }) ?? true
-            else { return try await next(request, context) }
-            var head = request.head
-            head.path = request.uri.path + "?limit=100"
-            return try await next(Request(head: head, body: request.body), context)
-        },
+            pattern: "/api/reviews/book/*",
+            checks: ["API-REVIEWS-BOOK-LIST-400"]
+        ),
         Fault("reviews-bad-page-500", service: reviews, checks: ["API-REVIEWS-BOOK-LIST-400"], "page=abc crashes the handler (500)") {
             request,
             context,
@@ -257,17 +314,14 @@ public enum FaultCatalogue {
             else { return response }
             return Rewrite.jsonResponse(["message": "Marked helpful"], status: .ok)
         },
-        Fault(
+        Self.conflictAnsweredCreated(
             "reviews-duplicates-accepted",
             service: reviews,
+            path: "/api/reviews",
             checks: ["API-REVIEWS-CREATE-409", "API-REVIEWS-CREATE-CONCURRENT"],
             "a second review of the same book by the same user answers 201"
-        ) { request, context, _, next in
-            let (bytes, request) = try await Rewrite.body(of: request)
-            let response = try await next(request, context)
-            guard request.method == .post, request.uri.path == "/api/reviews", response.status == .conflict,
-                case .object(var review)? = try? JSON.parse(bytes)
-            else { return response }
+        ) { sent in
+            var review = sent
             let now = Timestamp.iso8601(Date())
             review["review_id"] = .string(UUID().uuidString.lowercased())
             review["verified_purchase"] = false
@@ -275,7 +329,7 @@ public enum FaultCatalogue {
             review["status"] = "active"
             review["created_at"] = .string(now)
             review["updated_at"] = .string(now)
-            return Rewrite.jsonResponse(.object(review), status: .created)
+            return .object(review)
         },
         Fault(
             "payments-python-idempotency-ignored",
@@ -304,6 +358,79 @@ public enum FaultCatalogue {
             let hash = bytes.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
             return try await next(Rewrite.setting(request, .init("Idempotency-Key")!, to: "\(key.prefix(200))-\(hash)"), context)
         },
+        Self.badLimitReturnsEverything(
+            "payments-python-bad-limit-returns-everything",
+            service: python,
+            pattern: "/api/payments/user/*",
+            checks: ["API-PAYPY-LIST-400"]
+        ),
+        Fault("users-list-size-ignored", service: users, checks: ["API-USERS-LIST-200"], "GET /api/users ignores size: every user on one page") {
+            request,
+            context,
+            _,
+            next in
+            guard request.method == .get, request.uri.path == "/api/users", let size = request.uri.queryParameters["size"], Int(size) != nil
+            else { return try await next(request, context) }
+            return try await next(Rewrite.query(of: request, nil), context)
+        },
+        Fault(
+            "reviews-rating-out-of-range-accepted",
+            service: reviews,
+            checks: ["API-REVIEWS-CREATE-400"],
+            "an integer rating outside 1…5 (0, 6) is stored as sent: only its type is validated"
+        ) { request, context, _, next in
+            guard request.method == .post, request.uri.path == "/api/reviews" else { return try await next(request, context) }
+            let (bytes, request) = try await Rewrite.body(of: request)
+            guard case .object(let sent)? = try? JSON.parse(bytes), let rating = sent["rating"]?.intValue, !(1...5).contains(rating) else {
+                return try await next(request, context)
+            }
+            let inRange = try await Rewrite.jsonRequest(request) { object in
+                var object = object
+                object["rating"] = 5
+                return object
+            }
+            return try await Rewrite.json(try await next(inRange, context)) { json in
+                Self.mapReviews(json) { review in
+                    var review = review
+                    review["rating"] = .int(rating)
+                    return review
+                }
+            }
+        },
+        Fault("users-wrong-password-accepted", service: users, checks: ["API-USERS-LOGIN-401"], "a login that fails the password check answers 200") {
+            request,
+            context,
+            faults,
+            next in
+            let (bytes, request) = try await Rewrite.body(of: request)
+            let response = try await next(request, context)
+            guard request.method == .post, request.uri.path == "/api/auth/login", response.status == .unauthorized,
+                let name = (try? JSON.parse(bytes))?["usernameOrEmail"]?.stringValue
+            else { return response }
+            let id = UUID().uuidString.lowercased()
+            let email = name.contains("@") ? name : name + "@example.com"
+            let token = Rewrite.mint(faults.tokens, claims: ["sub": .string(id), "username": .string(name), "email": .string(email)])
+            let login: JSON = [
+                "token": .string(token), "type": "Bearer", "userId": .string(id), "username": .string(name), "email": .string(email),
+                "roles": [.string(Identity.userRole)],
+            ]
+            return Rewrite.jsonResponse(login, status: .ok)
+        },
+        Self.conflictAnsweredCreated(
+            "users-duplicate-username-accepted",
+            service: users,
+            path: "/api/auth/register",
+            checks: ["API-USERS-REGISTER-409"],
+            "registering a taken username or email answers 201"
+        ) { sent in
+            var user = sent
+            user["password"] = nil
+            user["id"] = .string(UUID().uuidString.lowercased())
+            user["roles"] = [.string(Identity.userRole)]
+            user["active"] = true
+            user["emailVerified"] = false
+            return ["message": "User registered successfully!", "success": true, "user": .object(user)]
+        },
     ]
 
     /// Every review object in a response (a review, or a page's `reviews`) transformed.
@@ -319,6 +446,13 @@ public enum FaultCatalogue {
             )
         }
         return .object(object)
+    }
+
+    /// A payments envelope's `data` object transformed (unchanged when there is none).
+    static func mapData(_ json: JSON, _ transform: (JSONObject) -> JSONObject) -> JSON {
+        guard case .object(var body) = json, case .object(let data)? = body["data"] else { return json }
+        body["data"] = .object(transform(data))
+        return .object(body)
     }
 
     /// `rating` true → 5, 4.5 → 4, "5" → 5, 0 → 1, 6 → 5.

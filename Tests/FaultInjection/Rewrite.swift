@@ -56,6 +56,13 @@ enum Rewrite {
         return Request(head: head, body: request.body)
     }
 
+    /// The request with its query string replaced (nil or empty drops it).
+    static func query(of request: Request, _ query: String?) -> Request {
+        var head = request.head
+        head.path = request.uri.path + (query.map { $0.isEmpty ? "" : "?" + $0 } ?? "")
+        return Request(head: head, body: request.body)
+    }
+
     /// `/api/reviews/x/helpful` matches `/api/reviews/*/helpful`.
     static func matches(_ path: String, _ pattern: String) -> Bool {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)

@@ -155,10 +155,12 @@ extension ContractsSuite {
             },
             self.check("API-USERS-LIST-200", "GET /api/users as admin answers a page of users honouring size") { context in
                 let admin = try await context.admin()
+                // At least three accounts besides the admin, so a page of size 2 must be full and must not hold them all.
+                for label in ["list1", "list2", "list3"] { _ = try await context.user(label) }
                 let response = try await context.http.get("/api/users?page=0&size=2", token: admin.token)
                 try context.expectContract(response, status: 200)
                 let count = response.json?.arrayValue?.count ?? -1
-                try context.require(count >= 1 && count <= 2, expected: "1 or 2 users with size=2", seen: "\(count)")
+                try context.require(count == 2, expected: "exactly 2 users with size=2 (at least 4 exist)", seen: "\(count)")
             },
             self.check("API-USERS-LIST-400", "GET /api/users with an invalid page or size answers 400") { context in
                 let admin = try await context.admin()
