@@ -40,6 +40,25 @@ import Testing
         let allowed1576 = machine.acquire(at: start + .seconds(20))
         #expect(allowed1576)
     }
+
+    @Test func aPassingCheckClosesABreakerWhoseOpenPeriodIsOver() {
+        var machine = CircuitBreakerStateMachine(configuration: self.configuration)
+        let start = ContinuousClock.now
+        for _ in 0..<3 { machine.recordFailure(at: start) }
+        let closedEarly = machine.recordPassingCheck(at: start + .seconds(5))
+        #expect(!closedEarly, "the fail-fast period is kept")
+        #expect(machine.state(at: start + .seconds(5)) == .open)
+        // An idle spell: nobody called, so the breaker is still open internally (half-open only when asked).
+        let closedAfterIdle = machine.recordPassingCheck(at: start + .seconds(300))
+        #expect(closedAfterIdle)
+        #expect(machine.state == .closed)
+        // A burst after it is not limited to one probe.
+        var permitted = 0
+        for _ in 0..<5 where machine.acquire(at: start + .seconds(301)) { permitted += 1 }
+        #expect(permitted == 5)
+        let closedAgain = machine.recordPassingCheck(at: start + .seconds(302))
+        #expect(!closedAgain, "a closed breaker has nothing to close")
+    }
 }
 
 @Suite struct RetryPolicyTests {

@@ -191,6 +191,31 @@ import Testing
         }
     }
 
+    /// The first burst after an idle spell must not be refused because the breaker, opened long ago, lets one probe
+    /// through at a time: passing readiness checks close it once its open period is over (ci/chaos measured 6 × 503
+    /// "circuit open" on review reads five minutes after an overload had opened it).
+    @Test func passingReadinessChecksCloseTheBreakerAfterItsOpenPeriod() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            upstreams[0].behaviour.update { $0.failStatus = 503 }
+            let extra = [
+                "GATEWAY_EJECT_FAILURES": "1000", "GATEWAY_RETRY_ATTEMPTS": "1", "GATEWAY_BREAKER_FAILURES": "5", "GATEWAY_BREAKER_OPEN_MS": "300",
+                "GATEWAY_HEALTH_INTERVAL_MS": "50",
+            ]
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url), extra: extra) { gateway in
+                for _ in 0..<5 { _ = try await send(gateway.url("/api/reviews/book/b-1")) }
+                let name = ("name", "upstream:reviews")
+                #expect(metricValue(try await gateway.metrics(), "circuit_breaker_state", [service, name]) == 2)
+                upstreams[0].behaviour.update { $0.failStatus = nil }
+                #expect(try await eventually { metricValue(try await gateway.metrics(), "circuit_breaker_state", [service, name]) == 0 })
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<8 { group.addTask { try await send(gateway.url("/api/reviews/book/b-1")).status } }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+                #expect(statuses == Array(repeating: 200, count: 8), "a burst after the idle spell is served in full")
+            }
+        }
+    }
+
     @Test func healthChecksEjectAndReadmitReplicas() async throws {
         try await withUpstreams(["a", "b"]) { upstreams in
             let replicas = upstreams.map(\.url).joined(separator: ",")

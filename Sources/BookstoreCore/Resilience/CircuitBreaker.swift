@@ -81,6 +81,20 @@ public struct CircuitBreakerStateMachine: Sendable {
         }
     }
 
+    /// Evidence from outside the calls — a passing readiness check — that the protected dependency is back: a breaker
+    /// whose open period is over closes, so the traffic that follows an idle spell is not refused while a single probe
+    /// is in flight. An open breaker within its open period stays open (the fail-fast period is kept).
+    /// - Returns: whether the breaker closed.
+    @discardableResult
+    public mutating func recordPassingCheck(at now: ContinuousClock.Instant) -> Bool {
+        guard self.state != .closed, self.state(at: now) == .halfOpen else { return false }
+        self.state = .closed
+        self.probesInFlight = 0
+        self.openedAt = nil
+        self.consecutiveFailures = 0
+        return true
+    }
+
     private mutating func trip(at now: ContinuousClock.Instant) {
         self.state = .open
         self.openedAt = now
@@ -133,6 +147,17 @@ public final class CircuitBreaker: Sendable {
             return machine.state
         }
         self.gauge?.set(to: Double(state.rawValue))
+    }
+
+    /// See ``CircuitBreakerStateMachine/recordPassingCheck(at:)``.
+    /// - Returns: whether the breaker closed.
+    @discardableResult
+    public func recordPassingCheck() -> Bool {
+        let (closed, state) = self.machine.withLock { machine in
+            (machine.recordPassingCheck(at: .now), machine.state)
+        }
+        self.gauge?.set(to: Double(state.rawValue))
+        return closed
     }
 
     /// Runs `operation` if the breaker allows it, recording its outcome.

@@ -180,6 +180,10 @@ public final class Upstream: Sendable {
                 healthy ? "Replica passed its readiness check" : "Replica failed its readiness check",
                 metadata: ["upstream.replica": .string(endpoint.key)]
             )
+        }  // A breaker opened by failed requests would otherwise stay half-open through an idle spell, and the first burst
+        // after it would be refused but for one probe: a passing check after the open period closes it.
+        if healthy, self.breaker.recordPassingCheck() {
+            self.logger.notice("Circuit closed by a passing readiness check", metadata: ["upstream.replica": .string(endpoint.key)])
         }
     }
 
