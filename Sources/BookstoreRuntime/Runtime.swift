@@ -27,7 +27,8 @@ public enum Runtime {
             serviceName: settings.string("SERVICE_NAME", default: kind.rawValue),
             logger: logger
         )
-        let built = try await kind.builder(settings, bus) { _ in }
+        let serviceBus = EventBusSeam.apply(to: bus, serviceName: settings.string("SERVICE_NAME", default: kind.rawValue))
+        let built = try await kind.builder(settings, serviceBus) { _ in }
         let group = ServiceGroup(
             configuration: .init(services: busServices + built.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )

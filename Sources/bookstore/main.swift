@@ -124,14 +124,16 @@ struct ClusterUp: AsyncParsableCommand {
         var shared = environment.filter { key, _ in
             key.hasPrefix("POSTGRES_") || key.hasPrefix("RABBITMQ_") || key.hasPrefix("MONGO_") || key.hasPrefix("JWT_")
                 || key.hasPrefix("PAYMENT_") || key.hasPrefix("ADMIN_") || key.hasPrefix("LOGIN_") || key.hasPrefix("GATEWAY_")
-                || ["LOG_LEVEL", "ACCESS_LOG", "BCRYPT_COST", "SHUTDOWN_DRAIN_SECONDS"].contains(key)
+                || key.hasPrefix("BOOKSTORE_") || ["LOG_LEVEL", "ACCESS_LOG", "BCRYPT_COST", "SHUTDOWN_DRAIN_SECONDS"].contains(key)
         }
         shared["JWT_SECRET"] = shared["JWT_SECRET"] ?? Runtime.embeddedDevelopmentSecret
         shared["ADMIN_USERNAME"] = shared["ADMIN_USERNAME"] ?? "admin"
         shared["ADMIN_PASSWORD"] = shared["ADMIN_PASSWORD"] ?? "admin123"
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let configuration = ClusterConfiguration(
-            binary: FileManager.default.isExecutableFile(atPath: binary) ? binary : (environment["BOOKSTORE_BIN"] ?? binary),
+            // CLUSTER_REPLICA_BIN: another build to run the replicas with (ci/mutation-score runs bookstore-faults).
+            binary: environment["CLUSTER_REPLICA_BIN"]
+                ?? (FileManager.default.isExecutableFile(atPath: binary) ? binary : (environment["BOOKSTORE_BIN"] ?? binary)),
             dataDirectory: URL(fileURLWithPath: self.dataDirectory).standardizedFileURL.path,
             controlPort: self.controlPort,
             replicas: [

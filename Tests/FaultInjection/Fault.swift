@@ -11,10 +11,15 @@ public struct Fault: Sendable {
     /// The check IDs of which at least one must fail.
     public let checks: [String]
     public let summary: String
-    let handle: @Sendable (Request, BookstoreRequestContext, FaultContext, Next) async throws -> Response
+    /// Where it can be planted: `embedded` (an HTTP seam of `bookstore-faults up`) or `cluster` (the messaging seam of
+    /// `bookstore-faults serve`, the replicas of the local cluster on the real broker).
+    public var stage: String { self.handle == nil ? "cluster" : "embedded" }
+    let handle: (@Sendable (Request, BookstoreRequestContext, FaultContext, Next) async throws -> Response)?
+    let bus: (@Sendable (any EventBus) -> any EventBus)?
 
     public typealias Next = (Request, BookstoreRequestContext) async throws -> Response
 
+    /// A defect at the service's HTTP seam.
     public init(
         _ name: String,
         service: String,
@@ -27,14 +32,34 @@ public struct Fault: Sendable {
         self.checks = checks
         self.summary = summary
         self.handle = handle
+        self.bus = nil
     }
 
-    /// The seam provider that plants this fault in its service and leaves every other service alone.
-    public func provider(tokens: TokenService) -> MiddlewareSeam.Provider {
+    /// A defect at the service's messaging seam: `bus` wraps the bus the service publishes and consumes through.
+    public init(_ name: String, service: String, checks: [String], _ summary: String, bus: @escaping @Sendable (any EventBus) -> any EventBus) {
+        self.name = name
+        self.service = service
+        self.checks = checks
+        self.summary = summary
+        self.handle = nil
+        self.bus = bus
+    }
+
+    /// The seam provider that plants this fault in its service and leaves every other service alone (nil for a
+    /// messaging fault).
+    public func provider(tokens: TokenService) -> MiddlewareSeam.Provider? {
+        guard let handle = self.handle else { return nil }
         let fault = self
         return { serviceName in
-            serviceName == fault.service ? FaultMiddleware(fault: fault, context: FaultContext(tokens: tokens)) : nil
+            serviceName == fault.service ? FaultMiddleware(handle: handle, context: FaultContext(tokens: tokens)) : nil
         }
+    }
+
+    /// The messaging seam provider that plants this fault in its service's bus (nil for an HTTP fault).
+    public var busProvider: EventBusSeam.Provider? {
+        guard let wrap = self.bus else { return nil }
+        let service = self.service
+        return { serviceName, bus in serviceName == service ? wrap(bus) : bus }
     }
 }
 
@@ -47,10 +72,10 @@ public struct FaultContext: Sendable {
 /// The middleware a fault runs as, outside the service's own stack.
 struct FaultMiddleware: RouterMiddleware {
     typealias Context = BookstoreRequestContext
-    let fault: Fault
+    let handle: @Sendable (Request, BookstoreRequestContext, FaultContext, Fault.Next) async throws -> Response
     let context: FaultContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        try await self.fault.handle(request, context, self.context, next)
+        try await self.handle(request, context, self.context, next)
     }
 }

@@ -12,17 +12,20 @@ struct BookstoreFaults: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bookstore-faults",
         abstract: "The embedded system with one planted defect, for ci/mutation-score.",
-        subcommands: [List.self, Up.self]
+        subcommands: [List.self, Up.self, Serve.self]
     )
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the catalogue: name, service, checks that must fail, summary (tab-separated)."
+            abstract: "Print the catalogue: name, service, checks that must fail, summary, stage (tab-separated)."
         )
 
+        @Option(help: "Only the faults of this stage: embedded (HTTP seams, `up`) or cluster (messaging seams, `serve`).")
+        var stage: String?
+
         func run() {
-            for fault in FaultCatalogue.all {
-                print([fault.name, fault.service, fault.checks.joined(separator: ","), fault.summary].joined(separator: "\t"))
+            for fault in FaultCatalogue.all where self.stage == nil || fault.stage == self.stage {
+                print([fault.name, fault.service, fault.checks.joined(separator: ","), fault.summary, fault.stage].joined(separator: "\t"))
             }
         }
     }
@@ -52,6 +55,36 @@ struct BookstoreFaults: AsyncParsableCommand {
             let tokens = TokenService(settings: try TokenSettings(settings: settings.withDefaults(["JWT_SECRET": secret])))
             try await MiddlewareSeam.$outermost.withValue(fault.provider(tokens: tokens)) {
                 try await Runtime.up(settings: settings, logger: logger, onReady: ready)
+            }
+        }
+    }
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one service (as `bookstore serve`) with the fault named by BOOKSTORE_FAULT planted when it is that service's."
+        )
+
+        @Argument(help: "gateway, users, payments-python, payments-java or reviews")
+        var service: String
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            let settings = Settings(environment: environment)
+            let level = Logger.Level(rawValue: settings.string("LOG_LEVEL", default: "info").lowercased()) ?? .info
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+            guard let kind = ServiceKind(rawValue: self.service) else { throw ValidationError("unknown service \(self.service)") }
+            let logger = Logger(label: "bookstore-faults")
+            let name = environment["BOOKSTORE_FAULT"] ?? "none"
+            guard name != "none" else { return try await Runtime.serve(kind, settings: settings, logger: logger) }
+            guard let fault = FaultCatalogue.named(name) else {
+                throw ValidationError("unknown fault \(name); `bookstore-faults list` prints the catalogue")
+            }
+            let secret = settings.string("JWT_SECRET", default: Runtime.embeddedDevelopmentSecret)
+            let tokens = TokenService(settings: try TokenSettings(settings: settings.withDefaults(["JWT_SECRET": secret])))
+            try await MiddlewareSeam.$outermost.withValue(fault.provider(tokens: tokens)) {
+                try await EventBusSeam.$wrap.withValue(fault.busProvider) {
+                    try await Runtime.serve(kind, settings: settings, logger: logger)
+                }
             }
         }
     }

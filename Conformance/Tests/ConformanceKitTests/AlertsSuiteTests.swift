@@ -39,4 +39,17 @@ import Testing
             #expect(!operations.allStopped, "the clean-up restarted the stopped replicas")
         }
     }
+
+    /// Issue 10: SERVICEDOWN-RESOLVES passed when the alert never fired (nothing to resolve reads as resolved).
+    @Test func resolvesIsNotAPassWhenTheAlertNeverFired() async throws {
+        let operations = FakeOperations(defects: .init(alertsNeverFire: true))
+        try await FakeServer.with(operations.router) { url in
+            let ids = ["ALERT-SERVICEDOWN-FIRES", "ALERT-SERVICEDOWN-RESOLVES"]
+            let results = try await Harness.run(ids, endpoints: Self.endpoints(url), options: Self.options)
+            let resolves = try #require(results["ALERT-SERVICEDOWN-RESOLVES"])
+            #expect(resolves.status.isError || resolves.status.isFailure, "not a pass or a skip: \(resolves.status)")
+            #expect(resolves.status.message?.contains("never fired") == true, "\(resolves.status.message ?? "")")
+            #expect(!operations.allStopped, "the service was restarted")
+        }
+    }
 }

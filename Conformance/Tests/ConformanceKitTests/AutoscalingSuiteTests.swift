@@ -80,6 +80,18 @@ final class FakeAutoscaler: AutoscalerProbe {
         }
     }
 
+    /// Issue 10: HPA-SCALE-DOWN passed when there had been no scale-up (desired replicas were already "back").
+    @Test func scaleDownIsNotAPassWithoutAScaleUp() async throws {
+        let operations = FakeOperations()
+        try await FakeServer.with(operations.router) { url in
+            let endpoints = TargetEndpoints(baseURL: url, autoscaler: FakeAutoscaler(operations: operations, scales: false))
+            let results = try await Harness.run(["HPA-SCALE-UP", "HPA-SCALE-DOWN"], endpoints: endpoints, options: Self.options)
+            let result = try #require(results["HPA-SCALE-DOWN"])
+            #expect(result.status.isError || result.status.isFailure, "not a pass or a skip: \(result.status)")
+            #expect(result.status.message?.contains("never rose") == true, "\(result.status.message ?? "")")
+        }
+    }
+
     @Test func withoutAnAutoscalerTheSuiteIsSkippedWithTheReason() async throws {
         let target = LocalTarget(configuration: .init())
         let reason = target.reasonMissing(.autoscaler)

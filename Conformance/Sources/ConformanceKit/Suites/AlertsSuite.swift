@@ -16,6 +16,8 @@ public enum AlertsSuite {
         var instances: Set<String>
         var token: [String]
         var stoppedAt: ContinuousClock.Instant
+        /// Whether ALERT-SERVICEDOWN-FIRES saw ServiceDown firing for it (its resolution means nothing otherwise).
+        var fired = false
     }
 
     /// The budget for an alert: its `for`, two scrape and two evaluation intervals, the time the expression needs to
@@ -134,6 +136,9 @@ public enum AlertsSuite {
                     seen: last.isEmpty ? "no alerts" : last.map(\.summary).joined(separator: "; ")
                 )
             }
+            var firedFor = stopped
+            firedFor.fired = true
+            await context.run.set(self.stoppedKey, firedFor)
             let sinceStop = ContinuousClock.now - stopped.stoppedAt
             context.measure("stop → firing in Prometheus", "\(Evidence.milliseconds(sinceStop)) ms")
             context.note("alert: \(alert.summary)")
@@ -231,6 +236,13 @@ public enum AlertsSuite {
             try await control.restoreService(stopped.service, token: stopped.token)
             await context.run.removeCleanups("restore \(stopped.service)")
             await context.run.set(self.stoppedKey, nil)
+            // An alert that never fired "resolves" trivially: that is not a pass.
+            guard stopped.fired else {
+                throw CheckBlocked(
+                    fixture: "ALERT-SERVICEDOWN-FIRES (stop \(stopped.service), wait for ServiceDown)",
+                    seen: "ServiceDown never fired for \(stopped.jobs.sorted()), so its resolution cannot be observed"
+                )
+            }
             let restored = ContinuousClock.now
             let ready = try await Polling.until(budget: context.options.replicaReturnBudget, interval: .milliseconds(500)) { () -> Bool? in
                 let replicas = try await control.replicas(of: stopped.service)

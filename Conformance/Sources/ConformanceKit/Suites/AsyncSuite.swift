@@ -99,6 +99,22 @@ public enum AsyncSuite {
         )
     }
 
+    /// The amount the fixture payments are sent with (``CheckContext/paymentBody(_:orderID:userID:amount:bookID:)``).
+    static let sentAmount = "19.99"
+
+    /// Whether an event's amount is the one sent (as a number or a decimal string, any number of trailing zeros):
+    /// compared with what the check sent, not with what the target echoed.
+    static func isSentAmount(_ value: JSON?) -> Bool {
+        let literal: String? =
+            switch value {
+            case .number(let literal)?: literal
+            case .string(let text)?: text
+            default: nil
+            }
+        guard let literal, let amount = Decimal(string: literal) else { return false }
+        return amount == Decimal(string: Self.sentAmount)
+    }
+
     // MARK: Events from HTTP actions
 
     static var eventChecks: [Check] {
@@ -135,15 +151,20 @@ public enum AsyncSuite {
                     case .python:
                         try context.require(
                             json["event_type"] == "payment.completed" && json["data"]?["payment_id"] == payment["payment_id"]
-                                && json["data"]?["status"] == "completed" && json["data"]?["amount"] != nil && json["timestamp"]?.stringValue != nil,
-                            expected: "{event_type: payment.completed, service, timestamp, data: the completed payment}",
+                                && json["data"]?["status"] == "completed" && json["timestamp"]?.stringValue != nil
+                                && Self.isSentAmount(json["data"]?["amount"]) && json["data"]?["user_id"]?.stringValue == user.id
+                                && json["data"]?["order_id"]?.stringValue == orderID,
+                            expected:
+                                "{event_type: payment.completed, service, timestamp, data: the completed payment with the amount (\(Self.sentAmount)), user and order sent}",
                             seen: event.payload
                         )
                     case .java:
                         try context.require(
                             json["eventType"] == "payment.completed" && json["paymentId"] == payment["paymentId"] && json["status"] == "COMPLETED"
-                                && json["amount"] != nil && (json["transactionId"]?.stringValue ?? "").hasPrefix("TXN-"),
-                            expected: "{eventType: payment.completed, paymentId, orderId, userId, amount, status: COMPLETED, transactionId, …}",
+                                && (json["transactionId"]?.stringValue ?? "").hasPrefix("TXN-") && Self.isSentAmount(json["amount"])
+                                && json["userId"]?.stringValue == user.id && json["orderId"]?.stringValue == orderID,
+                            expected:
+                                "{eventType: payment.completed, paymentId, orderId, userId, amount, status: COMPLETED, transactionId, …} with the amount (\(Self.sentAmount)), user and order sent",
                             seen: event.payload
                         )
                     }

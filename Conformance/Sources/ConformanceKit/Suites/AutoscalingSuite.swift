@@ -8,6 +8,8 @@ import Foundation
 /// the same HPA manifests with the Kubernetes algorithm) on `local`.
 public enum AutoscalingSuite {
     static let initialKey = "autoscaling.initial"
+    /// The raised state HPA-SCALE-UP saw (set only when desired replicas rose).
+    static let raisedKey = "autoscaling.raised"
 
     public static var checks: [Check] {
         [self.bounds, self.scaleUp, self.scaleDown]
@@ -125,6 +127,7 @@ public enum AutoscalingSuite {
                 )
             }
             context.measure("raised to", self.describe(peak))
+            await context.run.set(self.raisedKey, peak)
         }
     }
 
@@ -139,6 +142,14 @@ public enum AutoscalingSuite {
             let current = try await probe.autoscaler(for: service)
             let initial: AutoscalerState = await context.run.value(self.initialKey) ?? current
             let target = max(initial.desiredReplicas, current.minReplicas)
+            // Falling back means nothing without a rise first: that is not a pass.
+            guard let raised: AutoscalerState = await context.run.value(self.raisedKey) else {
+                throw CheckBlocked(
+                    fixture: "HPA-SCALE-UP (load until desired replicas of \(service) rise)",
+                    seen: "desired replicas never rose above \(initial.desiredReplicas) in this run, so a scale-down cannot be observed"
+                )
+            }
+            context.note("scale-up seen: \(self.describe(raised))")
             let options = context.options
             let budget =
                 options.autoscalingSyncPeriod * 2 + .seconds(current.scaleDownStabilizationSeconds) + .seconds(current.scaleDownPeriodSeconds) * 2

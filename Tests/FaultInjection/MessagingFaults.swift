@@ -1,0 +1,103 @@
+import BookstoreCore
+import Foundation
+import JSONKit
+
+/// The planted defects of the messaging seam (issue 10): planted in one service's bus by `bookstore-faults serve`,
+/// run as the local cluster's replicas on the real broker, caught (or not) by the async suite.
+extension FaultCatalogue {
+    static let messaging: [Fault] = [
+        Fault(
+            "payments-python-event-wrong-amount",
+            service: python,
+            checks: ["ASYNC-PAYPY-COMPLETED-EVENT"],
+            "payment.completed carries an amount other than the one charged"
+        ) { bus in
+            FaultyEventBus(
+                bus,
+                publish: { Self.rewrite($0, routingKey: "payment.completed") { $0.setting(["data", "amount"], to: .number("0.01")) } }
+            )
+        },
+        Fault(
+            "payments-java-event-wrong-user",
+            service: java,
+            checks: ["ASYNC-PAYJAVA-COMPLETED-EVENT"],
+            "payment.completed names another user than the payer"
+        ) { bus in
+            FaultyEventBus(bus, publish: { Self.rewrite($0, routingKey: "payment.completed") { $0.setting(["userId"], to: "someone-else") } })
+        },
+        Fault("payments-python-no-refund-event", service: python, checks: ["ASYNC-PAYPY-REFUNDED-EVENT"], "a refund publishes nothing") {
+            bus in
+            FaultyEventBus(bus, publish: { $0.routingKey == "payment.refunded" ? nil : $0 })
+        },
+        Fault(
+            "payments-reply-unbound-key",
+            service: python,
+            checks: ["ASYNC-PAYMENT-RESPONSE-DEFAULT"],
+            "a reply without reply_to goes to routing key payment.reply, which no queue is bound to"
+        ) { bus in
+            FaultyEventBus(
+                bus,
+                publish: { message in
+                    guard message.routingKey == "payment.response" else { return message }
+                    var rerouted = message
+                    rerouted.routingKey = "payment.reply"
+                    return rerouted
+                }
+            )
+        },
+        Fault(
+            "payments-poison-dropped",
+            service: python,
+            checks: ["ASYNC-POISON-DLQ"],
+            "a payment request that cannot be processed is acknowledged and dropped instead of dead-lettered"
+        ) { bus in
+            FaultyEventBus(
+                bus,
+                deliver: { message, handler in
+                    let outcome = await handler(message)
+                    if case .deadLetter = outcome { return .ack }
+                    return outcome
+                }
+            )
+        },
+        Fault(
+            "payments-redelivery-processed-twice",
+            service: python,
+            checks: ["ASYNC-DEDUPE-MESSAGE-ID"],
+            "deliveries are not deduplicated: every copy of a message is processed (its message_id is ignored)"
+        ) { bus in
+            FaultyEventBus(
+                bus,
+                deliver: { message, handler in
+                    var copy = message
+                    copy.messageID = UUID().uuidString.lowercased()
+                    return await handler(copy)
+                }
+            )
+        },
+        Fault("users-no-deleted-event", service: users, checks: ["ASYNC-USER-DELETED-EVENT"], "deleting a user publishes nothing") { bus in
+            FaultyEventBus(bus, publish: { $0.routingKey == "user.deleted" ? nil : $0 })
+        },
+        Fault("reviews-no-created-event", service: reviews, checks: ["ASYNC-REVIEW-CREATED-EVENT"], "creating a review publishes nothing") {
+            bus in
+            FaultyEventBus(bus, publish: { $0.routingKey == "review.created" ? nil : $0 })
+        },
+    ]
+
+    /// `message` with its JSON body transformed when its routing key is `routingKey`.
+    static func rewrite(_ message: EventMessage, routingKey: String, _ transform: (JSON) -> JSON) -> EventMessage {
+        guard message.routingKey == routingKey, let json = try? JSON.parse(message.body) else { return message }
+        var rewritten = message
+        rewritten.body = transform(json).bytes
+        return rewritten
+    }
+}
+
+extension JSON {
+    /// This value with the member at `path` (object keys) set to `value`; unchanged when the path is not there.
+    func setting(_ path: [String], to value: JSON) -> JSON {
+        guard let key = path.first, case .object(var object) = self, let member = object[key] else { return self }
+        object[key] = path.count == 1 ? value : member.setting(Array(path.dropFirst()), to: value)
+        return .object(object)
+    }
+}
