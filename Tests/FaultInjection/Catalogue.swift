@@ -261,6 +261,23 @@ public enum FaultCatalogue {
     // MARK: Behaviour
 
     static let behaviour: [Fault] = [
+        Self.metricsText(
+            "reviews-metrics-raw-path",
+            service: reviews,
+            checks: ["OBS-METRICS-REVIEWS"],
+            "the HTTP series are labelled with the raw path (`path=\"/api/reviews/book/b-17\"`) instead of the route template"
+        ) { line in
+            guard line.hasPrefix("http_request"), let open = line.firstIndex(of: "{") else { return line }
+            return line.replacingOccurrences(of: "route=\"", with: "path=\"", options: [], range: open..<line.endIndex)
+        },
+        Self.metricsText(
+            "payments-java-metrics-without-histogram",
+            service: java,
+            checks: ["OBS-METRICS-PAYMENTS-JAVA"],
+            "/metrics has the request counter but no http_request_duration_seconds histogram"
+        ) { line in
+            line.contains("http_request_duration_seconds") ? nil : line
+        },
         Fault(
             "reviews-rating-coerced",
             service: reviews,
@@ -432,6 +449,23 @@ public enum FaultCatalogue {
             return ["message": "User registered successfully!", "success": true, "user": .object(user)]
         },
     ]
+
+    /// A fault that rewrites the service's `/metrics` exposition line by line (nil drops the line).
+    static func metricsText(
+        _ name: String,
+        service: String,
+        checks: [String],
+        _ summary: String,
+        line transform: @escaping @Sendable (String) -> String?
+    ) -> Fault {
+        Fault(name, service: service, checks: checks, summary) { request, context, _, next in
+            let response = try await next(request, context)
+            guard request.uri.path == "/metrics" || request.uri.path.hasSuffix("/prometheus") else { return response }
+            let text = String(decoding: try await Rewrite.bytes(of: response), as: UTF8.self)
+            let rewritten = text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { transform(String($0)) }
+            return Rewrite.replacing(response, body: Array(rewritten.joined(separator: "\n").utf8))
+        }
+    }
 
     /// Every review object in a response (a review, or a page's `reviews`) transformed.
     static func mapReviews(_ json: JSON, _ transform: (JSONObject) -> JSONObject) -> JSON {

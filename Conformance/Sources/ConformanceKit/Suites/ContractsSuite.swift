@@ -8,6 +8,7 @@ import Synchronization
 public enum ContractsSuite {
     public static var checks: [Check] {
         self.gatewayChecks + self.userChecks + self.paymentChecks(.python) + self.paymentChecks(.java) + self.reviewChecks
+            + self.metricsChecks
     }
 
     /// Checks that must run after everything else (they exhaust the login rate limit).
@@ -75,14 +76,16 @@ public enum ContractsSuite {
                 try context.expectContract(try await context.http.get("/actuator/health"), status: 200)
                 try context.expectContract(try await context.http.get("/actuator/health/liveness"), status: 200)
                 try context.expectContract(try await context.http.get("/actuator/health/readiness"), status: 200)
+                let segment = "metrics-\(context.options.runID)-\(UUID().uuidString.prefix(8).lowercased())"
+                _ = try await context.http.get("/api/reviews/book/\(segment)", record: false)
                 for path in ["/actuator/prometheus", "/metrics"] {
                     let metrics = try await context.http.get(path, record: false)
                     try context.expectContract(metrics, status: 200)
-                    let text = String(decoding: metrics.body, as: UTF8.self)
+                    let problems = PrometheusText.specProblems(in: String(decoding: metrics.body, as: UTF8.self), rawSegment: segment)
                     try context.require(
-                        text.contains("http_requests_total{"),
-                        expected: "\(path) to expose http_requests_total",
-                        seen: "\(metrics.body.count) bytes without it"
+                        problems.isEmpty,
+                        expected: "the series of SPEC §8 in the gateway's \(path)",
+                        seen: problems.joined(separator: "; ")
                     )
                 }
             },
