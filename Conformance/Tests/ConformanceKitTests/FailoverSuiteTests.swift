@@ -50,4 +50,15 @@ import Testing
             #expect(result.status.message?.contains("×502") == true, "\(result.status.message ?? "")")
         }
     }
+
+    /// Issue 10: 3xx and 429 answers counted as served.
+    @Test(arguments: [FakeOperations.Defects(gatewayThrottlesDuringKill: true), FakeOperations.Defects(redirectsDuringKill: true)])
+    func throttledOrRedirectedRequestsDuringTheKillFail(_ defects: FakeOperations.Defects) async throws {
+        try await FakeServer.with(FakeOperations(defects: defects, returnDelay: .seconds(1)).router) { url in
+            let results = try await Harness.run(["FAILOVER-GATEWAY-ZERO-ERRORS"], endpoints: Self.endpoints(url), options: Self.options)
+            let result = try #require(results["FAILOVER-GATEWAY-ZERO-ERRORS"])
+            #expect(result.status.isFailure, "\(result.status)")
+            #expect(result.status.message?.contains("not 2xx") == true, "\(result.status.message ?? "")")
+        }
+    }
 }

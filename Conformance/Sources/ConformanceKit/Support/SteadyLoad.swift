@@ -70,7 +70,8 @@ public struct SteadyLoad: Sendable {
         var window: (Double, Double)?
         for outcome in result.outcomes ?? [] {
             if let status = outcome.status { statuses[status, default: 0] += 1 }
-            let failure = outcome.status == nil || (outcome.status ?? 0) >= 500
+            // A redirect or a 429 is not the answer the load asked for: only a 2xx counts as served.
+            let failure = !(200..<300).contains(outcome.status ?? 0)
             if let error = outcome.error, error != .unexpectedStatus { errors[error.description, default: 0] += 1 }
             if failure {
                 failed += 1

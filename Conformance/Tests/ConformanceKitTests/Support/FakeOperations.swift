@@ -12,6 +12,9 @@ final class FakeOperations: Sendable {
         var replicaNeverReturns = false
         /// The gateway answers 503 between a kill and the replica's return.
         var gatewayFailsDuringKill = false
+        /// The gateway answers 429 (or 302 with `redirectsDuringKill`) between a kill and the replica's return.
+        var gatewayThrottlesDuringKill = false
+        var redirectsDuringKill = false
         /// Prometheus never reports ServiceDown / HighErrorRate.
         var alertsNeverFire = false
     }
@@ -124,6 +127,12 @@ final class FakeOperations: Sendable {
                     ["status": "error", "message": "No replica", "requestId": "x", "timestamp": .string(FakeBookstore.timestamp())],
                     status: .serviceUnavailable
                 )
+            }
+            if self.defects.gatewayThrottlesDuringKill && self.anyDown {
+                return Response.json(["status": "error", "message": "Too many requests"], status: .tooManyRequests)
+            }
+            if self.defects.redirectsDuringKill && self.anyDown {
+                return Response(status: .found, headers: [.location: "/elsewhere"])
             }
             if self.defects.gatewayFailsDuringKill && self.anyDown {
                 return Response.json(
