@@ -16,6 +16,10 @@ public struct Fault: Sendable {
     public var stage: String { self.handle == nil ? "cluster" : "embedded" }
     let handle: (@Sendable (Request, BookstoreRequestContext, FaultContext, Next) async throws -> Response)?
     let bus: (@Sendable (any EventBus) -> any EventBus)?
+    /// Settings a defective deployment of the service runs with (cluster stage): e.g. a gateway without ejection.
+    public let settings: [String: String]
+    /// A replica that, once killed, never comes back: every start after its first exits at once (cluster stage).
+    public let startsOnce: Bool
 
     public typealias Next = (Request, BookstoreRequestContext) async throws -> Response
 
@@ -33,6 +37,8 @@ public struct Fault: Sendable {
         self.summary = summary
         self.handle = handle
         self.bus = nil
+        self.settings = [:]
+        self.startsOnce = false
     }
 
     /// A defect at the service's messaging seam: `bus` wraps the bus the service publishes and consumes through.
@@ -43,6 +49,21 @@ public struct Fault: Sendable {
         self.summary = summary
         self.handle = nil
         self.bus = bus
+        self.settings = [:]
+        self.startsOnce = false
+    }
+
+    /// A defect of how the service is deployed and run (cluster stage): the settings it runs with, or a replica that
+    /// starts only once.
+    public init(_ name: String, service: String, checks: [String], _ summary: String, settings: [String: String] = [:], startsOnce: Bool = false) {
+        self.name = name
+        self.service = service
+        self.checks = checks
+        self.summary = summary
+        self.handle = nil
+        self.bus = nil
+        self.settings = settings
+        self.startsOnce = startsOnce
     }
 
     /// The seam provider that plants this fault in its service and leaves every other service alone (nil for a

@@ -2,8 +2,9 @@ import BookstoreCore
 import Foundation
 import JSONKit
 
-/// The planted defects of the messaging seam (issue 10): planted in one service's bus by `bookstore-faults serve`,
-/// run as the local cluster's replicas on the real broker, caught (or not) by the async suite.
+/// The planted defects of the cluster stage (issue 10): planted in one service's bus (the messaging seam), settings
+/// or start-up by `bookstore-faults serve`, run as the local cluster's replicas on the real broker, caught (or not) by
+/// the async and failover suites.
 extension FaultCatalogue {
     static let messaging: [Fault] = [
         Fault(
@@ -78,6 +79,20 @@ extension FaultCatalogue {
         Fault("users-no-deleted-event", service: users, checks: ["ASYNC-USER-DELETED-EVENT"], "deleting a user publishes nothing") { bus in
             FaultyEventBus(bus, publish: { $0.routingKey == "user.deleted" ? nil : $0 })
         },
+        Fault(
+            "gateway-keeps-routing-to-a-dead-replica",
+            service: "gateway-service",
+            checks: ["FAILOVER-GATEWAY-ZERO-ERRORS"],
+            "the gateway neither ejects a dead replica nor checks readiness nor retries an idempotent request elsewhere",
+            settings: ["GATEWAY_EJECT_FAILURES": "1000000", "GATEWAY_HEALTH_INTERVAL_MS": "0", "GATEWAY_RETRY_ATTEMPTS": "1"]
+        ),
+        Fault(
+            "reviews-replica-never-restarts",
+            service: reviews,
+            checks: ["FAILOVER-GATEWAY-ZERO-ERRORS", "FAILOVER-REPLICA-RETURNS"],
+            "a killed reviews replica never comes back: every start after its first fails at once",
+            startsOnce: true
+        ),
         Fault("reviews-no-created-event", service: reviews, checks: ["ASYNC-REVIEW-CREATED-EVENT"], "creating a review publishes nothing") {
             bus in
             FaultyEventBus(bus, publish: { $0.routingKey == "review.created" ? nil : $0 })

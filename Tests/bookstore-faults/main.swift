@@ -64,12 +64,24 @@ struct BookstoreFaults: AsyncParsableCommand {
             abstract: "Run one service (as `bookstore serve`) with the fault named by BOOKSTORE_FAULT planted when it is that service's."
         )
 
+        /// The replica-that-never-returns defect: a marker per supervisor (the parent process) and replica id records
+        /// the first start; every later start of that replica exits with status 1 at once.
+        static func exitIfStartedBefore(logger: Logger) throws {
+            let replica = ProcessInfo.processInfo.environment["REPLICA_ID"] ?? "replica"
+            let marker = FileManager.default.temporaryDirectory.appendingPathComponent("bookstore-faults-\(getppid())-\(replica).started").path
+            if FileManager.default.fileExists(atPath: marker) {
+                logger.error("Planted defect: this replica never starts again")
+                Foundation.exit(1)
+            }
+            _ = FileManager.default.createFile(atPath: marker, contents: nil)
+        }
+
         @Argument(help: "gateway, users, payments-python, payments-java or reviews")
         var service: String
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
-            let settings = Settings(environment: environment)
+            var settings = Settings(environment: environment)
             let level = Logger.Level(rawValue: settings.string("LOG_LEVEL", default: "info").lowercased()) ?? .info
             LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
             guard let kind = ServiceKind(rawValue: self.service) else { throw ValidationError("unknown service \(self.service)") }
@@ -78,6 +90,10 @@ struct BookstoreFaults: AsyncParsableCommand {
             guard name != "none" else { return try await Runtime.serve(kind, settings: settings, logger: logger) }
             guard let fault = FaultCatalogue.named(name) else {
                 throw ValidationError("unknown fault \(name); `bookstore-faults list` prints the catalogue")
+            }
+            if settings["SERVICE_NAME"] == fault.service {
+                settings = settings.with(fault.settings)
+                if fault.startsOnce { try Self.exitIfStartedBefore(logger: logger) }
             }
             let secret = settings.string("JWT_SECRET", default: Runtime.embeddedDevelopmentSecret)
             let tokens = TokenService(settings: try TokenSettings(settings: settings.withDefaults(["JWT_SECRET": secret])))
