@@ -11,6 +11,24 @@ import Testing
         }
     }
 
+    /// Issue 10: API-REVIEWS-CREATE-CONCURRENT looked only at the answers, never at what was stored.
+    @Test func concurrentDuplicatesThatWereStoredFailTheConcurrencyCheck() async throws {
+        for duplicates in [false, true] {
+            let fake = FakeBookstore(defects: .init(storesConcurrentDuplicates: duplicates))
+            try await FakeServer.with(fake.router) { url in
+                let id = "API-REVIEWS-CREATE-CONCURRENT"
+                let results = try await Harness.run([id], endpoints: TargetEndpoints(baseURL: url, contracts: Harness.contracts))
+                let result = try #require(results[id])
+                if duplicates {
+                    #expect(result.status.isFailure)
+                    #expect(result.status.message?.contains("total 10") == true, "\(result.status.message ?? "")")
+                } else {
+                    #expect(result.status == .passed, "\(result.status.message ?? "")")
+                }
+            }
+        }
+    }
+
     @Test func aWrongFieldTypeFailsTheContractCheckNamingTheField() async throws {
         let fake = FakeBookstore(defects: .init(wrongUserIDType: true))
         try await FakeServer.with(fake.router) { url in

@@ -97,6 +97,16 @@ extension ContractsSuite {
                     expected: "one 201 and nine 409",
                     seen: statuses.map(String.init).joined(separator: ",")
                 )
+                // The answers can be right while the store is not: read back what was kept.
+                let listing = try await http.get("/api/reviews/book/\(book)?page=1&limit=20")
+                try context.expectStatus(listing, 200)
+                let byAlice = listing.json?["reviews"]?.arrayValue?.count { $0["user_id"]?.stringValue == alice.id }
+                let total = listing.json?["total"]?.intValue
+                try context.require(
+                    byAlice == 1 && total == 1,
+                    expected: "one stored review of \(book) (total 1) after the ten parallel creates",
+                    seen: "total \(total.map(String.init) ?? "none"), \(byAlice.map(String.init) ?? "no list of") reviews by the user"
+                )
             },
             self.check("API-REVIEWS-GET-200", "GET /api/reviews/{id} answers the review without a token (reads are public)") { context in
                 let alice = try await context.user("alice")

@@ -15,12 +15,15 @@ final class FakeBookstore: Sendable {
         var acceptsAlgNone = false
         /// A review with a non-integer rating crashes the handler (500).
         var crashesOnBadRating = false
+        /// Concurrent creates are answered right (one 201, then 409) but every one of them is stored.
+        var storesConcurrentDuplicates = false
     }
 
     static let secret = Array("fake-bookstore-secret-0123456789abcdef".utf8)
     let defects: Defects
     private let users = Mutex<[String: (id: String, password: String, email: String)]>([:])
     private let reviews = Mutex<Set<String>>([])
+    private let stored = Mutex<[String: [JSON]]>([:])
 
     init(defects: Defects = Defects()) {
         self.defects = defects
@@ -112,18 +115,22 @@ final class FakeBookstore: Sendable {
                 }
                 return Response.json(["errors": ["invalid review"]], status: .badRequest)
             }
-            let fresh = self.reviews.withLock { $0.insert("\(subject)/\(book)").inserted }
-            guard fresh else { return Response.json(["error": "already reviewed"], status: .conflict) }
             let now = Self.timestamp()
-            return Response.json(
-                [
-                    "review_id": .string(UUID().uuidString.lowercased()), "book_id": .string(book), "user_id": .string(subject),
-                    "rating": .int(rating),
-                    "title": .string(title), "comment": .string(comment), "verified_purchase": false, "helpful_count": 0, "status": "active",
-                    "created_at": .string(now), "updated_at": .string(now),
-                ],
-                status: .created
-            )
+            let review: JSON = [
+                "review_id": .string(UUID().uuidString.lowercased()), "book_id": .string(book), "user_id": .string(subject),
+                "rating": .int(rating),
+                "title": .string(title), "comment": .string(comment), "verified_purchase": false, "helpful_count": 0, "status": "active",
+                "created_at": .string(now), "updated_at": .string(now),
+            ]
+            let fresh = self.reviews.withLock { $0.insert("\(subject)/\(book)").inserted }
+            if fresh || self.defects.storesConcurrentDuplicates { self.stored.withLock { $0[book, default: []].append(review) } }
+            guard fresh else { return Response.json(["error": "already reviewed"], status: .conflict) }
+            return Response.json(review, status: .created)
+        }
+        router.get("/api/reviews/book/{book}") { _, context in
+            let book = context.parameters.get("book") ?? ""
+            let reviews = self.stored.withLock { $0[book] ?? [] }
+            return Response.json(["book_id": .string(book), "reviews": .array(reviews), "page": 1, "limit": 20, "total": .int(reviews.count)])
         }
         // Everything else: the edge check of a gateway.
         router.add(
