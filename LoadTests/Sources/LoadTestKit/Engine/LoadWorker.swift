@@ -118,8 +118,9 @@ final class LoadWorker {
 
     private func makeBootstrap() -> ClientBootstrap {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        // ClientBootstrap sets TCP_NODELAY itself (as a `.tcpOption`); setting it again as a `.socketOption` cost a
+        // second setsockopt and option future per connection, which shows with servers that close every connection.
         return ClientBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(TimeAmount.nanoseconds(Int64(plan.configuration.connectTimeout.nanosecondsClamped)))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
