@@ -22,7 +22,11 @@ final class TestHTTPServer: Sendable {
         var headers: [(String, String)] = [("Content-Type", "application/json")]
         var delay: Duration = .zero
         var chunked = false
+        /// Answers with `Connection: close` and closes after the response.
         var closeConnection = false
+        /// Closes after the response without saying so (a keep-alive response), as a server does when its idle timeout
+        /// races the client's next request.
+        var closesWithoutNotice = false
     }
 
     /// Holds every response arriving during a window back until the window ends.
@@ -179,7 +183,7 @@ final class TestHTTPServer: Sendable {
             }
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: promise)
-            if !keepAlive {
+            if !keepAlive || response.closesWithoutNotice {
                 let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
                 promise.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
             }

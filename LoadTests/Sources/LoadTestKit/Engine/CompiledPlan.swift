@@ -13,6 +13,8 @@ final class CompiledRequest: Sendable {
     let body: Template?
     /// Whether to send `Content-Length: 0` when there is no body.
     let sendsEmptyLength: Bool
+    /// Whether the method is idempotent (RFC 9110 §9.2.2), so that sending it twice is safe.
+    let isIdempotent: Bool
 
     init(_ definition: RequestDefinition, baseURL: BaseURL, defaultHeaders: [HeaderField], variables: [String: String]) throws(ScenarioError) {
         let method = definition.method.uppercased()
@@ -23,6 +25,7 @@ final class CompiledRequest: Sendable {
         isHeadRequest = method == "HEAD"
         expected = definition.expectedStatuses
         sendsEmptyLength = ["POST", "PUT", "PATCH"].contains(method)
+        isIdempotent = ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"].contains(method)
 
         func resolve(_ template: Template) throws(ScenarioError) -> Template {
             do {

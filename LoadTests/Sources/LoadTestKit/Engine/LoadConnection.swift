@@ -6,10 +6,15 @@ struct PendingRequest {
     var intended: UInt64
     var sequence: Int
     var requestIndex: Int
+    /// Whether this is the second attempt, after the server closed a reused connection under the first one.
+    var isRetry = false
 }
 
-/// One keep-alive HTTP/1.1 connection of the load engine. It writes pre-encoded requests and parses responses in place,
-/// reporting each completion to its ``LoadWorker``. Lives on the worker's event loop.
+/// One HTTP/1.1 connection of the load engine. It writes pre-encoded requests and parses responses in place, reporting
+/// each completion to its ``LoadWorker``. Lives on the worker's event loop.
+///
+/// A response that ends the connection (`Connection: close`, HTTP/1.0 without keep-alive, a body read until close)
+/// marks it ``isClosing``: the worker retires it at once and opens a new one if a request needs it.
 final class LoadConnection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -27,6 +32,12 @@ final class LoadConnection: ChannelInboundHandler {
     private(set) var sentAt: UInt64 = 0
     /// Bytes received since the worker last collected them.
     var receivedBytes: UInt64 = 0
+    /// The position in the worker's pool, or -1 once retired.
+    var poolIndex = -1
+    /// Whether a response has completed on this connection (it is being reused).
+    private var hasCompletedResponse = false
+    /// Whether the request in flight was flushed to the socket (it may have reached the server).
+    private var isFlushed = false
 
     init(worker: LoadWorker) {
         self.worker = worker
@@ -47,7 +58,10 @@ final class LoadConnection: ChannelInboundHandler {
         current = request
         sentAt = now
         parser.reset(isHeadRequest: isHeadRequest)
-        guard let context else {
+        isFlushed = flush
+        guard let context, context.channel.isActive else {
+            // Closed under us: nothing was written.
+            isFlushed = false
             abort(.reset)
             return
         }
@@ -60,7 +74,21 @@ final class LoadConnection: ChannelInboundHandler {
 
     /// Sends written bytes.
     func flush() {
+        isFlushed = true
         context?.flush()
+    }
+
+    /// Whether a new request may be sent on this connection.
+    var isUsable: Bool {
+        guard !isClosing, let context else { return false }
+        return context.channel.isActive
+    }
+
+    /// Whether the request in flight may be sent again on a new connection after this one closed under it: the
+    /// connection was reused (a server may close an idle keep-alive connection just as the next request goes out),
+    /// nothing of the response arrived, and the request is idempotent or never left this process.
+    var mayResendCurrent: Bool {
+        hasCompletedResponse && receivedBytes == 0 && parser.isIdle && (!isFlushed || worker.plan.requests[current.requestIndex].isIdempotent)
     }
 
     /// Ends the request in flight with an error and closes the connection.
@@ -92,6 +120,7 @@ final class LoadConnection: ChannelInboundHandler {
             return
         case .complete(let status, let keepAlive, let extraBytes):
             isBusy = false
+            hasCompletedResponse = true
             if !keepAlive || extraBytes > 0 { isClosing = true }
             worker.requestCompleted(on: self, status: status)
             if isClosing { context.close(promise: nil) }

@@ -195,6 +195,7 @@ public enum LoadRunner {
         var arrivals: UInt64 = 0
         var lateSends: UInt64 = 0
         var connectionsOpened: UInt64 = 0
+        var retried: UInt64 = 0
         var bytesReceived: UInt64 = 0
         var maxInFlight = 0
         var lastEvent: UInt64 = 0
@@ -208,6 +209,7 @@ public enum LoadRunner {
             arrivals += statistics.arrivals
             lateSends += statistics.lateSends
             connectionsOpened += statistics.connectionsOpened
+            retried += statistics.retries
             bytesReceived += statistics.bytesReceived
             maxInFlight += statistics.maxInFlight
             lastEvent = max(lastEvent, statistics.lastEventOffset)
@@ -265,6 +267,7 @@ public enum LoadRunner {
             lateSends: lateSends,
             lateSendThreshold: configuration.lateSendThreshold,
             connectionsOpened: connectionsOpened,
+            retried: retried,
             maxInFlight: maxInFlight,
             bytesReceived: bytesReceived,
             cancelled: cancelled,

@@ -53,6 +53,8 @@ final class LoadWorker {
     private var pendingConnects = 0
     private let connectionTarget: Int
     private var queue = RingBuffer<PendingRequest>()
+    /// Requests to send again, each on a new connection (see ``LoadConnection/mayResendCurrent``).
+    private var retries: [PendingRequest] = []
     private var inFlight = 0
 
     private var start: UInt64 = 0
@@ -76,6 +78,8 @@ final class LoadWorker {
     private var defersFlushes = false
     private var pendingFlushes: [LoadConnection] = []
     private var flushScheduled = false
+    /// How often requests are checked against the timeout. Only timeouts wait for this tick: connections are opened
+    /// as soon as a request needs one (``ensureCapacity()``, ``topUpClosedConnections()``).
     private let sweepInterval: TimeAmount
     private let recordsOutcomes: Bool
     private let outcomeLimit: Int
@@ -114,8 +118,9 @@ final class LoadWorker {
 
     private func makeBootstrap() -> ClientBootstrap {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        // ClientBootstrap sets TCP_NODELAY itself (as a `.tcpOption`); setting it again as a `.socketOption` cost a
+        // second setsockopt and option future per connection, which shows with servers that close every connection.
         return ClientBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(TimeAmount.nanoseconds(Int64(plan.configuration.connectTimeout.nanosecondsClamped)))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -180,7 +185,7 @@ final class LoadWorker {
     }
 
     private func checkFinished() {
-        guard started, !finished, !generating, inFlight == 0, queue.isEmpty else { return }
+        guard started, !finished, !generating, inFlight == 0, queue.isEmpty, retries.isEmpty else { return }
         finish(cancelled: false)
     }
 
@@ -193,7 +198,11 @@ final class LoadWorker {
         connections.removeAll()
         idle.removeAll()
         queue.removeAll()
-        for connection in open { connection.close() }
+        retries.removeAll()
+        for connection in open {
+            connection.poolIndex = -1
+            connection.close()
+        }
         readyPromise?.succeed(())
         readyPromise = nil
         done.succeed(WorkerReport(statistics: stats, cancelled: cancelled))
@@ -211,7 +220,13 @@ final class LoadWorker {
             completed += recorder.completed
             failed += recorder.errors.reduce(0, +)
         }
-        return WorkerSnapshot(sent: sent, completed: completed, failed: failed, inFlight: inFlight + queue.count, latency: latency)
+        return WorkerSnapshot(
+            sent: sent,
+            completed: completed,
+            failed: failed,
+            inFlight: inFlight + queue.count + retries.count,
+            latency: latency
+        )
     }
 
     // MARK: Timers
@@ -233,7 +248,7 @@ final class LoadWorker {
             }
         case .reconnect:
             reconnectScheduled = false
-            if isOpenModel { ensureCapacity() } else { topUpClosedConnections() }
+            replaceConnections()
         }
     }
 
@@ -262,7 +277,7 @@ final class LoadWorker {
             let intended = start &+ intendedOffset(of: nextArrival)
             if intended > now {
                 schedule(.arrival, at: .uptimeNanoseconds(intended))
-                return
+                break
             }
             let request = PendingRequest(
                 intended: intended,
@@ -271,21 +286,32 @@ final class LoadWorker {
             )
             stats.arrivals += 1
             nextArrival += workerCount
-            if let connection = idle.popLast() {
+            if let connection = popUsableIdle() {
                 send(request, on: connection, now: now)
             } else {
                 queue.append(request)
             }
         }
         if nextArrival >= arrivalLimit { generating = false }
+        // Requests that found no idle connection get one now (before, this was skipped whenever the next arrival was
+        // still ahead, so they waited for the timeout sweep: up to 100 ms against servers that close connections).
         ensureCapacity()
         checkFinished()
     }
 
-    /// Opens connections while requests wait and the pool has room.
+    /// An idle connection that can take a request (one the server closed may still be listed until its close event).
+    @inline(__always)
+    private func popUsableIdle() -> LoadConnection? {
+        while let connection = idle.popLast() {
+            if connection.isUsable { return connection }
+        }
+        return nil
+    }
+
+    /// Opens connections, concurrently, while requests wait and the pool has room.
     private func ensureCapacity() {
         guard !finished else { return }
-        while queue.count > pendingConnects, connections.count + pendingConnects < connectionTarget {
+        while queue.count + retries.count > pendingConnects, connections.count + pendingConnects < connectionTarget {
             connect()
         }
     }
@@ -304,9 +330,10 @@ final class LoadWorker {
         send(request, on: connection, now: now)
     }
 
+    /// Keeps the pool full while generating, and opens connections for retries after that.
     private func topUpClosedConnections() {
-        guard generating, !finished else { return }
-        while connections.count + pendingConnects < connectionTarget { connect() }
+        guard !finished else { return }
+        while connections.count + pendingConnects < connectionTarget, generating || retries.count > pendingConnects { connect() }
     }
 
     // MARK: Sending
@@ -322,7 +349,8 @@ final class LoadWorker {
             intendedOffset: request.intended &- start,
             sendOffset: now > start ? now - start : 0,
             isLate: now > request.intended && now &- request.intended > plan.lateNanoseconds,
-            inFlight: inFlight
+            inFlight: inFlight,
+            isRetry: request.isRetry
         )
         connection.send(bytes, request: request, isHeadRequest: compiled.isHeadRequest, now: now, flush: !defersFlushes)
         if defersFlushes {
@@ -375,6 +403,10 @@ final class LoadWorker {
             defersFlushes = true
             reuse(connection, now: now)
             defersFlushes = false
+        } else {
+            // The server ends the connection: retire it now and open the next one without waiting for the close.
+            retire(connection)
+            replaceConnections()
         }
         checkFinished()
     }
@@ -389,11 +421,22 @@ final class LoadWorker {
         pendingFlushes.removeAll(keepingCapacity: true)
     }
 
-    /// The request in flight on `connection` failed.
+    /// The request in flight on `connection` failed; a connection reset that is safe to retry sends it again, once,
+    /// on a new connection.
     func requestFailed(on connection: LoadConnection, kind: RequestErrorKind) {
         guard !finished else { return }
         inFlight -= 1
-        recordFailure(connection.current, kind: kind, sentAt: connection.sentAt)
+        let request = connection.current
+        if kind == .reset, !request.isRetry, connection.mayResendCurrent {
+            var retry = request
+            retry.isRetry = true
+            retries.append(retry)
+            stats.retries += 1
+            retire(connection)
+            replaceConnections()
+            return
+        }
+        recordFailure(request, kind: kind, sentAt: connection.sentAt)
         checkFinished()
     }
 
@@ -448,13 +491,17 @@ final class LoadWorker {
             _ = queue.popFirst()
             recordFailure(first, kind: .timeout, sentAt: nil)
         }
+        while let first = retries.first, now &- first.intended > timeout, now > first.intended {
+            retries.removeFirst()
+            recordFailure(first, kind: .timeout, sentAt: nil)
+        }
+        // A copy: an abort may retire the connection (and move another one into its slot) before it returns.
         for connection in connections where connection.isBusy {
             let intended = connection.current.intended
             if now > intended, now &- intended > timeout {
                 connection.abort(.timeout)
             }
         }
-        if isOpenModel { ensureCapacity() }
         checkFinished()
     }
 
@@ -483,11 +530,14 @@ final class LoadWorker {
             if !finished { connectFailed(countsPending: false) }
             return
         }
+        connection.poolIndex = connections.count
         connections.append(connection)
         stats.connectionsOpened += 1
         resolveReadyIfNeeded()
         if !started {
             idle.append(connection)
+        } else if !retries.isEmpty {
+            send(retries.removeFirst(), on: connection, now: NIODeadline.now().uptimeNanoseconds)
         } else if isOpenModel {
             reuse(connection, now: NIODeadline.now().uptimeNanoseconds)
         } else if generating {
@@ -501,7 +551,11 @@ final class LoadWorker {
         if countsPending { pendingConnects -= 1 }
         resolveReadyIfNeeded()
         guard started, !finished else { return }
-        if isOpenModel {
+        if !retries.isEmpty {
+            // A retry that cannot get a connection fails with the connect error.
+            recordFailure(retries.removeFirst(), kind: .connect, sentAt: nil)
+            scheduleReconnect()
+        } else if isOpenModel {
             // A failed connect fails the oldest waiting request, so a dead server cannot make requests wait forever.
             if let request = queue.popFirst() {
                 recordFailure(request, kind: .connect, sentAt: nil)
@@ -537,16 +591,34 @@ final class LoadWorker {
         }
     }
 
-    /// A connection closed (by either side).
-    func connectionClosed(_ connection: LoadConnection) {
-        if let position = connections.firstIndex(where: { $0 === connection }) { connections.remove(at: position) }
-        if let position = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: position) }
+    /// Takes a connection out of the pool (it is closing), so that its slot can be filled at once.
+    private func retire(_ connection: LoadConnection) {
+        let position = connection.poolIndex
+        guard position >= 0 else { return }
+        connection.poolIndex = -1
+        let last = connections.removeLast()
+        if last !== connection {
+            connections[position] = last
+            last.poolIndex = position
+        }
+    }
+
+    /// Opens connections for the requests that wait (open model) or to keep the pool full (closed model).
+    private func replaceConnections() {
         guard started, !finished else { return }
         if isOpenModel {
             ensureCapacity()
         } else {
             topUpClosedConnections()
         }
+    }
+
+    /// A connection closed (by either side).
+    func connectionClosed(_ connection: LoadConnection) {
+        retire(connection)
+        if let position = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: position) }
+        guard started, !finished else { return }
+        replaceConnections()
         checkFinished()
     }
 }

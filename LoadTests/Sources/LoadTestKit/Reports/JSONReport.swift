@@ -20,6 +20,7 @@ public enum JSONReport {
         var lateSends: UInt64
         var lateSendThresholdMs: Double
         var connectionsOpened: UInt64
+        var retried: UInt64
         var maxInFlight: Int
         var bytesReceived: UInt64
         var cancelled: Bool
@@ -31,7 +32,7 @@ public enum JSONReport {
         var outcomes: [RequestOutcome]?
 
         enum CodingKeys: String, CodingKey {
-            case scenario, passed, model, cancelled, setup, overall, requests, thresholds, timeline, outcomes
+            case scenario, passed, model, cancelled, setup, overall, requests, thresholds, timeline, outcomes, retried
             case baseURL = "base_url"
             case openModel = "open_model"
             case startTime = "start_time"
@@ -135,6 +136,7 @@ public enum JSONReport {
             lateSends: result.lateSends,
             lateSendThresholdMs: result.lateSendThreshold.seconds * 1000,
             connectionsOpened: result.connectionsOpened,
+            retried: result.retried,
             maxInFlight: result.maxInFlight,
             bytesReceived: result.bytesReceived,
             cancelled: result.cancelled,

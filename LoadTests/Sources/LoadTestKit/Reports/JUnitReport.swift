@@ -60,6 +60,7 @@ public enum JUnitReport {
             ("intended_requests", String(result.intended)),
             ("late_sends", String(result.lateSends)),
             ("connections_opened", String(result.connectionsOpened)),
+            ("retried", String(result.retried)),
             ("max_in_flight", String(result.maxInFlight)),
             ("cancelled", String(result.cancelled)),
         ]

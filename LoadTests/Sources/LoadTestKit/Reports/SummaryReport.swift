@@ -24,10 +24,11 @@ public enum SummaryReport {
             + " (\(DurationText.formatSeconds(result.elapsed.seconds)) to the last response)"
         if let intended = result.intendedRate { rateLine += ", \(String(format2: intended)) req/s intended" }
         lines.append(rateLine)
-        lines.append(
+        var requestLine =
             "  requests: \(result.intended) intended, \(overall.sent) sent, \(overall.completed) completed, \(overall.succeeded) ok, "
-                + "\(overall.failed) failed (\(String(format2: overall.errorRate * 100))%)"
-        )
+            + "\(overall.failed) failed (\(String(format2: overall.errorRate * 100))%)"
+        if result.retried > 0 { requestLine += "; \(result.retried) sent again on a new connection (the server closed a reused one)" }
+        lines.append(requestLine)
         if result.isOpenModel {
             lines.append(
                 "  late sends: \(result.lateSends) (sent more than \(DurationText.format(result.lateSendThreshold)) after their intended time); "

@@ -177,6 +177,9 @@ public struct LoadResult: Sendable {
     public var lateSendThreshold: Duration
     /// Connections opened during the load.
     public var connectionsOpened: UInt64
+    /// Requests sent a second time, on a new connection, because the server closed a reused connection under them
+    /// before any of the response arrived (only idempotent requests, or ones never written; at most once each).
+    public var retried: UInt64 = 0
     /// The most requests in flight at once.
     public var maxInFlight: Int
     /// Response bytes received.

@@ -140,6 +140,8 @@ struct WorkerStatistics: Sendable {
     var arrivals: UInt64 = 0
     var lateSends: UInt64 = 0
     var connectionsOpened: UInt64 = 0
+    /// Requests sent a second time after the server closed a reused connection under them.
+    var retries: UInt64 = 0
     var bytesReceived: UInt64 = 0
     var maxInFlight = 0
     var lastEventOffset: UInt64 = 0
@@ -190,14 +192,15 @@ struct WorkerStatistics: Sendable {
         if let serviceMicroseconds { timeline.buckets[bucket].service.record(serviceMicroseconds) }
     }
 
-    /// Records a send.
+    /// Records a send; a retry is not counted as sent (or late) a second time.
     @inline(__always)
-    mutating func recordSend(requestIndex: Int, intendedOffset: UInt64, sendOffset: UInt64, isLate: Bool, inFlight: Int) {
-        if isLate { lateSends &+= 1 }
+    mutating func recordSend(requestIndex: Int, intendedOffset: UInt64, sendOffset: UInt64, isLate: Bool, inFlight: Int, isRetry: Bool) {
         if sendOffset > lastSendOffset { lastSendOffset = sendOffset }
+        if inFlight > maxInFlight { maxInFlight = inFlight }
+        guard !isRetry else { return }
+        if isLate { lateSends &+= 1 }
         requests[requestIndex].sent &+= 1
         let bucket = timeline.index(forOffset: intendedOffset)
         timeline.buckets[bucket].started &+= 1
-        if inFlight > maxInFlight { maxInFlight = inFlight }
     }
 }
