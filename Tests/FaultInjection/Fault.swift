@@ -31,37 +31,36 @@ public struct Fault: Sendable {
         _ summary: String,
         handle: @escaping @Sendable (Request, BookstoreRequestContext, FaultContext, Next) async throws -> Response
     ) {
-        self.name = name
-        self.service = service
-        self.checks = checks
-        self.summary = summary
-        self.handle = handle
-        self.bus = nil
-        self.settings = [:]
-        self.startsOnce = false
+        self.init(name, service, checks, summary, handle: handle, bus: nil, settings: [:], startsOnce: false)
     }
 
     /// A defect at the service's messaging seam: `bus` wraps the bus the service publishes and consumes through.
     public init(_ name: String, service: String, checks: [String], _ summary: String, bus: @escaping @Sendable (any EventBus) -> any EventBus) {
-        self.name = name
-        self.service = service
-        self.checks = checks
-        self.summary = summary
-        self.handle = nil
-        self.bus = bus
-        self.settings = [:]
-        self.startsOnce = false
+        self.init(name, service, checks, summary, handle: nil, bus: bus, settings: [:], startsOnce: false)
     }
 
     /// A defect of how the service is deployed and run (cluster stage): the settings it runs with, or a replica that
     /// starts only once.
     public init(_ name: String, service: String, checks: [String], _ summary: String, settings: [String: String] = [:], startsOnce: Bool = false) {
+        self.init(name, service, checks, summary, handle: nil, bus: nil, settings: settings, startsOnce: startsOnce)
+    }
+
+    private init(
+        _ name: String,
+        _ service: String,
+        _ checks: [String],
+        _ summary: String,
+        handle: (@Sendable (Request, BookstoreRequestContext, FaultContext, Next) async throws -> Response)?,
+        bus: (@Sendable (any EventBus) -> any EventBus)?,
+        settings: [String: String],
+        startsOnce: Bool
+    ) {
         self.name = name
         self.service = service
         self.checks = checks
         self.summary = summary
-        self.handle = nil
-        self.bus = nil
+        self.handle = handle
+        self.bus = bus
         self.settings = settings
         self.startsOnce = startsOnce
     }
