@@ -2,8 +2,9 @@ import BookstoreCore
 import HTTPTypes
 import HummingbirdTesting
 import JSONKit
-import PaymentsService
 import Testing
+
+@testable import PaymentsService
 
 /// Health, metrics and configuration of both flavours.
 @Suite struct ServiceTests {
