@@ -276,7 +276,12 @@ let package = Package(
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LocalClusterTests",
-            dependencies: ["LocalCluster", "BookstoreRuntime", "JSONKit", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "LocalCluster", "BookstoreRuntime", "JSONKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
