@@ -252,6 +252,20 @@ let package = Package(
 
         // MARK: Tests
 
+        /// Test support shared by the test targets (as `HummingbirdTesting`): requests and replies through
+        /// `TestClientProtocol`, test tokens, and the repository contracts every adapter must pass. Never a
+        /// dependency of a production target.
+        .target(
+            name: "BookstoreTesting",
+            dependencies: [
+                "BookstoreCore", "JSONKit", "PaymentsService", "ReviewsService",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(
             name: "ConformanceKitTests",
             dependencies: [
@@ -298,21 +312,24 @@ let package = Package(
         .testTarget(
             name: "UsersServiceTests",
             dependencies: [
-                "UsersService", "BookstoreCore", "ContractKit", "FaultInjection", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "UsersService", "BookstoreCore", "BookstoreTesting", "ContractKit", "FaultInjection",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PaymentsServiceTests",
             dependencies: [
-                "PaymentsService", "BookstoreCore", "ContractKit", "FaultInjection", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "PaymentsService", "BookstoreCore", "BookstoreTesting", "ContractKit", "FaultInjection",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ReviewsServiceTests",
             dependencies: [
-                "ReviewsService", "BookstoreCore", "ContractKit", "FaultInjection", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "ReviewsService", "BookstoreCore", "BookstoreTesting", "ContractKit", "FaultInjection",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -333,7 +350,7 @@ let package = Package(
         .testTarget(
             name: "BookstoreRuntimeTests",
             dependencies: [
-                "BookstoreRuntime", "BookstoreCore", "JSONKit",
+                "BookstoreRuntime", "BookstoreCore", "BookstoreTesting", "JSONKit",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -355,7 +372,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "AMQPBus", "BookstoreCore", "BookstoreRuntime", "JSONKit", "BookstorePostgres", "UsersService", "BookstoreMongo",
+                "AMQPBus", "BookstoreCore", "BookstoreRuntime", "BookstoreTesting", "JSONKit", "BookstorePostgres", "UsersService", "BookstoreMongo",
                 "ReviewsService", "PaymentsService",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import HTTPTypes
 import HummingbirdTesting
 import JSONKit
@@ -8,10 +9,10 @@ import Testing
 
 /// Health, metrics and configuration of both flavours.
 @Suite struct ServiceTests {
-    let tokens: Tokens
+    let tokens: TestTokens
 
     init() {
-        self.tokens = Tokens()
+        self.tokens = TestTokens(secret: testSecret)
     }
 
     @Test func pythonHealthRoutes() async throws {
