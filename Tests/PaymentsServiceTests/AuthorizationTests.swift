@@ -35,7 +35,7 @@ import Testing
         let confused = hs256.token(for: Identity(userID: "user-1", username: "u", email: "u@example.com", roles: []))
         let valid = self.tokens.user()
         let parts = valid.split(separator: ".")
-        let noneHeader = TestTokens.base64URL(Array(#"{"alg":"none","typ":"JWT"}"#.utf8))
+        let noneHeader = Base64URL.encode(#"{"alg":"none","typ":"JWT"}"#.utf8)
         let tampered = parts[0] + "." + parts[1] + "x." + parts[2]
         return [
             "expired": expired,

@@ -1,6 +1,5 @@
 import BookstoreCore
 import Foundation
-import JSONKit
 
 /// Tokens signed like the users service signs them (HS512 with the shared secret unless told), for tests.
 public struct TestTokens: Sendable {
@@ -35,24 +34,11 @@ public struct TestTokens: Sendable {
         self.token(for: Self.admin(id), now: now)
     }
 
-    /// An unsigned `alg: none` token carrying valid-looking claims for `identity`, which no service may accept.
+    /// An unsigned `alg: none` token carrying valid-looking claims for `identity` (an hour long), which no service may
+    /// accept.
     public static func unsigned(_ identity: Identity, now: Date = Date()) -> String {
-        let issued = Int(now.timeIntervalSince1970)
-        let header: JSON = ["alg": "none", "typ": "JWT"]
-        let claims: JSON = [
-            "sub": .string(identity.userID),
-            "username": .string(identity.username),
-            "email": .string(identity.email),
-            "roles": .array(identity.roles.map(JSON.string)),
-            "iat": .int(issued),
-            "exp": .int(issued + 3600),
-        ]
-        return self.base64URL(header.bytes) + "." + self.base64URL(claims.bytes) + "."
-    }
-
-    /// Base64url without padding (RFC 7515 §2).
-    public static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let signer = TokenService(settings: TokenSettings(secret: "only-the-claims-of-this-token-are-kept-0123", lifetimeSeconds: 3600))
+        let claims = signer.issue(for: identity, now: now).split(separator: ".")[1]
+        return Base64URL.encode(#"{"alg":"none","typ":"JWT"}"#.utf8) + "." + claims + "."
     }
 }

@@ -11,9 +11,8 @@ import ServiceLifecycle
 /// assembly are written once (``PaymentsController``, ``PaymentsAppBuilder``); a flavour supplies names, shapes and
 /// defaults.
 protocol PaymentFlavour: Sendable {
-    /// `python` or `java`: for logs and messages.
+    /// `python` or `java`: for logs and messages, and the default service name.
     var name: String { get }
-    var defaultServiceName: String { get }
     var defaultPort: Int { get }
     /// Whether the `payment_requests` consumer runs unless `PAYMENT_REQUESTS_CONSUMER` says.
     var consumesPaymentRequestsByDefault: Bool { get }
@@ -22,8 +21,6 @@ protocol PaymentFlavour: Sendable {
     var fields: PaymentFields { get }
     /// The path parameter naming a payment (`payment_id`, `paymentId`).
     var paymentIDParameter: String { get }
-    /// The path parameter naming a user (`user_id`, `userId`); also the field its errors name.
-    var userIDParameter: String { get }
     /// The status of a new completed payment.
     var createdStatus: HTTPResponse.Status { get }
 
@@ -44,19 +41,25 @@ protocol PaymentFlavour: Sendable {
     func makeRouter(_ scaffold: ServiceScaffold) -> ServiceRouter
     /// The repository of a `STORAGE` other than `memory`, with the services it needs running; nil when the flavour
     /// has no such store.
-    func makeRepository(
-        storage: String,
-        settings: Settings,
-        logger: Logger
-    ) throws(ConfigurationError) -> (repository: any PaymentRepository, services: [any Service])?
+    func makeRepository(storage: String, settings: Settings, logger: Logger) throws(ConfigurationError) -> PaymentStorage?
 }
 
 extension PaymentFlavour {
+    /// `payment-service-python`, `payment-service-java`.
+    var defaultServiceName: String { "payment-service-\(self.name)" }
+
+    /// The path parameter naming a user, spelled as the request field (`user_id`, `userId`); also the field its
+    /// errors name.
+    var userIDParameter: String { self.fields.userID }
+
     /// A response in the flavour's envelope, 200 without extra headers unless told.
     func response(_ status: HTTPResponse.Status = .ok, message: String, data: JSON, headers: HTTPFields = [:]) -> Response {
         Response.json(self.envelope(status, message: message, data: data), status: status, headers: headers)
     }
 }
+
+/// A payment repository with the services it needs running (a database pool).
+typealias PaymentStorage = (repository: any PaymentRepository, services: [any Service])
 
 extension PaymentFlavour where Self == PythonFlavour {
     /// The Flask-style flavour.

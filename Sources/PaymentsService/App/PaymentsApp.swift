@@ -105,7 +105,7 @@ enum PaymentsAppBuilder {
         flavour: some PaymentFlavour,
         settings: Settings,
         logger: Logger
-    ) throws(ConfigurationError) -> (repository: any PaymentRepository, services: [any Service]) {
+    ) throws(ConfigurationError) -> PaymentStorage {
         if options.storage == "memory" { return (MemoryPaymentRepository(), []) }
         guard let store = try flavour.makeRepository(storage: options.storage, settings: settings, logger: logger) else {
             throw ConfigurationError("STORAGE=\(options.storage) is not available for the \(flavour.name) flavour")

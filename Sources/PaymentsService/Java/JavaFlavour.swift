@@ -13,13 +13,11 @@ import ServiceLifecycle
 /// Prometheus endpoints; stores payments in PostgreSQL.
 struct JavaFlavour: PaymentFlavour {
     var name: String { "java" }
-    var defaultServiceName: String { "payment-service-java" }
     var defaultPort: Int { 8082 }
     var consumesPaymentRequestsByDefault: Bool { false }
 
     var fields: PaymentFields { .camelCase }
     var paymentIDParameter: String { "paymentId" }
-    var userIDParameter: String { "userId" }
     var createdStatus: HTTPResponse.Status { .created }
 
     func requestObject(_ object: JSONObject) -> JSONObject {
@@ -94,11 +92,7 @@ struct JavaFlavour: PaymentFlavour {
     }
 
     /// `postgres` (or `postgresql`): database `payment_db` unless `POSTGRES_DB` says.
-    func makeRepository(
-        storage: String,
-        settings: Settings,
-        logger: Logger
-    ) throws(ConfigurationError) -> (repository: any PaymentRepository, services: [any Service])? {
+    func makeRepository(storage: String, settings: Settings, logger: Logger) throws(ConfigurationError) -> PaymentStorage? {
         guard storage == "postgres" || storage == "postgresql" else { return nil }
         let store = PostgresStore(
             settings: try PostgresSettings(settings: settings, defaultDatabase: "payment_db"),

@@ -13,13 +13,11 @@ import ServiceLifecycle
 /// only accompanies `validation_error`. Health under `/api/health`; stores payments in MongoDB.
 struct PythonFlavour: PaymentFlavour {
     var name: String { "python" }
-    var defaultServiceName: String { "payment-service-python" }
     var defaultPort: Int { 5000 }
     var consumesPaymentRequestsByDefault: Bool { true }
 
     var fields: PaymentFields { .snakeCase }
     var paymentIDParameter: String { "payment_id" }
-    var userIDParameter: String { "user_id" }
     var createdStatus: HTTPResponse.Status { .ok }
 
     func requestObject(_ object: JSONObject) -> JSONObject { object }
@@ -115,11 +113,7 @@ struct PythonFlavour: PaymentFlavour {
     }
 
     /// `mongodb` (or `mongo`): `payment_db.payments` unless `MONGO_DB` says.
-    func makeRepository(
-        storage: String,
-        settings: Settings,
-        logger: Logger
-    ) throws(ConfigurationError) -> (repository: any PaymentRepository, services: [any Service])? {
+    func makeRepository(storage: String, settings: Settings, logger: Logger) throws(ConfigurationError) -> PaymentStorage? {
         guard storage == "mongodb" || storage == "mongo" else { return nil }
         let mongoSettings: MongoSettings
         do {
