@@ -62,7 +62,11 @@ let package = Package(
             dependencies: [
                 "BookstoreCore",
                 "BookstorePostgres",
+                "JSONKit",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -72,19 +76,38 @@ let package = Package(
         .target(
             name: "PaymentsService",
             dependencies: [
-                "BookstoreCore", "BookstorePostgres", "BookstoreMongo", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "BookstoreCore", "BookstorePostgres", "BookstoreMongo", "JSONKit",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "ReviewsService", dependencies: ["BookstoreCore", "BookstoreMongo"], swiftSettings: swiftSettings),
+        .target(
+            name: "ReviewsService",
+            dependencies: [
+                "BookstoreCore", "BookstoreMongo", "JSONKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "GatewayService",
             dependencies: [
-                "BookstoreCore",
+                "BookstoreCore", "JSONKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -169,13 +192,9 @@ let package = Package(
             name: "bookstore",
             dependencies: [
                 "BookstoreRuntime", "BookstoreCore", "LocalCluster", "JSONKit",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -196,10 +215,8 @@ let package = Package(
                 "ContractKit", "JSONKit", "LoadTestKit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Conformance/Sources/ConformanceKit",
             swiftSettings: swiftSettings
@@ -252,11 +269,26 @@ let package = Package(
 
         // MARK: Tests
 
+        /// Test support shared by the test targets (as `HummingbirdTesting`): requests and replies through
+        /// `TestClientProtocol`, test tokens, and the repository contracts every adapter must pass. Never a
+        /// dependency of a production target.
+        .target(
+            name: "BookstoreTesting",
+            dependencies: [
+                "BookstoreCore", "JSONKit", "PaymentsService", "ReviewsService",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(
             name: "ConformanceKitTests",
             dependencies: [
-                "ConformanceKit", "ContractKit", "JSONKit",
+                "ConformanceKit", "JSONKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Conformance/Tests/ConformanceKitTests",
             swiftSettings: swiftSettings
@@ -276,7 +308,12 @@ let package = Package(
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LocalClusterTests",
-            dependencies: ["LocalCluster", "BookstoreRuntime", "JSONKit", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "LocalCluster", "BookstoreRuntime", "JSONKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -287,27 +324,44 @@ let package = Package(
         ),
         .testTarget(
             name: "BookstoreCoreTests",
-            dependencies: ["BookstoreCore", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "BookstoreCore", "JSONKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "UsersServiceTests",
             dependencies: [
-                "UsersService", "BookstoreCore", "ContractKit", "FaultInjection", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "UsersService", "BookstoreCore", "BookstoreTesting", "ContractKit", "FaultInjection", "JSONKit",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PaymentsServiceTests",
             dependencies: [
-                "PaymentsService", "BookstoreCore", "ContractKit", "FaultInjection", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "PaymentsService", "BookstoreCore", "BookstoreTesting", "ContractKit", "FaultInjection", "JSONKit",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ReviewsServiceTests",
             dependencies: [
-                "ReviewsService", "BookstoreCore", "ContractKit", "FaultInjection", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "ReviewsService", "BookstoreCore", "BookstoreTesting", "ContractKit", "FaultInjection", "JSONKit",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -315,7 +369,9 @@ let package = Package(
             name: "GatewayServiceTests",
             dependencies: [
                 "GatewayService", "BookstoreCore", "JSONKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -328,7 +384,8 @@ let package = Package(
         .testTarget(
             name: "BookstoreRuntimeTests",
             dependencies: [
-                "BookstoreRuntime", "BookstoreCore", "JSONKit",
+                "BookstoreRuntime", "BookstoreCore", "BookstoreTesting", "JSONKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -337,12 +394,12 @@ let package = Package(
         ),
         .testTarget(
             name: "BookstoreMongoTests",
-            dependencies: ["BookstoreMongo", "BookstoreCore", "JSONKit"],
+            dependencies: ["BookstoreMongo", "BookstoreCore", "CMongoC", "JSONKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AMQPBusTests",
-            dependencies: ["AMQPBus", "BookstoreCore", "JSONKit"],
+            dependencies: ["AMQPBus", "BookstoreCore", "CRabbitMQ", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         /// Tests against real servers (PostgreSQL, RabbitMQ, a MongoDB-wire server); enabled by
@@ -350,12 +407,17 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "AMQPBus", "BookstoreCore", "BookstoreRuntime", "JSONKit", "BookstorePostgres", "UsersService", "BookstoreMongo",
+                "AMQPBus", "BookstoreCore", "BookstoreTesting", "JSONKit", "BookstorePostgres", "UsersService", "BookstoreMongo",
                 "ReviewsService", "PaymentsService",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,6 @@
 import BookstoreCore
 import BookstoreRuntime
+import BookstoreTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -33,6 +34,7 @@ func withEmbeddedSystem(_ body: @escaping @Sendable (any TestClientProtocol) asy
     }
 }
 
+/// Sends a request through the gateway (always as JSON) and checks it answered as the gateway.
 func call(
     _ client: any TestClientProtocol,
     _ method: HTTPRequest.Method,
@@ -40,12 +42,9 @@ func call(
     json: JSON? = nil,
     token: String? = nil
 ) async throws -> (status: HTTPResponse.Status, json: JSON) {
-    var headers: HTTPFields = [.contentType: "application/json"]
-    if let token { headers[.authorization] = "Bearer \(token)" }
-    return try await client.execute(uri: path, method: method, headers: headers, body: json.map { ByteBuffer(bytes: $0.bytes) }) { response in
-        #expect(response.headers[HTTPField.Name("X-Gateway-Service")!] == "bookstore-gateway" || response.status == .unauthorized)
-        return (response.status, (try? JSON.parse(Array(buffer: response.body))) ?? .null)
-    }
+    let reply = try await client.send(method, path, token: token, json: json, headers: [.contentType: "application/json"])
+    #expect(reply.headers[.gatewayService] == "bookstore-gateway" || reply.status == .unauthorized)
+    return (reply.status, reply.json)
 }
 
 @Suite(.serialized) struct EmbeddedSystemTests {

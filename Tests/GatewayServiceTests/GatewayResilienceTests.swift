@@ -148,7 +148,8 @@ import Testing
                 #expect(timedOut.status == 504)
                 #expect(timedOut.json?["status"] == "error")
                 #expect(ContinuousClock.now - start < .seconds(2))
-                #expect(upstreams[0].behaviour.hitCount == 1, "a timed-out GET is not retried")
+                // At most one: a timed-out GET is not retried (under load the 300 ms can pass before the replica reads it).
+                #expect(upstreams[0].behaviour.hitCount <= 1, "a timed-out GET is not retried")
                 let patient = try await send(gateway.url("/api/users/slow"), headers: [("Authorization", "Bearer \(userToken)")])
                 #expect(patient.status == 200, "the route's own timeout is longer")
                 let text = try await gateway.metrics()

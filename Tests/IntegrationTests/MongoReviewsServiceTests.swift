@@ -1,5 +1,6 @@
 import BookstoreCore
 import BookstoreMongo
+import BookstoreTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -13,10 +14,10 @@ import Testing
 @Suite(.enabled(if: IntegrationEnvironment.isEnabled, "needs BOOKSTORE_INTEGRATION=1 and ci/infra's MongoDB-wire server"))
 struct MongoReviewsServiceTests {
     static let secret = "reviews-integration-secret-0123456789-abcdef"
-    let tokens = TokenService(settings: TokenSettings(secret: Self.secret, algorithm: .hs512))
+    let tokens = TestTokens(secret: Self.secret)
 
     func token(_ user: String) -> String {
-        self.tokens.issue(for: Identity(userID: user, username: user, email: "\(user)@example.com", roles: [Identity.userRole]))
+        self.tokens.user(user)
     }
 
     /// The service on a fresh database, once it reports ready; the database is dropped afterwards.
@@ -142,29 +143,6 @@ struct MongoReviewsServiceTests {
             #expect(!write.text.contains("127.0.0.1"), "no driver text reaches the client")
             #expect(try await client.send(.get, "/api/reviews/book/book-1").status == .serviceUnavailable)
             #expect(try await client.send(.get, "/api/health/live").status == .ok)
-        }
-    }
-}
-
-struct MongoReviewsReply: Sendable {
-    let status: HTTPResponse.Status
-    let text: String
-
-    var json: JSON { (try? JSON.parse(self.text)) ?? .null }
-}
-
-extension TestClientProtocol {
-    /// Sends a request and reads the whole response.
-    fileprivate func send(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: JSON? = nil) async throws -> MongoReviewsReply {
-        var headers: HTTPFields = [:]
-        if let token { headers[.authorization] = "Bearer \(token)" }
-        var buffer: ByteBuffer?
-        if let json {
-            headers[.contentType] = "application/json"
-            buffer = ByteBuffer(bytes: json.bytes)
-        }
-        return try await self.execute(uri: uri, method: method, headers: headers, body: buffer) { response in
-            MongoReviewsReply(status: response.status, text: String(buffer: response.body))
         }
     }
 }

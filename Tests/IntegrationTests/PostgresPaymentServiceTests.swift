@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -10,8 +11,7 @@ import Testing
 @Suite(.enabled(if: IntegrationEnvironment.isEnabled, "needs BOOKSTORE_INTEGRATION=1 and ci/infra's PostgreSQL"))
 struct PostgresPaymentServiceTests {
     static let secret = "payments-integration-secret-0123456789-abcdef"
-    let token = TokenService(settings: TokenSettings(secret: Self.secret, algorithm: .hs512))
-        .issue(for: Identity(userID: "user-1", username: "user-1", email: "user-1@example.com", roles: [Identity.userRole]))
+    let token = TestTokens(secret: Self.secret).user("user-1")
 
     func settings(_ extra: [String: String]) -> Settings {
         IntegrationEnvironment.settings.with(
@@ -33,10 +33,10 @@ struct PostgresPaymentServiceTests {
         try await PostgresPaymentTestDatabase.dropAfterwards(database) {
             try await built.application.test(.router) { client in
                 let deadline = ContinuousClock.now + .seconds(20)
-                var ready = try await client.call(.get, "/actuator/health/readiness")
+                var ready = try await client.send(.get, "/actuator/health/readiness")
                 while ready.status != .ok, ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(50))
-                    ready = try await client.call(.get, "/actuator/health/readiness")
+                    ready = try await client.send(.get, "/actuator/health/readiness")
                 }
                 try #require(ready.status == .ok, "the service reports ready once the database is migrated")
                 try await body(client)
@@ -55,13 +55,13 @@ struct PostgresPaymentServiceTests {
         try await self.withService(bus: bus) { client in
             for headers: HTTPFields in [[:], [.idempotencyKey: "key-1"]] {
                 let order = headers.isEmpty ? "order-unkeyed" : "order-keyed"
-                let replies = try await withThrowingTaskGroup(of: PostgresPaymentReply.self) { group in
+                let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
                     for _ in 0..<20 {
                         group.addTask {
-                            try await client.call(.post, "/api/payments", token: self.token, json: self.body(order: order), headers: headers)
+                            try await client.send(.post, "/api/payments", token: self.token, json: self.body(order: order), headers: headers)
                         }
                     }
-                    return try await group.reduce(into: [PostgresPaymentReply]()) { $0.append($1) }
+                    return try await group.reduce(into: [Reply]()) { $0.append($1) }
                 }
                 #expect(replies.allSatisfy { $0.status == .created }, "\(replies.map(\.status))")
                 let ids = Set(replies.compactMap { $0.json["data"]?["paymentId"]?.stringValue })
@@ -69,7 +69,7 @@ struct PostgresPaymentServiceTests {
                 #expect(replies.filter(\.isReplay).count == 19)
                 #expect(replies.allSatisfy { $0.json["data"]?["amount"] == .number("19.90") })
             }
-            let list = try await client.call(.get, "/api/payments/user/user-1?page=1&limit=10", token: self.token)
+            let list = try await client.send(.get, "/api/payments/user/user-1?page=1&limit=10", token: self.token)
             #expect(list.status == .ok)
             #expect(list.json["data"]?["total"] == .int(2))
             #expect(list.json["data"]?["payments"]?[0]?["orderId"] == "order-keyed", "newest first")
@@ -79,38 +79,38 @@ struct PostgresPaymentServiceTests {
 
     @Test func paymentsAreStoredReadAndRefunded() async throws {
         try await self.withService(["PAYMENT_PROCESSING_MS": "0"]) { client in
-            let created = try await client.call(.post, "/api/payments", token: self.token, json: self.body())
+            let created = try await client.send(.post, "/api/payments", token: self.token, json: self.body())
             #expect(created.status == .created)
             let id = try #require(created.json["data"]?["paymentId"]?.stringValue)
-            let shown = try await client.call(.get, "/api/payments/\(id)", token: self.token)
+            let shown = try await client.send(.get, "/api/payments/\(id)", token: self.token)
             #expect(shown.status == .ok)
             #expect(shown.json["data"] == created.json["data"])
             #expect(shown.json["data"]?["status"] == "COMPLETED")
             #expect(shown.json["data"]?["currency"] == "EUR")
 
-            let refunded = try await client.call(.post, "/api/payments/\(id)/refund", token: self.token)
+            let refunded = try await client.send(.post, "/api/payments/\(id)/refund", token: self.token)
             #expect(refunded.status == .ok)
             #expect(refunded.json["data"]?["status"] == "REFUNDED")
             #expect(refunded.json["data"]?["refundedAt"]?.stringValue != nil)
-            let again = try await client.call(.post, "/api/payments/\(id)/refund", token: self.token)
+            let again = try await client.send(.post, "/api/payments/\(id)/refund", token: self.token)
             #expect(again.status == .conflict)
-            #expect(try await client.call(.get, "/api/payments/\(id)", token: self.token).json["data"]?["status"] == "REFUNDED")
-            #expect(try await client.call(.get, "/api/payments/not-a-payment", token: self.token).status == .notFound)
+            #expect(try await client.send(.get, "/api/payments/\(id)", token: self.token).json["data"]?["status"] == "REFUNDED")
+            #expect(try await client.send(.get, "/api/payments/not-a-payment", token: self.token).status == .notFound)
         }
     }
 
     @Test func anUnreachableDatabaseAnswers503AndNotReady() async throws {
         let settings = self.settings(["STORAGE": "postgresql", "POSTGRES_PORT": "9", "POSTGRES_DB": "nowhere", "POSTGRES_QUERY_TIMEOUT_MS": "500"])
         try await PaymentsJavaApp.build(settings: settings, bus: InProcessEventBus()).application.test(.router) { client in
-            #expect(try await client.call(.get, "/actuator/health/liveness").status == .ok)
-            let ready = try await client.call(.get, "/actuator/health/readiness")
+            #expect(try await client.send(.get, "/actuator/health/liveness").status == .ok)
+            let ready = try await client.send(.get, "/actuator/health/readiness")
             #expect(ready.status == .serviceUnavailable)
             let start = ContinuousClock.now
-            let reply = try await client.call(.post, "/api/payments", token: self.token, json: self.body())
+            let reply = try await client.send(.post, "/api/payments", token: self.token, json: self.body())
             #expect(reply.status == .serviceUnavailable)
             #expect(ContinuousClock.now - start < .seconds(3))
             #expect(!reply.text.contains("PSQL") && !reply.text.contains("Connection"), "no driver details: \(reply.text)")
-            #expect(try await client.call(.get, "/api/payments/user/user-1", token: self.token).status == .serviceUnavailable)
+            #expect(try await client.send(.get, "/api/payments/user/user-1", token: self.token).status == .serviceUnavailable)
         }
     }
 
@@ -124,35 +124,7 @@ struct PostgresPaymentServiceTests {
     }
 }
 
-/// A response read into memory.
-struct PostgresPaymentReply: Sendable {
-    let status: HTTPResponse.Status
-    let headers: HTTPFields
-    let text: String
-
-    var json: JSON { (try? JSON.parse(self.text)) ?? .null }
+extension Reply {
     /// Whether the service answered an earlier result (`Idempotent-Replayed: true`).
-    var isReplay: Bool { self.headers.contains { $0.name.canonicalName == "idempotent-replayed" && $0.value == "true" } }
-}
-
-extension TestClientProtocol {
-    /// Sends a request and reads the whole response.
-    fileprivate func call(
-        _ method: HTTPRequest.Method,
-        _ uri: String,
-        token: String? = nil,
-        json: JSON? = nil,
-        headers: HTTPFields = [:]
-    ) async throws -> PostgresPaymentReply {
-        var fields = headers
-        if let token { fields[.authorization] = "Bearer \(token)" }
-        var buffer: ByteBuffer?
-        if let json {
-            fields[.contentType] = "application/json"
-            buffer = ByteBuffer(bytes: json.bytes)
-        }
-        return try await self.execute(uri: uri, method: method, headers: fields, body: buffer) { response in
-            PostgresPaymentReply(status: response.status, headers: response.headers, text: String(buffer: response.body))
-        }
-    }
+    fileprivate var isReplay: Bool { self.headers.contains { $0.name.canonicalName == "idempotent-replayed" && $0.value == "true" } }
 }

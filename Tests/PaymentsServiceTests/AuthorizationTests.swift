@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -8,10 +9,10 @@ import Testing
 
 /// Every payment route needs a valid token, and users act only for themselves (admins for anyone).
 @Suite struct AuthorizationTests {
-    let tokens: Tokens
+    let tokens: TestTokens
 
     init() {
-        self.tokens = Tokens()
+        self.tokens = TestTokens(secret: testSecret)
     }
 
     /// Every protected operation, with a body where it takes one.
@@ -28,14 +29,13 @@ import Testing
     /// Tokens no service should accept.
     func badTokens() async throws -> [String: String] {
         let expired = self.tokens.user(now: Date().addingTimeInterval(-3 * 24 * 3600))
-        let forger = TokenService(settings: TokenSettings(secret: "another-secret-of-sufficient-length-000", algorithm: .hs512))
-        let forged = forger.issue(for: Identity(userID: "user-1", username: "u", email: "u@example.com", roles: [Identity.adminRole]))
-        let hs256 = TokenService(settings: TokenSettings(secret: testSecret, algorithm: .hs256))
-        let confused = hs256.issue(for: Identity(userID: "user-1", username: "u", email: "u@example.com", roles: []))
+        let forger = TestTokens(secret: "another-secret-of-sufficient-length-000")
+        let forged = forger.token(for: Identity(userID: "user-1", username: "u", email: "u@example.com", roles: [Identity.adminRole]))
+        let hs256 = TestTokens(secret: testSecret, algorithm: .hs256)
+        let confused = hs256.token(for: Identity(userID: "user-1", username: "u", email: "u@example.com", roles: []))
         let valid = self.tokens.user()
         let parts = valid.split(separator: ".")
-        let noneHeader = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64EncodedString()
-            .replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        let noneHeader = Base64URL.encode(#"{"alg":"none","typ":"JWT"}"#.utf8)
         let tampered = parts[0] + "." + parts[1] + "x." + parts[2]
         return [
             "expired": expired,

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -8,11 +9,11 @@ import Testing
 
 /// `payment.completed`, `payment.failed` and `payment.refunded` on `payment_exchange`, in each flavour's shape.
 @Suite struct EventTests {
-    let tokens: Tokens
+    let tokens: TestTokens
     static let testQueue = QueueSpec(name: "test.payment-events", bindings: [.init(exchange: Exchanges.payment, pattern: "payment.#")])
 
     init() {
-        self.tokens = Tokens()
+        self.tokens = TestTokens(secret: testSecret)
     }
 
     @Test func pythonEventsCarryTheFullPaymentInSnakeCase() async throws {

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import HTTPTypes
 import HummingbirdTesting
 import JSONKit
@@ -7,10 +8,10 @@ import Testing
 
 /// Repeated requests return the first result instead of charging twice, also under concurrency.
 @Suite struct IdempotencyTests {
-    let tokens: Tokens
+    let tokens: TestTokens
 
     init() {
-        self.tokens = Tokens()
+        self.tokens = TestTokens(secret: testSecret)
     }
 
     func total(_ client: some TestClientProtocol, user: String = "user-1") async throws -> JSON? {

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -8,11 +9,11 @@ import Testing
 
 /// The asynchronous request path over `payment_requests`.
 @Suite struct PaymentRequestConsumerTests {
-    let tokens: Tokens
+    let tokens: TestTokens
     static let replies = QueueSpec(name: "test.replies", bindings: [])
 
     init() {
-        self.tokens = Tokens()
+        self.tokens = TestTokens(secret: testSecret)
     }
 
     func request(_ body: JSON, replyTo: String? = replies.name, correlationID: String = "corr-1", messageID: String? = nil) -> EventMessage {

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -8,10 +9,10 @@ import Testing
 
 /// Every payment operation of both flavours: success and error paths, each response checked against the contract.
 @Suite struct PaymentsAPITests {
-    let tokens: Tokens
+    let tokens: TestTokens
 
     init() {
-        self.tokens = Tokens()
+        self.tokens = TestTokens(secret: testSecret)
     }
 
     @Test(arguments: Flavour.allCases)

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import HTTPTypes
 import HummingbirdTesting
 import JSONKit
@@ -7,10 +8,10 @@ import Testing
 
 /// The processor behind a retry policy and the `payment-processor` circuit breaker.
 @Suite struct ResilienceTests {
-    let tokens: Tokens
+    let tokens: TestTokens
 
     init() {
-        self.tokens = Tokens()
+        self.tokens = TestTokens(secret: testSecret)
     }
 
     @Test(arguments: Flavour.allCases)

@@ -1,16 +1,18 @@
 import BookstoreCore
+import BookstoreTesting
 import HTTPTypes
 import HummingbirdTesting
 import JSONKit
-import PaymentsService
 import Testing
+
+@testable import PaymentsService
 
 /// Health, metrics and configuration of both flavours.
 @Suite struct ServiceTests {
-    let tokens: Tokens
+    let tokens: TestTokens
 
     init() {
-        self.tokens = Tokens()
+        self.tokens = TestTokens(secret: testSecret)
     }
 
     @Test func pythonHealthRoutes() async throws {

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import ContractKit
 import Foundation
 import HTTPTypes
@@ -87,37 +88,8 @@ enum Contracts {
     }
 }
 
-/// Tokens for the test secret.
-struct Tokens {
-    let service: TokenService
-
-    init() {
-        self.service = TokenService(settings: TokenSettings(secret: testSecret, algorithm: .hs512))
-    }
-
-    func user(_ id: String = "user-1", now: Date = Date()) -> String {
-        self.service.issue(for: Identity(userID: id, username: id, email: "\(id)@example.com", roles: [Identity.userRole]), now: now)
-    }
-
-    func admin(_ id: String = "admin-1") -> String {
-        self.service.issue(
-            for: Identity(userID: id, username: id, email: "\(id)@example.com", roles: [Identity.userRole, Identity.adminRole])
-        )
-    }
-}
-
-/// A response read into memory.
-struct Reply: Sendable {
-    let status: HTTPResponse.Status
-    let headers: HTTPFields
-    let bytes: [UInt8]
-    /// The body of the request this replies to, if it had one (for the request checks of ``expectConforms``).
-    var requestBody: [UInt8]? = nil
-    /// The headers of the request this replies to.
-    var requestHeaders: [String: String] = [:]
-
-    var json: JSON { (try? JSON.parse(self.bytes)) ?? .null }
-    var text: String { String(decoding: self.bytes, as: UTF8.self) }
+extension Reply {
+    /// The envelope's `data`.
     var data: JSON? { self.json["data"] }
 
     /// The violations of this response against `document` for the request `method path`.
@@ -129,41 +101,6 @@ struct Reply: Sendable {
             contentType: self.headers[.contentType],
             body: self.bytes
         )
-    }
-}
-
-extension TestClientProtocol {
-    /// Sends a request and reads the whole response.
-    @discardableResult
-    func send(
-        _ method: HTTPRequest.Method,
-        _ uri: String,
-        token: String? = nil,
-        json: JSON? = nil,
-        body: String? = nil,
-        headers: HTTPFields = [:]
-    ) async throws -> Reply {
-        var fields = headers
-        if let token { fields[.authorization] = "Bearer \(token)" }
-        var buffer: ByteBuffer?
-        if let json {
-            fields[.contentType] = "application/json"
-            buffer = ByteBuffer(bytes: json.bytes)
-        } else if let body {
-            fields[.contentType] = "application/json"
-            buffer = ByteBuffer(string: body)
-        }
-        let requestBody = buffer.map { Array(buffer: $0) }
-        let requestHeaders = Dictionary(fields.map { ($0.name.canonicalName, $0.value) }) { first, _ in first }
-        return try await self.execute(uri: uri, method: method, headers: fields, body: buffer) { response in
-            Reply(
-                status: response.status,
-                headers: response.headers,
-                bytes: Array(buffer: response.body),
-                requestBody: requestBody,
-                requestHeaders: requestHeaders
-            )
-        }
     }
 }
 

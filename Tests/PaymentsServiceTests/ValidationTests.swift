@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import HTTPTypes
 import HummingbirdTesting
 import JSONKit
@@ -7,10 +8,10 @@ import Testing
 
 /// Request validation edges of POST /api/payments: never a 5xx, always the flavour's envelope.
 @Suite struct ValidationTests {
-    let tokens: Tokens
+    let tokens: TestTokens
 
     init() {
-        self.tokens = Tokens()
+        self.tokens = TestTokens(secret: testSecret)
     }
 
     static let badAmounts: [JSON] = [

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import ContractKit
 import Foundation
 import HTTPTypes

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import FaultInjection
 import HTTPTypes
 import Hummingbird

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -43,27 +44,12 @@ enum Fixture {
         secret: String = Fixture.secret,
         algorithm: TokenSettings.Algorithm = .hs512
     ) async throws -> String {
-        TokenService(settings: TokenSettings(secret: secret, algorithm: algorithm)).issue(for: identity, now: now)
+        TestTokens(secret: secret, algorithm: algorithm).token(for: identity, now: now)
     }
 
     /// An unsigned `alg: none` token carrying valid-looking claims for `identity`.
     static func unsignedToken(_ identity: Identity) -> String {
-        let now = Int(Date().timeIntervalSince1970)
-        let header: JSON = ["alg": "none", "typ": "JWT"]
-        let claims: JSON = [
-            "sub": .string(identity.userID),
-            "username": .string(identity.username),
-            "email": .string(identity.email),
-            "roles": .array(identity.roles.map(JSON.string)),
-            "iat": .int(now),
-            "exp": .int(now + 3600),
-        ]
-        return base64URL(header.bytes) + "." + base64URL(claims.bytes) + "."
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        TestTokens.unsigned(identity)
     }
 
     /// A valid create body; `overrides` replace or add fields, `removing` drops them.
@@ -86,20 +72,7 @@ enum Fixture {
     }
 }
 
-/// A response as the tests look at it.
-struct Reply: Sendable {
-    let status: HTTPResponse.Status
-    let headers: HTTPFields
-    let bytes: [UInt8]
-    /// The body of the request this replies to, if it had one.
-    var requestBody: [UInt8]? = nil
-
-    var code: Int { self.status.code }
-    var text: String { String(decoding: self.bytes, as: UTF8.self) }
-    /// The parsed body, or `null` when it is not JSON.
-    var json: JSON { (try? JSON.parse(self.bytes)) ?? .null }
-    var contentType: String? { self.headers[.contentType] }
-
+extension Reply {
     /// The `{"errors": [...]}` messages of a validation failure.
     var errors: [String] { self.json["errors"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
     /// The `{"error": ...}` message of any other failure.
@@ -133,23 +106,7 @@ struct Harness: Sendable {
         raw: String? = nil,
         headers extra: HTTPFields = [:]
     ) async throws -> Reply {
-        var headers = extra
-        if let token { headers[.authorization] = "Bearer \(token)" }
-        var body: ByteBuffer?
-        if let json {
-            headers[.contentType] = "application/json"
-            body = ByteBuffer(bytes: json.bytes)
-        } else if let raw {
-            headers[.contentType] = "application/json"
-            body = ByteBuffer(string: raw)
-        }
-        let response = try await self.client.execute(uri: uri, method: method, headers: headers, body: body)
-        return Reply(
-            status: response.status,
-            headers: response.headers,
-            bytes: Array(buffer: response.body),
-            requestBody: body.map { Array(buffer: $0) }
-        )
+        try await self.client.send(method, uri, token: token, json: json, body: raw, headers: extra)
     }
 
     /// Creates a review as `identity` and returns it, expecting 201.

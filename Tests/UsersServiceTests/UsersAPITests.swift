@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -178,7 +179,7 @@ import UsersService
 
 @Suite struct TokenAttackTests {
     func forge(_ identity: Identity, secret: String, algorithm: TokenSettings.Algorithm = .hs512, issuedAt: Date = Date()) -> String {
-        TokenService(settings: TokenSettings(secret: secret, algorithm: algorithm)).issue(for: identity, now: issuedAt)
+        TestTokens(secret: secret, algorithm: algorithm).token(for: identity, now: issuedAt)
     }
 
     @Test func protectedRoutesRejectMissingForgedExpiredAndNoneTokens() async throws {

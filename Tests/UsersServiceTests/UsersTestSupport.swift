@@ -1,4 +1,5 @@
 import BookstoreCore
+import BookstoreTesting
 import ContractKit
 import Foundation
 import Hummingbird
@@ -93,37 +94,29 @@ struct UsersClient {
         unavailableIsExpected: Bool = false,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Checked {
-        var headers = headers
-        if let token { headers[.authorization] = "Bearer \(token)" }
-        let requestBody = raw.map { Array($0.utf8) } ?? json.map(\.bytes)
-        let body = requestBody.map { ByteBuffer(bytes: $0) }
-        if body != nil { headers[.contentType] = "application/json" }
-        return try await self.client.execute(uri: path, method: method, headers: headers, body: body) { response in
-            let bytes = Array(buffer: response.body)
-            if !(unavailableIsExpected && response.status == .serviceUnavailable) {
-                #expect(response.status.code < 500, "no 5xx for \(method) \(path)", sourceLocation: sourceLocation)
-            }
-            let pathOnly = String(path.split(separator: "?", maxSplits: 1).first ?? "")
-            if usersContract.operation(method: method.rawValue, path: pathOnly) != nil {
-                let violations = usersContract.validateResponse(
-                    method: method.rawValue,
-                    path: pathOnly,
-                    status: Int(response.status.code),
-                    contentType: response.headers[.contentType],
-                    body: bytes
-                )
-                #expect(violations.isEmpty, "\(method) \(path) → \(response.status.code): \(violations)", sourceLocation: sourceLocation)
-                let disagreement = usersContract.requestDisagreement(
-                    method: method.rawValue,
-                    target: path,
-                    body: requestBody,
-                    status: Int(response.status.code)
-                )
-                #expect(disagreement == nil, "\(disagreement ?? "")", sourceLocation: sourceLocation)
-            }
-            let json = (try? JSON.parse(bytes)) ?? .null
-            return Checked(status: response.status, headers: response.headers, json: json)
+        let reply = try await self.client.send(method, path, token: token, json: json, body: raw, headers: headers)
+        if !(unavailableIsExpected && reply.status == .serviceUnavailable) {
+            #expect(reply.code < 500, "no 5xx for \(method) \(path)", sourceLocation: sourceLocation)
         }
+        let pathOnly = String(path.split(separator: "?", maxSplits: 1).first ?? "")
+        if usersContract.operation(method: method.rawValue, path: pathOnly) != nil {
+            let violations = usersContract.validateResponse(
+                method: method.rawValue,
+                path: pathOnly,
+                status: reply.code,
+                contentType: reply.contentType,
+                body: reply.bytes
+            )
+            #expect(violations.isEmpty, "\(method) \(path) → \(reply.code): \(violations)", sourceLocation: sourceLocation)
+            let disagreement = usersContract.requestDisagreement(
+                method: method.rawValue,
+                target: path,
+                body: reply.requestBody,
+                status: reply.code
+            )
+            #expect(disagreement == nil, "\(disagreement ?? "")", sourceLocation: sourceLocation)
+        }
+        return Checked(status: reply.status, headers: reply.headers, json: reply.json)
     }
 
     /// Registers a user and logs in; returns (id, token).

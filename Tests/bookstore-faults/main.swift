@@ -38,9 +38,7 @@ struct BookstoreFaults: AsyncParsableCommand {
 
         func run() async throws {
             let settings = Settings(environment: ProcessInfo.processInfo.environment)
-            let level = Logger.Level(rawValue: settings.string("LOG_LEVEL", default: "warning").lowercased()) ?? .warning
-            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
-            let logger = Logger(label: "bookstore-faults")
+            let logger = Runtime.bootstrapLogging(settings: settings, label: "bookstore-faults", defaultLevel: .warning)
             let ready: @Sendable ([(ServiceKind, String)]) -> Void = { _ in
                 FileHandle.standardError.write(Data("Bookstore is up with fault \(self.fault)\n".utf8))
             }

@@ -15,7 +15,7 @@ public struct PaymentsSettings: Sendable {
     public var isRequestConsumerEnabled: Bool
     public var eventRelayInterval: Duration
 
-    public init(settings: Settings, flavour: PaymentFlavour) throws(ConfigurationError) {
+    init(settings: Settings, flavour: some PaymentFlavour) throws(ConfigurationError) {
         self.storage = try settings.choice("STORAGE", default: "memory", allowed: ["memory", "mongo", "mongodb", "postgres", "postgresql"])
         let delay = try settings.int("PAYMENT_PROCESSING_MS", default: 200, range: 0...60_000)
         self.processor = SimulatedProcessor.Configuration(
@@ -32,7 +32,7 @@ public struct PaymentsSettings: Sendable {
             failureThreshold: try settings.int("PAYMENT_BREAKER_FAILURES", default: 5, range: 1...1000),
             openDuration: .seconds(try settings.int("PAYMENT_BREAKER_OPEN_SECONDS", default: 30, range: 1...3600))
         )
-        self.isRequestConsumerEnabled = try settings.bool("PAYMENT_REQUESTS_CONSUMER", default: flavour == .python)
+        self.isRequestConsumerEnabled = try settings.bool("PAYMENT_REQUESTS_CONSUMER", default: flavour.consumesPaymentRequestsByDefault)
         self.eventRelayInterval = .milliseconds(try settings.int("PAYMENT_EVENT_RELAY_MS", default: 5000, range: 100...3_600_000))
     }
 

@@ -2,20 +2,18 @@ import BookstoreCore
 import Foundation
 import JSONKit
 
-/// The two API flavours sharing the payment domain.
-public enum PaymentFlavour: String, Sendable {
-    /// Flask style: snake_case, `{status, message, timestamp, data, errors?}` envelopes.
-    case python
-    /// Spring Boot style: camelCase, `ApiResponse` envelopes, upper-case enums.
-    case java
-}
-
 /// Publishes `payment.completed`, `payment.failed` and `payment.refunded` on `payment_exchange`, in the flavour's
 /// shape, after the state change is stored.
 struct PaymentEvents: Sendable {
     let publisher: EventPublisher
-    let flavour: PaymentFlavour
+    let flavour: any PaymentFlavour
     let serviceName: String
+
+    init(publisher: EventPublisher, flavour: some PaymentFlavour, serviceName: String) {
+        self.publisher = publisher
+        self.flavour = flavour
+        self.serviceName = serviceName
+    }
 
     /// The routing key announcing a payment in `status`, if that status is announced.
     static func routingKey(for status: PaymentStatus) -> String? {
@@ -41,33 +39,8 @@ struct PaymentEvents: Sendable {
         )
     }
 
-    /// Python: `{event_type, service, timestamp, data:{payment}}`. Java: `{eventType, service, paymentId, orderId,
-    /// userId, amount, currency, status, transactionId, message, bookId, timestamp}` without null members.
+    /// The flavour's event body (``PaymentFlavour/eventPayload(for:routingKey:serviceName:at:)``).
     func payload(for payment: Payment, routingKey: String, at date: Date) -> JSON {
-        switch self.flavour {
-        case .python:
-            return [
-                "event_type": .string(routingKey),
-                "service": .string(self.serviceName),
-                "timestamp": .string(Timestamp.iso8601(date)),
-                "data": PythonFormat.payment(payment),
-            ]
-        case .java:
-            var object: JSONObject = [
-                "eventType": .string(routingKey),
-                "service": .string(self.serviceName),
-                "paymentId": .string(payment.paymentID),
-                "orderId": .string(payment.orderID),
-                "userId": .string(payment.userID),
-                "amount": payment.amount.json,
-                "currency": .string(payment.currency.rawValue),
-                "status": .string(JavaFormat.name(payment.status)),
-            ]
-            if let transactionID = payment.transactionID { object["transactionId"] = .string(transactionID) }
-            object["message"] = .string(payment.message)
-            if let bookID = payment.bookID { object["bookId"] = .string(bookID) }
-            object["timestamp"] = .string(Timestamp.iso8601(date))
-            return .object(object)
-        }
+        self.flavour.eventPayload(for: payment, routingKey: routingKey, serviceName: self.serviceName, at: date)
     }
 }

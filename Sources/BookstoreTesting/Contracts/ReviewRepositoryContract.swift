@@ -5,16 +5,34 @@ import ReviewsService
 import Testing
 
 /// What every `ReviewRepository` and `PurchaseRepository` adapter must do, whatever the store: the shared fixtures and
-/// test bodies of `MongoReviewRepositoryTests` and `MemoryReviewRepositoryContractTests`. Each body expects an empty
-/// repository; the suites keep their own `@Test` functions (and what is specific to their store) and call these.
-enum ReviewRepositoryContract {
-    static func review(book: String = "b", user: String = "u", rating: Int = 3, at date: Date = Date()) -> Review {
+/// test bodies of `MemoryReviewRepositoryContractTests` (ReviewsServiceTests) and `MongoReviewRepositoryTests`
+/// (IntegrationTests). Each body expects an empty repository. The suites run ``checks`` and ``purchaseChecks`` as
+/// parameterised tests and keep their own `@Test` functions for what is specific to their store.
+public enum ReviewRepositoryContract {
+    /// Every store-agnostic check of a `ReviewRepository`, by the name of its body.
+    public static let checks: [ContractCheck<any ReviewRepository>] = [
+        ContractCheck("everyOperationRoundTrips") { try await everyOperationRoundTrips($0) },
+        ContractCheck("concurrentCreatesKeepOneActiveReview") { try await concurrentCreatesKeepOneActiveReview($0) },
+        ContractCheck("theUniqueConstraintsAndTheirErrors") { try await theUniqueConstraintsAndTheirErrors($0) },
+        ContractCheck("listsNewestFirstWithTiesInInsertionOrder") { try await listsNewestFirstWithTiesInInsertionOrder($0) },
+        ContractCheck("statsAndConcurrentHelpfulVotes") { try await statsAndConcurrentHelpfulVotes($0) },
+        ContractCheck("softDeletesAreFinal") { try await softDeletesAreFinal($0) },
+        ContractCheck("deleteAllRemovesOnlyThatUsersVisibleReviews") { try await deleteAllRemovesOnlyThatUsersVisibleReviews($0) },
+    ]
+
+    /// Every store-agnostic check of a `PurchaseRepository`.
+    public static let purchaseChecks: [ContractCheck<any PurchaseRepository>] = [
+        ContractCheck("purchasesAreRecordedAndRevoked") { try await purchasesAreRecordedAndRevoked($0) },
+        ContractCheck("refundsWithoutAKnownPaymentAndBeforeThePayment") { try await refundsWithoutAKnownPaymentAndBeforeThePayment($0) },
+    ]
+
+    public static func review(book: String = "b", user: String = "u", rating: Int = 3, at date: Date = Date()) -> Review {
         Review(bookID: book, userID: user, rating: rating, title: "t", comment: "c", createdAt: date)
     }
 
     /// Creates, finds, updates, votes, lists and deletes one review; `afterCreate` runs once the review is stored and
     /// before it changes, for checks of its stored form.
-    static func everyOperationRoundTrips(
+    public static func everyOperationRoundTrips(
         _ repository: any ReviewRepository,
         afterCreate: (Review) async throws -> Void = { _ in }
     ) async throws {
@@ -60,7 +78,7 @@ enum ReviewRepositoryContract {
     }
 
     /// `tasks` parallel creates of the same (book, user): one succeeds, every other fails as `duplicateActiveReview`.
-    static func concurrentCreatesKeepOneActiveReview(_ repository: any ReviewRepository, tasks: Int = 20) async throws {
+    public static func concurrentCreatesKeepOneActiveReview(_ repository: any ReviewRepository, tasks: Int = 20) async throws {
         let errors = await withTaskGroup(of: (any Error)?.self) { group in
             for _ in 0..<tasks {
                 group.addTask {
@@ -80,7 +98,7 @@ enum ReviewRepositoryContract {
         #expect(page.total == 1)
     }
 
-    static func theUniqueConstraintsAndTheirErrors(_ repository: any ReviewRepository) async throws {
+    public static func theUniqueConstraintsAndTheirErrors(_ repository: any ReviewRepository) async throws {
         let first = self.review(book: "b1")
         try await repository.create(first)
         var clash = self.review(book: "b2")
@@ -98,7 +116,7 @@ enum ReviewRepositoryContract {
         try await repository.create(self.review(book: "b1"))
     }
 
-    static func listsNewestFirstWithTiesInInsertionOrder(_ repository: any ReviewRepository) async throws {
+    public static func listsNewestFirstWithTiesInInsertionOrder(_ repository: any ReviewRepository) async throws {
         let now = Date()
         let old = self.review(user: "u1", at: now.addingTimeInterval(-60))
         let tiedFirst = self.review(user: "u2", at: now)
@@ -125,7 +143,7 @@ enum ReviewRepositoryContract {
         #expect(try await repository.list(userID: "user7", offset: 0, limit: 5).reviews.map(\.bookID) == ["many"])
     }
 
-    static func statsAndConcurrentHelpfulVotes(_ repository: any ReviewRepository) async throws {
+    public static func statsAndConcurrentHelpfulVotes(_ repository: any ReviewRepository) async throws {
         for (index, rating) in [5, 4, 4, 1, 5, 5].enumerated() {
             try await repository.create(self.review(book: "s", user: "u\(index)", rating: rating))
         }
@@ -145,7 +163,7 @@ enum ReviewRepositoryContract {
         #expect(try await repository.find(id: target.id)?.helpfulCount == 20, "no vote lost")
     }
 
-    static func softDeletesAreFinal(_ repository: any ReviewRepository) async throws {
+    public static func softDeletesAreFinal(_ repository: any ReviewRepository) async throws {
         let review = self.review()
         try await repository.create(review)
         let deleted = try #require(try await repository.delete(id: review.id, at: Date()))
@@ -157,7 +175,7 @@ enum ReviewRepositoryContract {
         #expect(try await repository.stats(bookID: "b").totalReviews == 0)
     }
 
-    static func deleteAllRemovesOnlyThatUsersVisibleReviews(_ repository: any ReviewRepository) async throws {
+    public static func deleteAllRemovesOnlyThatUsersVisibleReviews(_ repository: any ReviewRepository) async throws {
         let a1 = self.review(book: "b1", user: "a")
         let a2 = self.review(book: "b2", user: "a")
         var a3 = self.review(book: "b3", user: "a")
@@ -172,7 +190,7 @@ enum ReviewRepositoryContract {
         #expect(try await repository.find(id: other.id)?.status == .active)
     }
 
-    static func purchasesAreRecordedAndRevoked(_ purchases: any PurchaseRepository) async throws {
+    public static func purchasesAreRecordedAndRevoked(_ purchases: any PurchaseRepository) async throws {
         #expect(await purchases.isHealthy())
         #expect(try await purchases.hasPurchased(userID: "u", bookID: "b") == false)
         try await purchases.recordPurchase(paymentID: "p1", userID: "u", bookID: "b")
@@ -191,7 +209,7 @@ enum ReviewRepositoryContract {
         #expect(try await purchases.hasPurchased(userID: "u", bookID: "b") == false)
     }
 
-    static func refundsWithoutAKnownPaymentAndBeforeThePayment(_ purchases: any PurchaseRepository) async throws {
+    public static func refundsWithoutAKnownPaymentAndBeforeThePayment(_ purchases: any PurchaseRepository) async throws {
         try await purchases.recordPurchase(paymentID: "p1", userID: "u", bookID: "b")
         try await purchases.revokePurchase(paymentID: nil, userID: "u", bookID: "b")
         #expect(try await purchases.hasPurchased(userID: "u", bookID: "b") == false)
@@ -212,31 +230,5 @@ enum ReviewRepositoryContract {
             try await group.waitForAll()
         }
         #expect(try await purchases.hasPurchased(userID: "v", bookID: "e"))
-    }
-}
-
-/// The in-memory adapters (embedded mode and unit tests) held to the same contract; need no server, so they always run.
-@Suite struct MemoryReviewRepositoryContractTests {
-    let repository = MemoryReviewRepository()
-    let purchases = MemoryPurchaseRepository()
-
-    @Test func everyOperationRoundTrips() async throws { try await ReviewRepositoryContract.everyOperationRoundTrips(self.repository) }
-    @Test func concurrentCreatesKeepOneActiveReview() async throws {
-        try await ReviewRepositoryContract.concurrentCreatesKeepOneActiveReview(self.repository, tasks: 100)
-    }
-    @Test func theUniqueConstraintsAndTheirErrors() async throws {
-        try await ReviewRepositoryContract.theUniqueConstraintsAndTheirErrors(self.repository)
-    }
-    @Test func listsNewestFirstWithTiesInInsertionOrder() async throws {
-        try await ReviewRepositoryContract.listsNewestFirstWithTiesInInsertionOrder(self.repository)
-    }
-    @Test func statsAndConcurrentHelpfulVotes() async throws { try await ReviewRepositoryContract.statsAndConcurrentHelpfulVotes(self.repository) }
-    @Test func softDeletesAreFinal() async throws { try await ReviewRepositoryContract.softDeletesAreFinal(self.repository) }
-    @Test func deleteAllRemovesOnlyThatUsersVisibleReviews() async throws {
-        try await ReviewRepositoryContract.deleteAllRemovesOnlyThatUsersVisibleReviews(self.repository)
-    }
-    @Test func purchasesAreRecordedAndRevoked() async throws { try await ReviewRepositoryContract.purchasesAreRecordedAndRevoked(self.purchases) }
-    @Test func refundsWithoutAKnownPaymentAndBeforeThePayment() async throws {
-        try await ReviewRepositoryContract.refundsWithoutAKnownPaymentAndBeforeThePayment(self.purchases)
     }
 }

@@ -4,13 +4,31 @@ import PaymentsService
 import Testing
 
 /// What every `PaymentRepository` adapter must do, whatever the store: the shared fixtures and test bodies of
-/// `MongoPaymentRepositoryTests` and `PostgresPaymentRepositoryTests`. Each body expects an empty repository; the
-/// suites keep their own `@Test` functions (and what is specific to their store) and call these.
-enum PaymentRepositoryContract {
-    /// A millisecond timestamp, the precision the service writes.
-    static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+/// `MemoryPaymentRepositoryContractTests` (PaymentsServiceTests), `MongoPaymentRepositoryTests` and
+/// `PostgresPaymentRepositoryTests` (IntegrationTests). Each body expects an empty repository. The suites run
+/// ``checks`` as one parameterised test and keep their own `@Test` functions for what is specific to their store.
+public enum PaymentRepositoryContract {
+    /// Every store-agnostic check, by the name of its body.
+    public static let checks: [ContractCheck<any PaymentRepository>] = [
+        ContractCheck("everyOperationRoundTripsExactly") { _ = try await everyOperationRoundTripsExactly($0) },
+        ContractCheck("moneyIsStoredAsExactDecimals") { try await moneyIsStoredAsExactDecimals($0) },
+        ContractCheck("paymentIDIsUnique") { try await paymentIDIsUnique($0) },
+        ContractCheck("idempotencyKeysAreUniquePerUser") { try await idempotencyKeysAreUniquePerUser($0) },
+        ContractCheck("anUnkeyedFingerprintIsClaimedOnceUntilItFails") { try await anUnkeyedFingerprintIsClaimedOnceUntilItFails($0) },
+        ContractCheck("updatesAreConditionalOnTheStatus") { try await updatesAreConditionalOnTheStatus($0) },
+        ContractCheck("concurrentRefundsHaveOneWinner") { try await concurrentRefundsHaveOneWinner($0) },
+        ContractCheck("anAbandonedClaimIsTakenOverOnce") { try await anAbandonedClaimIsTakenOverOnce($0) },
+        ContractCheck("messageClaimsAreLeases") { try await messageClaimsAreLeases($0) },
+        ContractCheck("pendingEventsAreStoredWithTheStateChange") { try await pendingEventsAreStoredWithTheStateChange($0) },
+        ContractCheck("deletingAPendingClaimReleasesItsKeys") { try await deletingAPendingClaimReleasesItsKeys($0) },
+        ContractCheck("listsNewestFirstWithTotals") { try await listsNewestFirstWithTotals($0) },
+        ContractCheck("twentyParallelIdenticalClaimsHaveOneWinner") { try await twentyParallelIdenticalClaimsHaveOneWinner($0) },
+    ]
 
-    static func payment(
+    /// A millisecond timestamp, the precision the service writes.
+    public static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+
+    public static func payment(
         id: String = UUID().uuidString.lowercased(),
         order: String = "order-1",
         user: String = "user-1",
@@ -38,7 +56,7 @@ enum PaymentRepositoryContract {
     }
 
     /// Runs `count` copies of `operation` in parallel: how many succeeded, and the errors of the others.
-    static func race(
+    public static func race(
         _ count: Int,
         _ operation: @escaping @Sendable (Int) async throws(PaymentRepositoryError) -> Void
     ) async -> (wins: Int, errors: [PaymentRepositoryError]) {
@@ -65,7 +83,7 @@ enum PaymentRepositoryContract {
     /// Inserts, finds, updates, lists and deletes; returns the keyed payment as finally stored (refunded), for checks
     /// of its stored form.
     @discardableResult
-    static func everyOperationRoundTripsExactly(_ repository: any PaymentRepository) async throws -> Payment {
+    public static func everyOperationRoundTripsExactly(_ repository: any PaymentRepository) async throws -> Payment {
         var payment = self.payment(id: "6f1c2a52-8d4e-4a0b-9a57-0f8f5d2b8c11", key: "key-1")
         payment.amount = Money(cents: 100_000_000)
         payment.currency = .gbp
@@ -107,13 +125,13 @@ enum PaymentRepositoryContract {
 
     /// The amounts `moneyIsStoredAsExactDecimals` stores, in cents, with their exact decimal text; payment `p<cents>`
     /// holds each.
-    static let exactAmounts: [Int64: String] = [
+    public static let exactAmounts: [Int64: String] = [
         1: "0.01", 10: "0.10", 1990: "19.90", 99_999_999: "999999.99", 100_000_000: "1000000.00", 12_345_678: "123456.78",
     ]
 
     /// Stores one payment per `exactAmounts` entry and reads each amount back unchanged; the suites then check the
     /// stored form.
-    static func moneyIsStoredAsExactDecimals(_ repository: any PaymentRepository) async throws {
+    public static func moneyIsStoredAsExactDecimals(_ repository: any PaymentRepository) async throws {
         for cents in self.exactAmounts.keys.sorted() {
             var payment = self.payment(id: "p\(cents)", order: "o\(cents)")
             payment.amount = Money(cents: cents)
@@ -122,7 +140,7 @@ enum PaymentRepositoryContract {
         }
     }
 
-    static func paymentIDIsUnique(_ repository: any PaymentRepository) async throws {
+    public static func paymentIDIsUnique(_ repository: any PaymentRepository) async throws {
         let first = self.payment(id: "p1")
         try await repository.insert(first)
         await #expect(throws: PaymentRepositoryError.duplicatePaymentID) {
@@ -134,7 +152,7 @@ enum PaymentRepositoryContract {
         #expect(try await repository.find(paymentID: "p1") == first)
     }
 
-    static func idempotencyKeysAreUniquePerUser(_ repository: any PaymentRepository) async throws {
+    public static func idempotencyKeysAreUniquePerUser(_ repository: any PaymentRepository) async throws {
         try await repository.insert(self.payment(order: "a", key: "k1"))
         await #expect(throws: PaymentRepositoryError.duplicateIdempotencyKey) {
             try await repository.insert(self.payment(order: "b", key: "k1"))
@@ -154,7 +172,7 @@ enum PaymentRepositoryContract {
         }
     }
 
-    static func anUnkeyedFingerprintIsClaimedOnceUntilItFails(_ repository: any PaymentRepository) async throws {
+    public static func anUnkeyedFingerprintIsClaimedOnceUntilItFails(_ repository: any PaymentRepository) async throws {
         var first = self.payment(id: "p1")
         try await repository.insert(first)
         await #expect(throws: PaymentRepositoryError.duplicateFingerprint) { try await repository.insert(self.payment(id: "p2")) }
@@ -177,7 +195,7 @@ enum PaymentRepositoryContract {
         await #expect(throws: PaymentRepositoryError.duplicateFingerprint) { try await repository.update(revived, expectedStatus: .failed) }
     }
 
-    static func updatesAreConditionalOnTheStatus(_ repository: any PaymentRepository) async throws {
+    public static func updatesAreConditionalOnTheStatus(_ repository: any PaymentRepository) async throws {
         var payment = self.payment(id: "p1")
         try await repository.insert(payment)
         payment.status = .completed
@@ -193,7 +211,7 @@ enum PaymentRepositoryContract {
         }
     }
 
-    static func concurrentRefundsHaveOneWinner(_ repository: any PaymentRepository) async throws {
+    public static func concurrentRefundsHaveOneWinner(_ repository: any PaymentRepository) async throws {
         var completed = self.payment(id: "p1", status: .completed)
         completed.transactionID = "TXN-0123456789AB"
         try await repository.insert(completed)
@@ -210,7 +228,7 @@ enum PaymentRepositoryContract {
     }
 
     /// Of 20 concurrent takeovers of one stale claim exactly one wins; a fresh claim or a finished payment is never taken.
-    static func anAbandonedClaimIsTakenOverOnce(_ repository: any PaymentRepository) async throws {
+    public static func anAbandonedClaimIsTakenOverOnce(_ repository: any PaymentRepository) async throws {
         let stale = self.payment(id: "p1", key: "k", createdAt: Self.date(1_700_000_000_000))
         try await repository.insert(stale)
         let cutoff = Self.date(1_700_000_060_000)
@@ -233,7 +251,7 @@ enum PaymentRepositoryContract {
 
     /// The message ledger's leases: one winner among concurrent claims; an unexpired claim is in progress, an expired
     /// one is taken over; a completed message stays a duplicate (release does not undo it); release frees a claim.
-    static func messageClaimsAreLeases(_ repository: any PaymentRepository) async throws {
+    public static func messageClaimsAreLeases(_ repository: any PaymentRepository) async throws {
         let now = Date()
         let lease = now.addingTimeInterval(30)
         let outcomes = await withTaskGroup(of: LedgerClaim?.self) { group in
@@ -258,7 +276,7 @@ enum PaymentRepositoryContract {
 
     /// The transactional outbox: a state change stores its pending event id in the same write; the relay finds it
     /// (oldest first, only changes older than its cut-off) and clears it only if it is still the same event.
-    static func pendingEventsAreStoredWithTheStateChange(_ repository: any PaymentRepository) async throws {
+    public static func pendingEventsAreStoredWithTheStateChange(_ repository: any PaymentRepository) async throws {
         let claim = self.payment(id: "p1", key: "k", createdAt: Self.date(1_700_000_000_000))
         try await repository.insert(claim)
         try await repository.insert(self.payment(id: "p2", key: "k2", createdAt: Self.date(1_700_000_000_000)))
@@ -278,7 +296,7 @@ enum PaymentRepositoryContract {
         #expect(try await repository.withPendingEvents(updatedBefore: Self.date(1_800_000_000_000), limit: 10).isEmpty)
     }
 
-    static func deletingAPendingClaimReleasesItsKeys(_ repository: any PaymentRepository) async throws {
+    public static func deletingAPendingClaimReleasesItsKeys(_ repository: any PaymentRepository) async throws {
         try await repository.insert(self.payment(id: "p1", key: "k"))
         try await repository.insert(self.payment(id: "p2"))
         try await repository.delete(paymentID: "p1", expectedStatus: .pending)
@@ -298,7 +316,7 @@ enum PaymentRepositoryContract {
         #expect(try await repository.find(paymentID: "p5") == completed)
     }
 
-    static func listsNewestFirstWithTotals(_ repository: any PaymentRepository) async throws {
+    public static func listsNewestFirstWithTotals(_ repository: any PaymentRepository) async throws {
         let start: Int64 = 1_700_000_000_000
         for index in 0..<5 {
             try await repository.insert(self.payment(id: "p\(index)", order: "o\(index)", createdAt: self.date(start + Int64(index) * 1000)))
@@ -322,7 +340,7 @@ enum PaymentRepositoryContract {
         #expect(try await repository.list(userID: "user-2", offset: 0, limit: 10).payments.map(\.paymentID) == ["x"])
     }
 
-    static func twentyParallelIdenticalClaimsHaveOneWinner(_ repository: any PaymentRepository) async throws {
+    public static func twentyParallelIdenticalClaimsHaveOneWinner(_ repository: any PaymentRepository) async throws {
         // Unkeyed: the unique index on the active fingerprint decides.
         let unkeyed = await self.race(20) { _ async throws(PaymentRepositoryError) in try await repository.insert(Self.payment()) }
         #expect(unkeyed.wins == 1)
@@ -345,7 +363,7 @@ enum PaymentRepositoryContract {
 
     /// On a store that cannot be reached: not healthy, and every operation fails as `unavailable` ("database
     /// unavailable…") within three seconds, bounded by the store's `timeoutSetting` (set to 500 ms by the suite).
-    static func everyOperationIsUnavailableWithinTheTimeout(_ repository: any PaymentRepository, timeoutSetting: String) async throws {
+    public static func everyOperationIsUnavailableWithinTheTimeout(_ repository: any PaymentRepository, timeoutSetting: String) async throws {
         #expect(await repository.isHealthy() == false)
         let clock = ContinuousClock()
         let operations: [(String, @Sendable () async throws -> Void)] = [
@@ -372,34 +390,5 @@ enum PaymentRepositoryContract {
             // 500 ms each; the margin is for a loaded machine (the drivers' defaults would take 10–30 s).
             #expect(clock.now - start < .seconds(3), "bounded by \(timeoutSetting)")
         }
-    }
-}
-
-/// The in-memory adapter (embedded mode and unit tests) held to the same contract; needs no server, so it always runs.
-@Suite struct MemoryPaymentRepositoryContractTests {
-    let repository = MemoryPaymentRepository()
-
-    @Test func everyOperationRoundTripsExactly() async throws {
-        _ = try await PaymentRepositoryContract.everyOperationRoundTripsExactly(self.repository)
-    }
-    @Test func moneyIsStoredAsExactDecimals() async throws { try await PaymentRepositoryContract.moneyIsStoredAsExactDecimals(self.repository) }
-    @Test func paymentIDIsUnique() async throws { try await PaymentRepositoryContract.paymentIDIsUnique(self.repository) }
-    @Test func idempotencyKeysAreUniquePerUser() async throws { try await PaymentRepositoryContract.idempotencyKeysAreUniquePerUser(self.repository) }
-    @Test func anUnkeyedFingerprintIsClaimedOnceUntilItFails() async throws {
-        try await PaymentRepositoryContract.anUnkeyedFingerprintIsClaimedOnceUntilItFails(self.repository)
-    }
-    @Test func updatesAreConditionalOnTheStatus() async throws {
-        try await PaymentRepositoryContract.updatesAreConditionalOnTheStatus(self.repository)
-    }
-    @Test func concurrentRefundsHaveOneWinner() async throws { try await PaymentRepositoryContract.concurrentRefundsHaveOneWinner(self.repository) }
-    @Test func deletingAPendingClaimReleasesItsKeys() async throws {
-        try await PaymentRepositoryContract.deletingAPendingClaimReleasesItsKeys(self.repository)
-    }
-    @Test func listsNewestFirstWithTotals() async throws {
-        try await PaymentRepositoryContract.listsNewestFirstWithTotals(self.repository)
-        #expect(await self.repository.isHealthy())
-    }
-    @Test func twentyParallelIdenticalClaimsHaveOneWinner() async throws {
-        try await PaymentRepositoryContract.twentyParallelIdenticalClaimsHaveOneWinner(self.repository)
     }
 }
