@@ -218,6 +218,49 @@ public enum AsyncSuite {
                     context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
                 }
             },
+            self.check(
+                "ASYNC-EVENT-AFTER-CONNECTION-CLOSE",
+                "After the broker closes every client connection, a review created at once and one created after the reconnection both publish review.created"
+            ) { context in
+                let user = try await context.user("alice")
+                try await self.withQueue(context, "reconnect", bindings: [("review_exchange", "review.created")]) { rabbit, queue in
+                    let open = try await rabbit.connections()
+                    guard !open.isEmpty else {
+                        throw CheckBlocked(fixture: "GET /api/vhosts/…/connections (the services' broker connections)", seen: "none open")
+                    }
+                    for name in open { try await rabbit.closeConnection(name, reason: "conformance ASYNC-EVENT-AFTER-CONNECTION-CLOSE") }
+                    context.note("closed \(open.count) broker connections")
+                    // At once, while the services notice the close and reconnect: an outbox keeps the event; a 503 is
+                    // allowed (nothing was accepted), a 201 whose event never arrives is a loss.
+                    var accepted: [String] = []
+                    let early = try await context.http.post(
+                        "/api/reviews",
+                        json: context.reviewBody(bookID: await context.uniqueName("book"), userID: user.id, rating: 4),
+                        token: user.token
+                    )
+                    if early.status == 201, let id = early.json?["review_id"]?.stringValue {
+                        accepted.append(id)
+                    } else {
+                        context.note("the review created at once answered \(early.status)")
+                    }
+                    let back = try await Polling.until(budget: context.options.asyncTimeout, interval: .milliseconds(100)) { () -> Bool? in
+                        try await rabbit.connections().count >= open.count ? true : nil
+                    }
+                    context.measure("reconnected", back.map { "\(Evidence.milliseconds($0.elapsed)) ms" } ?? "not within the budget")
+                    let (_, late) = try await context.createReview(by: user, bookID: await context.uniqueName("book"))
+                    accepted.append(late["review_id"]?.stringValue ?? "")
+                    let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
+                        accepted.allSatisfy { id in messages.contains { $0.payload.contains(id) } }
+                    }
+                    let missing = accepted.filter { id in !messages.contains { $0.payload.contains(id) } }
+                    try context.require(
+                        complete,
+                        expected: "review.created for each accepted review (\(accepted.joined(separator: ", ")))",
+                        seen: "none for \(missing.joined(separator: ", ")) in \(messages.count) messages"
+                    )
+                    context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
+                }
+            },
         ]
     }
 

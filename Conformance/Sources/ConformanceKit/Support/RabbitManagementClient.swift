@@ -116,6 +116,21 @@ public struct RabbitManagementClient: Sendable {
         return (response.json?.arrayValue ?? []).compactMap(ManagementMessage.init)
     }
 
+    /// The names of the client connections open on the virtual host.
+    public func connections() async throws -> [String] {
+        let response = try await self.call("GET", "/api/vhosts/\(self.vhost)/connections", expecting: [200], record: false)
+        return (response.json?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+    }
+
+    /// Makes the broker close a client connection (as a broker restart or a network cut would); gone already is fine.
+    public func closeConnection(_ name: String, reason: String) async throws {
+        let headers = self.auth + [("X-Reason", reason)]
+        let response = try await self.driver.send("DELETE", "/api/connections/\(Self.encode(name))", headers: headers, body: nil, record: true)
+        guard [204, 404].contains(response.status) else {
+            throw CheckFailure(expected: "the management API to close connection \(name)", seen: "\(response.status) \(response.excerpt)")
+        }
+    }
+
     /// Publishes a message; returns whether the broker routed it to some queue.
     @discardableResult
     public func publish(
