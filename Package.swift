@@ -343,6 +343,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "FaultInjectionTests",
+            dependencies: ["FaultInjection", "BookstoreCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PaymentsServiceTests",
             dependencies: [
                 "PaymentsService", "BookstoreCore", "BookstoreTesting", "ContractKit", "FaultInjection", "JSONKit",

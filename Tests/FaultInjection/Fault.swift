@@ -20,6 +20,12 @@ public struct Fault: Sendable {
     public let settings: [String: String]
     /// A replica that, once killed, never comes back: every start after its first exits at once (cluster stage).
     public let startsOnce: Bool
+    /// Alerting rules with another expression (alert name → PromQL), loaded into the local cluster's Prometheus in
+    /// place of the real ones (cluster stage; `bookstore-faults rules`).
+    public let alertRules: [String: String]
+    /// Kubernetes manifests with a defect (file name in `k8s/` → rewrite of its text), which the local cluster's
+    /// autoscaler follows (cluster stage; `bookstore-faults manifests`).
+    public let manifests: [String: @Sendable (String) -> String]
 
     public typealias Next = (Request, BookstoreRequestContext) async throws -> Response
 
@@ -31,18 +37,39 @@ public struct Fault: Sendable {
         _ summary: String,
         handle: @escaping @Sendable (Request, BookstoreRequestContext, FaultContext, Next) async throws -> Response
     ) {
-        self.init(name, service, checks, summary, handle: handle, bus: nil, settings: [:], startsOnce: false)
+        self.init(name, service, checks, summary, handle: handle, bus: nil, settings: [:], startsOnce: false, alertRules: [:], manifests: [:])
     }
 
     /// A defect at the service's messaging seam: `bus` wraps the bus the service publishes and consumes through.
     public init(_ name: String, service: String, checks: [String], _ summary: String, bus: @escaping @Sendable (any EventBus) -> any EventBus) {
-        self.init(name, service, checks, summary, handle: nil, bus: bus, settings: [:], startsOnce: false)
+        self.init(name, service, checks, summary, handle: nil, bus: bus, settings: [:], startsOnce: false, alertRules: [:], manifests: [:])
     }
 
     /// A defect of how the service is deployed and run (cluster stage): the settings it runs with, or a replica that
     /// starts only once.
     public init(_ name: String, service: String, checks: [String], _ summary: String, settings: [String: String] = [:], startsOnce: Bool = false) {
-        self.init(name, service, checks, summary, handle: nil, bus: nil, settings: settings, startsOnce: startsOnce)
+        self.init(name, service, checks, summary, handle: nil, bus: nil, settings: settings, startsOnce: startsOnce, alertRules: [:], manifests: [:])
+    }
+
+    /// A defect of the Kubernetes manifests the local cluster's autoscaler follows (cluster stage).
+    public init(_ name: String, service: String, checks: [String], _ summary: String, manifests: [String: @Sendable (String) -> String]) {
+        self.init(name, service, checks, summary, handle: nil, bus: nil, settings: [:], startsOnce: false, alertRules: [:], manifests: manifests)
+    }
+
+    /// A defect of the alerting rules (cluster stage): `alertRules` replace the expressions of those alerts.
+    public init(_ name: String, checks: [String], _ summary: String, alertRules: [String: String]) {
+        self.init(
+            name,
+            "prometheus-rules",
+            checks,
+            summary,
+            handle: nil,
+            bus: nil,
+            settings: [:],
+            startsOnce: false,
+            alertRules: alertRules,
+            manifests: [:]
+        )
     }
 
     private init(
@@ -53,7 +80,9 @@ public struct Fault: Sendable {
         handle: (@Sendable (Request, BookstoreRequestContext, FaultContext, Next) async throws -> Response)?,
         bus: (@Sendable (any EventBus) -> any EventBus)?,
         settings: [String: String],
-        startsOnce: Bool
+        startsOnce: Bool,
+        alertRules: [String: String],
+        manifests: [String: @Sendable (String) -> String]
     ) {
         self.name = name
         self.service = service
@@ -63,6 +92,8 @@ public struct Fault: Sendable {
         self.bus = bus
         self.settings = settings
         self.startsOnce = startsOnce
+        self.alertRules = alertRules
+        self.manifests = manifests
     }
 
     /// The seam provider that plants this fault in its service and leaves every other service alone (nil for a

@@ -12,7 +12,7 @@ struct BookstoreFaults: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bookstore-faults",
         abstract: "The embedded system with one planted defect, for ci/mutation-score.",
-        subcommands: [List.self, Up.self, Serve.self]
+        subcommands: [List.self, Up.self, Serve.self, Rules.self, Manifests.self]
     )
 
     struct List: ParsableCommand {
@@ -99,6 +99,56 @@ struct BookstoreFaults: AsyncParsableCommand {
                 try await EventBusSeam.$wrap.withValue(fault.busProvider) {
                     try await Runtime.serve(kind, settings: settings, logger: logger)
                 }
+            }
+        }
+    }
+
+    struct Rules: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy a Prometheus rules file from standard input to standard output with the fault's alert rules planted."
+        )
+
+        @Option(help: "The fault (see `list`) or `none`; `none` and a fault without alert rules copy the file unchanged.")
+        var fault: String
+
+        func run() throws {
+            var rules: [String: String] = [:]
+            if self.fault != "none" {
+                guard let fault = FaultCatalogue.named(self.fault) else {
+                    throw ValidationError("unknown fault \(self.fault); `bookstore-faults list` prints the catalogue")
+                }
+                rules = fault.alertRules
+            }
+            var input = ""
+            while let line = readLine(strippingNewline: false) { input += line }
+            print(try AlertRuleRewrite.replacingExpressions(rules, in: input), terminator: "")
+        }
+    }
+
+    struct Manifests: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Plant the fault's defects in a copy of the Kubernetes manifests (in place); print the files rewritten."
+        )
+
+        @Option(help: "The fault (see `list`) or `none`.")
+        var fault: String
+
+        @Option(help: "The folder of the copy (a copy of k8s/).")
+        var directory: String
+
+        func run() throws {
+            guard self.fault != "none" else { return }
+            guard let fault = FaultCatalogue.named(self.fault) else {
+                throw ValidationError("unknown fault \(self.fault); `bookstore-faults list` prints the catalogue")
+            }
+            for (file, rewrite) in fault.manifests.sorted(by: { $0.key < $1.key }) {
+                let path = URL(fileURLWithPath: self.directory).appendingPathComponent(file).path
+                guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("no manifest \(path)") }
+                let rewritten = rewrite(String(decoding: data, as: UTF8.self))
+                guard FileManager.default.createFile(atPath: path, contents: Data(rewritten.utf8)) else {
+                    throw ValidationError("cannot write \(path)")
+                }
+                print(file)
             }
         }
     }

@@ -14,7 +14,10 @@ import Testing
         return options
     }
 
-    static let ids = ["ALERT-SERVICEDOWN-FIRES", "ALERT-HIGHERRORRATE-FIRES", "ALERT-SERVICEDOWN-RESOLVES", "ALERT-NO-UNEXPECTED-CRITICAL"]
+    static let ids = [
+        "ALERT-HIGHERRORRATE-QUIET-BELOW-THRESHOLD", "ALERT-SERVICEDOWN-FIRES", "ALERT-HIGHERRORRATE-FIRES", "ALERT-SERVICEDOWN-RESOLVES",
+        "ALERT-NO-UNEXPECTED-CRITICAL",
+    ]
 
     @Test func alertsThatFireAndResolvePass() async throws {
         let operations = FakeOperations()
@@ -37,6 +40,20 @@ import Testing
                 "the budget is for 1 + 2×1 + 2×1 + slack 1: \(result.status.message ?? "")"
             )
             #expect(!operations.allStopped, "the clean-up restarted the stopped replicas")
+        }
+    }
+
+    /// Issue 10 (planted twin: alert-high-error-rate-absolute-count): a HighErrorRate rule on a count of 5xx fires for
+    /// a 3 % share of errors; the quiet control sees it and the stopped service is restarted.
+    @Test func anErrorRateRuleOnACountFailsTheQuietControl() async throws {
+        let operations = FakeOperations(defects: .init(errorRateIsACount: true))
+        try await FakeServer.with(operations.router) { url in
+            let id = "ALERT-HIGHERRORRATE-QUIET-BELOW-THRESHOLD"
+            let results = try await Harness.run([id], endpoints: Self.endpoints(url), options: Self.options)
+            let result = try #require(results[id])
+            #expect(result.status.isFailure, "\(result.status)")
+            #expect(result.status.message?.contains("HighErrorRate{") == true, "\(result.status.message ?? "")")
+            #expect(!operations.allStopped, "the service was restarted")
         }
     }
 

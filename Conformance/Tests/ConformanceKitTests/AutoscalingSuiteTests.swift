@@ -9,11 +9,14 @@ import Testing
 final class FakeAutoscaler: AutoscalerProbe {
     let operations: FakeOperations
     let scales: Bool
+    /// `behavior.scaleDown.selectPolicy: Disabled`: it rises with the load and never falls back.
+    let scaleDownDisabled: Bool
     private let state = Mutex<(desired: Int, lastCount: Int, idleSince: ContinuousClock.Instant?)>((2, 0, nil))
 
-    init(operations: FakeOperations, scales: Bool) {
+    init(operations: FakeOperations, scales: Bool, scaleDownDisabled: Bool = false) {
         self.operations = operations
         self.scales = scales
+        self.scaleDownDisabled = scaleDownDisabled
     }
 
     func autoscaler(for service: String) async throws -> AutoscalerState {
@@ -23,7 +26,7 @@ final class FakeAutoscaler: AutoscalerProbe {
             if count > state.lastCount {
                 state.idleSince = nil
                 if count > 20 { state.desired = min(state.desired + 1, 5) }
-            } else if let idle = state.idleSince, ContinuousClock.now - idle > .milliseconds(300) {
+            } else if !self.scaleDownDisabled, let idle = state.idleSince, ContinuousClock.now - idle > .milliseconds(300) {
                 state.desired = max(state.desired - 1, 2)
             } else if state.idleSince == nil {
                 state.idleSince = .now
@@ -41,7 +44,8 @@ final class FakeAutoscaler: AutoscalerProbe {
             scaleUpStabilizationSeconds: 0,
             scaleUpPeriodSeconds: 1,
             scaleDownStabilizationSeconds: 1,
-            scaleDownPeriodSeconds: 1
+            scaleDownPeriodSeconds: 1,
+            scaleDownDisabled: self.scaleDownDisabled
         )
     }
 }
@@ -92,6 +96,24 @@ final class FakeAutoscaler: AutoscalerProbe {
         }
     }
 
+    /// Issue 10 (planted twin: reviews-hpa-never-scales-down): an HPA whose scale-down is disabled fails its bounds at
+    /// once and HPA-SCALE-DOWN without waiting out the budget.
+    @Test func aDisabledScaleDownFailsTheBoundsAndTheScaleDown() async throws {
+        let operations = FakeOperations()
+        try await FakeServer.with(operations.router) { url in
+            let endpoints = TargetEndpoints(
+                baseURL: url,
+                autoscaler: FakeAutoscaler(operations: operations, scales: true, scaleDownDisabled: true)
+            )
+            let results = try await Harness.run(Self.ids, endpoints: endpoints, options: Self.options)
+            #expect(results["HPA-SCALE-UP"]?.status == .passed, "it does scale up")
+            #expect(results["HPA-BOUNDS"]?.status.isFailure == true)
+            #expect(results["HPA-BOUNDS"]?.status.message?.contains("selectPolicy Disabled") == true)
+            #expect(results["HPA-SCALE-DOWN"]?.status.isFailure == true)
+            #expect(results["HPA-SCALE-DOWN"]?.status.message?.contains("never scales down") == true)
+        }
+    }
+
     @Test func withoutAnAutoscalerTheSuiteIsSkippedWithTheReason() async throws {
         let target = LocalTarget(configuration: .init())
         let reason = target.reasonMissing(.autoscaler)
@@ -134,6 +156,7 @@ final class FakeAutoscaler: AutoscalerProbe {
             #expect(state.currentReplicas == 2 && state.desiredReplicas == 4)
             #expect(state.cpuTargetUtilization == 70)
             #expect(state.scaleUpPeriodSeconds == 15 && state.scaleDownStabilizationSeconds == 300 && state.scaleDownPeriodSeconds == 60)
+            #expect(!state.scaleDownDisabled)
             await #expect(throws: CheckFailure.self) { _ = try await probe.autoscaler(for: "users") }
         }
     }

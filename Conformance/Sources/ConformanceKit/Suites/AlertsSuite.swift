@@ -46,7 +46,8 @@ public enum AlertsSuite {
     }
 
     public static var checks: [Check] {
-        [self.serviceDownFires, self.highErrorRateFires, self.serviceDownResolves, self.noUnexpectedCritical]
+        // The quiet control first: the 5xx of the checks after it stay in the rule's window for minutes.
+        [self.highErrorRateQuietBelowThreshold, self.serviceDownFires, self.highErrorRateFires, self.serviceDownResolves, self.noUnexpectedCritical]
     }
 
     static func check(
@@ -112,6 +113,90 @@ public enum AlertsSuite {
         await context.run.addCleanup("restore \(service)") { try? await control.restoreService(service, token: token) }
         context.note("stopped every replica of \(service): \(replicas.map(\.id).joined(separator: ", ")) (jobs \(jobs.sorted()))")
         return stopped
+    }
+
+    /// The 5xx answers of the quiet control and the healthy requests around them: a 3 % share, while an absolute
+    /// count of errors (anything above a few in the window) is crossed.
+    static let quietErrors = 30
+    static let quietHealthy = 900
+
+    static var highErrorRateQuietBelowThreshold: Check {
+        self.check(
+            "ALERT-HIGHERRORRATE-QUIET-BELOW-THRESHOLD",
+            "A few 5xx among many 2xx (3 %, below the 10 % threshold) leave HighErrorRate inactive: the rule is a ratio, not a count"
+        ) { context in
+            let (prometheus, _) = try self.clients(context)
+            guard let control = context.endpoints.replicaControl else { throw CheckSkip("no replica control") }
+            let budget = try await self.budget(context, alert: "HighErrorRate")
+            let active = try await prometheus.alerts().filter { $0.name == "HighErrorRate" }
+            guard active.isEmpty else {
+                throw CheckBlocked(
+                    fixture: "GET /api/v1/alerts (HighErrorRate inactive before the control)",
+                    seen: active.map(\.summary).joined(separator: "; ")
+                )
+            }
+            let window = PrometheusClient.rangeWindow(in: try await prometheus.rule("HighErrorRate")?.query ?? "") ?? 300
+            let errorsQuery = "sum(increase(http_requests_total{status=~\"5..\"}[\(Int(window))s]))"
+            let errorsBefore = try await prometheus.query(errorsQuery).first ?? 0
+            // Errors: the alert service stopped, its reads answered 5xx by the gateway; around them healthy reads
+            // of another service, thirty times as many.
+            let service = context.options.alertService
+            let healthyPath = ServicePaths.readPath(for: service == "users" ? "payments-python" : "users")
+            let errorPath = ServicePaths.readPath(for: service)
+            let seconds = 3.0
+            let token = try await control.stopService(service)
+            await context.run.addCleanup("restore \(service) after the quiet control") {
+                try? await control.restoreService(service, token: token)
+            }
+            let healthy = SteadyLoad(
+                baseURL: context.http.baseURL,
+                path: healthyPath,
+                rate: Double(self.quietHealthy) / seconds,
+                duration: .seconds(seconds)
+            )
+            let failing = SteadyLoad(
+                baseURL: context.http.baseURL,
+                path: errorPath,
+                rate: Double(self.quietErrors) / seconds,
+                duration: .seconds(seconds)
+            )
+            async let healthyRun = healthy.run()
+            let failingSummary = try await failing.run()
+            let healthySummary = try await healthyRun
+            try await control.restoreService(service, token: token)
+            await context.run.removeCleanups("restore \(service) after the quiet control")
+            context.note("while \(service) was stopped: GET \(errorPath): \(failingSummary); GET \(healthyPath): \(healthySummary)")
+            let errors = failingSummary.statuses.filter { $0.key >= 500 }.values.reduce(0, +)
+            let served = healthySummary.statuses.filter { (200..<300).contains($0.key) }.values.reduce(0, +)
+            guard errors >= self.quietErrors / 2, served >= 20 * errors else {
+                throw CheckBlocked(
+                    fixture: "\(self.quietErrors) reads of stopped \(service) answered 5xx among \(self.quietHealthy) healthy reads",
+                    seen: "\(errors) answered 5xx, \(served) healthy reads answered 2xx"
+                )
+            }
+            // The errors must have reached Prometheus, or the silence below proves nothing.
+            let scraped = try await Polling.until(budget: .seconds(4 * budget.scrape + budget.slack), interval: .seconds(1)) { () -> Double? in
+                let now = try await prometheus.query(errorsQuery).first ?? 0
+                return now - errorsBefore >= Double(errors) / 2 ? now - errorsBefore : nil
+            }
+            guard let (seenErrors, _) = scraped else {
+                throw CheckBlocked(fixture: "Prometheus scraping the gateway's 5xx (\(errorsQuery))", seen: "no increase")
+            }
+            context.measure("5xx scraped by Prometheus", String(format: "%.0f", seenErrors))
+            // Quiet: not even pending over two scrapes and three evaluations after the errors are in.
+            var raised: [ObservedAlert] = []
+            _ = try await Polling.until(budget: .seconds(2 * budget.scrape + 3 * budget.evaluation + 2), interval: .seconds(1)) { () -> Bool? in
+                let alerts = try await prometheus.alerts()
+                await self.remember(alerts, context)
+                raised = alerts.filter { $0.name == "HighErrorRate" }
+                return raised.isEmpty ? nil : true
+            }
+            try context.require(
+                raised.isEmpty,
+                expected: "HighErrorRate neither pending nor firing for a 5xx share of about 3 %",
+                seen: raised.map(\.summary).joined(separator: "; ")
+            )
+        }
     }
 
     static var serviceDownFires: Check {

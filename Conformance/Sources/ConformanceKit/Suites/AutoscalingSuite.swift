@@ -58,6 +58,11 @@ public enum AutoscalingSuite {
                 expected: "current and desired replicas within [min, max]",
                 seen: self.describe(state)
             )
+            try context.require(
+                !state.scaleDownDisabled,
+                expected: "an autoscaler that can scale down (SPEC §7: replicas fall back after the load)",
+                seen: "behavior.scaleDown.selectPolicy Disabled"
+            )
         }
     }
 
@@ -150,6 +155,12 @@ public enum AutoscalingSuite {
                 )
             }
             context.note("scale-up seen: \(self.describe(raised))")
+            // A disabled scale-down never falls back: no need to wait for the budget to say so.
+            try context.require(
+                !current.scaleDownDisabled,
+                expected: "desired replicas of \(service) to fall back after the load",
+                seen: "behavior.scaleDown.selectPolicy Disabled: it never scales down"
+            )
             let options = context.options
             let budget =
                 options.autoscalingSyncPeriod * 2 + .seconds(current.scaleDownStabilizationSeconds) + .seconds(current.scaleDownPeriodSeconds) * 2

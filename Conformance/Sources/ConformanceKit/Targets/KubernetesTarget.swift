@@ -275,7 +275,8 @@ struct KubernetesAutoscalerProbe: AutoscalerProbe {
             scaleUpStabilizationSeconds: behavior?["scaleUp"]?["stabilizationWindowSeconds"]?.intValue ?? 0,
             scaleUpPeriodSeconds: shortestPeriod(behavior?["scaleUp"], default: 15),
             scaleDownStabilizationSeconds: behavior?["scaleDown"]?["stabilizationWindowSeconds"]?.intValue ?? 300,
-            scaleDownPeriodSeconds: shortestPeriod(behavior?["scaleDown"], default: 15)
+            scaleDownPeriodSeconds: shortestPeriod(behavior?["scaleDown"], default: 15),
+            scaleDownDisabled: behavior?["scaleDown"]?["selectPolicy"]?.stringValue == "Disabled"
         )
     }
 }

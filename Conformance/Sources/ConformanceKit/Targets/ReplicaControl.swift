@@ -87,6 +87,8 @@ public struct AutoscalerState: Sendable, Equatable {
     /// Scale-down stabilization window and the shortest scale-down policy period, in seconds.
     public var scaleDownStabilizationSeconds: Int
     public var scaleDownPeriodSeconds: Int
+    /// `behavior.scaleDown.selectPolicy: Disabled`: the autoscaler never lowers the replica count.
+    public var scaleDownDisabled: Bool
 
     public init(
         name: String,
@@ -98,7 +100,8 @@ public struct AutoscalerState: Sendable, Equatable {
         scaleUpStabilizationSeconds: Int = 0,
         scaleUpPeriodSeconds: Int = 15,
         scaleDownStabilizationSeconds: Int = 300,
-        scaleDownPeriodSeconds: Int = 15
+        scaleDownPeriodSeconds: Int = 15,
+        scaleDownDisabled: Bool = false
     ) {
         self.name = name
         self.minReplicas = minReplicas
@@ -109,6 +112,7 @@ public struct AutoscalerState: Sendable, Equatable {
         self.scaleUpStabilizationSeconds = scaleUpStabilizationSeconds
         self.scaleUpPeriodSeconds = scaleUpPeriodSeconds
         self.scaleDownStabilizationSeconds = scaleDownStabilizationSeconds
+        self.scaleDownDisabled = scaleDownDisabled
         self.scaleDownPeriodSeconds = scaleDownPeriodSeconds
     }
 }

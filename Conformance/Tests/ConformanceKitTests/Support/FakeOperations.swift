@@ -17,6 +17,8 @@ final class FakeOperations: Sendable {
         var redirectsDuringKill = false
         /// Prometheus never reports ServiceDown / HighErrorRate.
         var alertsNeverFire = false
+        /// HighErrorRate counts 5xx answers (more than 5) instead of their share of all answers (more than 10 %).
+        var errorRateIsACount = false
     }
 
     struct Replica: Sendable {
@@ -32,6 +34,7 @@ final class FakeOperations: Sendable {
     private let replicas: Mutex<[Replica]>
     private let gatewayRequests = Atomic<Int>(0)
     private let errorRequests = Atomic<Int>(0)
+    private let healthyRequests = Atomic<Int>(0)
 
     init(defects: Defects = Defects(), returnDelay: Duration = .milliseconds(300)) {
         self.defects = defects
@@ -72,7 +75,9 @@ final class FakeOperations: Sendable {
                 "labels": ["alertname": "ServiceDown", "job": "review-service", "instance": "reviews-1", "severity": "critical"], "state": "firing",
             ])
         }
-        if self.errorRequests.load(ordering: .relaxed) > 5 {
+        let errors = self.errorRequests.load(ordering: .relaxed)
+        let all = self.gatewayRequests.load(ordering: .relaxed) + self.healthyRequests.load(ordering: .relaxed)
+        if errors > 5 && (self.defects.errorRateIsACount || errors * 10 > all) {
             alerts.append(["labels": ["alertname": "HighErrorRate", "job": "gateway-service", "severity": "warning"], "state": "firing"])
         }
         return alerts
@@ -163,7 +168,17 @@ final class FakeOperations: Sendable {
                 ],
             ])
         }
-        router.get("/api/v1/query") { _, _ in Response.json(["status": "success", "data": ["resultType": "vector", "result": []]]) }
+        router.get("/api/users/health") { _, _ in
+            self.healthyRequests.add(1, ordering: .relaxed)
+            return Response.json(["status": "UP"])
+        }
+        router.get("/api/v1/query") { request, _ in
+            // The 5xx counted so far for a query over 5xx answers; nothing for any other.
+            let query = request.uri.queryParameters.get("query") ?? ""
+            guard query.contains("5..") else { return Response.json(["status": "success", "data": ["resultType": "vector", "result": []]]) }
+            let errors = JSON.string(String(self.errorRequests.load(ordering: .relaxed)))
+            return Response.json(["status": "success", "data": ["resultType": "vector", "result": [["metric": [:], "value": [1, errors]]]]])
+        }
         router.get("/api/v1/alerts") { _, _ in Response.json(["status": "success", "data": ["alerts": .array(self.alerts())]]) }
         // Alertmanager
         router.get("/api/v2/status") { _, _ in Response.json(["config": ["original": "route:\n  group_wait: 1s\n"]]) }
