@@ -18,6 +18,8 @@ public struct ClusterConfiguration: Sendable {
     public var restartBackoff: RetryPolicy
     /// The local stand-in for the HorizontalPodAutoscalers of `k8s/`; nil: replica counts change only on request.
     public var autoscaling: AutoscalingConfiguration?
+    /// Stops and starts the infrastructure for the control API's `/dependencies`; nil: those answer 501.
+    public var dependencies: DependencyControl?
 
     public init(
         binary: String,
@@ -28,7 +30,8 @@ public struct ClusterConfiguration: Sendable {
         prometheusTargetsDirectory: String? = nil,
         useRealInfrastructure: Bool = true,
         restartBackoff: RetryPolicy = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(500), maxDelay: .seconds(10)),
-        autoscaling: AutoscalingConfiguration? = nil
+        autoscaling: AutoscalingConfiguration? = nil,
+        dependencies: DependencyControl? = nil
     ) {
         self.binary = binary
         self.dataDirectory = dataDirectory
@@ -39,6 +42,7 @@ public struct ClusterConfiguration: Sendable {
         self.useRealInfrastructure = useRealInfrastructure
         self.restartBackoff = restartBackoff
         self.autoscaling = autoscaling
+        self.dependencies = dependencies
     }
 
     /// The environment of one replica.

@@ -10,7 +10,8 @@ import ServiceLifecycle
 /// Control API (JSON): `GET /replicas`, `GET /replicas/{id}`, `POST /replicas/{id}/kill` (SIGKILL; restarted),
 /// `POST /replicas/{id}/stop` (SIGTERM; stays down), `POST /replicas/{id}/start`,
 /// `POST /services/{service}/scale?replicas=N`, `GET /health`, and, with autoscaling, `GET /autoscalers` (like
-/// `kubectl get hpa -o json`) and `GET /autoscalers/{service}`.
+/// `kubectl get hpa -o json`) and `GET /autoscalers/{service}`; with a dependency command,
+/// `POST /dependencies/{postgres|mongo|rabbitmq}/stop` and `…/start` (they return once the command has finished).
 public struct LocalClusterService: Service {
     public let supervisor: Supervisor
     public let autoscaler: LocalAutoscaler?
@@ -28,7 +29,7 @@ public struct LocalClusterService: Service {
     public func run() async throws {
         try await self.supervisor.startAll()
         let application = Application(
-            router: Self.router(supervisor: self.supervisor, autoscaler: self.autoscaler),
+            router: Self.router(supervisor: self.supervisor, autoscaler: self.autoscaler, dependencies: self.supervisor.configuration.dependencies),
             configuration: .init(address: .hostname("127.0.0.1", port: self.supervisor.configuration.controlPort)),
             onServerRunning: { channel in await self.onReady(channel.localAddress?.port ?? 0) },
             logger: self.logger
@@ -43,7 +44,7 @@ public struct LocalClusterService: Service {
         }
     }
 
-    static func router(supervisor: Supervisor, autoscaler: LocalAutoscaler?) -> Router<BasicRequestContext> {
+    static func router(supervisor: Supervisor, autoscaler: LocalAutoscaler?, dependencies: DependencyControl? = nil) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/health") { _, _ in Response.json(["status": "UP"]) }
         router.get("/replicas") { _, _ in Response.json(.array(await supervisor.allReplicas.map(\.json))) }
@@ -78,6 +79,24 @@ public struct LocalClusterService: Service {
                 return Response.json(["error": .string("no autoscaler for \(service)")], status: .notFound)
             }
             return Response.json(object)
+        }
+        router.post("/dependencies/:name/:action") { _, context in
+            let name = context.parameters.get("name") ?? ""
+            guard DependencyControl.names.contains(name) else {
+                return Response.json(["error": .string("unknown dependency \(name): expected postgres, mongo or rabbitmq")], status: .notFound)
+            }
+            guard let action = DependencyControl.Action(rawValue: context.parameters.get("action") ?? "") else {
+                return Response.json(["error": "expected /dependencies/{name}/stop or /start"], status: .notFound)
+            }
+            guard let dependencies else {
+                return Response.json(["error": "no dependency command (CLUSTER_DEPENDENCY_COMMAND)"], status: .notImplemented)
+            }
+            do {
+                try await dependencies.run(action, name)
+                return Response.json(["name": .string(name), "state": .string(action == .stop ? "stopped" : "running")])
+            } catch {
+                return Response.json(["error": .string("\(error)")], status: .badGateway)
+            }
         }
         return router
     }

@@ -12,7 +12,7 @@ public enum FaultCatalogue {
     static let java = "payment-service-java"
     static let reviews = "review-service"
 
-    public static let all: [Fault] = contracts + security + behaviour + messaging + alertRules + autoscaling
+    public static let all: [Fault] = contracts + security + behaviour + messaging + alertRules + autoscaling + readiness
 
     public static func named(_ name: String) -> Fault? { all.first { $0.name == name } }
 

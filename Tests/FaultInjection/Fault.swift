@@ -13,7 +13,9 @@ public struct Fault: Sendable {
     public let summary: String
     /// Where it can be planted: `embedded` (an HTTP seam of `bookstore-faults up`) or `cluster` (the messaging seam of
     /// `bookstore-faults serve`, the replicas of the local cluster on the real broker).
-    public var stage: String { self.handle == nil ? "cluster" : "embedded" }
+    public var stage: String { self.handle == nil || self.needsCluster ? "cluster" : "embedded" }
+    /// An HTTP-seam defect that only the cluster stage can show (it needs the real database stopped).
+    private(set) var needsCluster: Bool
     let handle: (@Sendable (Request, BookstoreRequestContext, FaultContext, Next) async throws -> Response)?
     let bus: (@Sendable (any EventBus) -> any EventBus)?
     /// Settings a defective deployment of the service runs with (cluster stage): e.g. a gateway without ejection.
@@ -35,9 +37,11 @@ public struct Fault: Sendable {
         service: String,
         checks: [String],
         _ summary: String,
+        cluster: Bool = false,
         handle: @escaping @Sendable (Request, BookstoreRequestContext, FaultContext, Next) async throws -> Response
     ) {
         self.init(name, service, checks, summary, handle: handle, bus: nil, settings: [:], startsOnce: false, alertRules: [:], manifests: [:])
+        self.needsCluster = cluster
     }
 
     /// A defect at the service's messaging seam: `bus` wraps the bus the service publishes and consumes through.
@@ -94,6 +98,7 @@ public struct Fault: Sendable {
         self.startsOnce = startsOnce
         self.alertRules = alertRules
         self.manifests = manifests
+        self.needsCluster = false
     }
 
     /// The seam provider that plants this fault in its service and leaves every other service alone (nil for a

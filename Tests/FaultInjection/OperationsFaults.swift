@@ -1,4 +1,7 @@
+import BookstoreCore
 import Foundation
+import Hummingbird
+import JSONKit
 
 /// The planted defects of the operations side (issue 10, cluster stage): alerting rules loaded into the local
 /// cluster's Prometheus and HorizontalPodAutoscaler manifests its autoscaler follows, both in place of the real ones.
@@ -47,4 +50,21 @@ extension FaultCatalogue {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+extension FaultCatalogue {
+    /// Readiness that does not follow the database: caught only where the suite can stop PostgreSQL (the local
+    /// cluster's control API), so it runs in the cluster stage.
+    static let readiness: [Fault] = [
+        Fault(
+            "users-ready-without-database",
+            service: users,
+            checks: ["FAILOVER-READINESS-FOLLOWS-DATABASE"],
+            "the users service's readiness answers 200 READY whatever its database does",
+            cluster: true
+        ) { request, context, _, next in
+            guard request.uri.path.hasSuffix("/health/ready") else { return try await next(request, context) }
+            return Response.json(["status": "READY", "checks": ["database": "UP"]])
+        }
+    ]
 }

@@ -24,6 +24,30 @@ import Testing
         }
     }
 
+    @Test func readinessThatFollowsTheDatabasePasses() async throws {
+        let operations = FakeOperations()
+        try await FakeServer.with(operations.router) { url in
+            let id = "FAILOVER-READINESS-FOLLOWS-DATABASE"
+            let results = try await Harness.run([id], endpoints: Self.endpoints(url), options: Self.options)
+            #expect(results[id]?.status == .passed, "\(results[id]?.status.message ?? "")")
+            #expect(operations.databaseIsRunning)
+        }
+    }
+
+    /// Issue 10 (planted twin: users-ready-without-database): readiness that stays 200 with the database stopped fails,
+    /// and the database is started again.
+    @Test func readinessThatIgnoresTheDatabaseFails() async throws {
+        let operations = FakeOperations(defects: .init(readyWithoutDatabase: true))
+        try await FakeServer.with(operations.router) { url in
+            let id = "FAILOVER-READINESS-FOLLOWS-DATABASE"
+            let results = try await Harness.run([id], endpoints: Self.endpoints(url), options: Self.options)
+            let result = try #require(results[id])
+            #expect(result.status.isFailure)
+            #expect(result.status.message?.contains("503 within 30 s") == true, "\(result.status.message ?? "")")
+            #expect(operations.databaseIsRunning, "the database was started again")
+        }
+    }
+
     @Test func aReplicaThatNeverComesBackFails() async throws {
         try await FakeServer.with(FakeOperations(defects: .init(replicaNeverReturns: true)).router) { url in
             let results = try await Harness.run(

@@ -40,7 +40,9 @@ struct ClusterUp: AsyncParsableCommand {
             environment: Runtime.sharedServiceEnvironment(environment),
             prometheusTargetsDirectory: environment["PROMETHEUS_TARGETS_DIR"],
             useRealInfrastructure: !self.memory,
-            autoscaling: try self.autoscaling()
+            autoscaling: try self.autoscaling(),
+            // CLUSTER_DEPENDENCY_COMMAND, e.g. `bash ci/infra`: lets the control API stop and start the infrastructure.
+            dependencies: DependencyControl(command: environment["CLUSTER_DEPENDENCY_COMMAND"])
         )
         let cluster = LocalClusterService(configuration: configuration, logger: logger) { port in
             FileHandle.standardError.write(Data("Local cluster control API on http://127.0.0.1:\(port) (bookstore cluster status)\n".utf8))

@@ -135,15 +135,16 @@ public enum AlertsSuite {
                     seen: active.map(\.summary).joined(separator: "; ")
                 )
             }
-            let window = PrometheusClient.rangeWindow(in: try await prometheus.rule("HighErrorRate")?.query ?? "") ?? 300
-            let errorsQuery = "sum(increase(http_requests_total{status=~\"5..\"}[\(Int(window))s]))"
+            // The counters themselves, not increase(): a series the errors create has no earlier sample to increase from.
+            let errorsQuery = #"sum(http_requests_total{status=~"5.."})"#
             let errorsBefore = try await prometheus.query(errorsQuery).first ?? 0
             // Errors: the alert service stopped, its reads answered 5xx by the gateway; around them healthy reads
             // of another service, thirty times as many.
             let service = context.options.alertService
             let healthyPath = ServicePaths.readPath(for: service == "users" ? "payments-python" : "users")
             let errorPath = ServicePaths.readPath(for: service)
-            let seconds = 3.0
+            // Over 5 s, so that more than one scrape falls inside the burst.
+            let seconds = 5.0
             let token = try await control.stopService(service)
             await context.run.addCleanup("restore \(service) after the quiet control") {
                 try? await control.restoreService(service, token: token)

@@ -224,7 +224,12 @@ public enum AsyncSuite {
             ) { context in
                 let user = try await context.user("alice")
                 try await self.withQueue(context, "reconnect", bindings: [("review_exchange", "review.created")]) { rabbit, queue in
-                    let open = try await rabbit.connections()
+                    // The management API lists connections from statistics refreshed every few seconds.
+                    var open: [String] = []
+                    _ = try await Polling.until(budget: context.options.asyncTimeout, interval: .milliseconds(500)) { () -> Bool? in
+                        open = try await rabbit.connections()
+                        return open.isEmpty ? nil : true
+                    }
                     guard !open.isEmpty else {
                         throw CheckBlocked(fixture: "GET /api/vhosts/…/connections (the services' broker connections)", seen: "none open")
                     }

@@ -14,7 +14,7 @@ public enum FailoverSuite {
     }
 
     public static var checks: [Check] {
-        [self.zeroErrors, self.replicaReturns, self.trafficReturns, self.gracefulStop]
+        [self.zeroErrors, self.replicaReturns, self.trafficReturns, self.gracefulStop, self.readinessFollowsDatabase]
     }
 
     static func check(
@@ -62,6 +62,49 @@ public enum FailoverSuite {
             for try await result in group where result != nil { summary = result }
             guard let summary else { throw CheckFailure(expected: "a load result", seen: "none") }
             return summary
+        }
+    }
+
+    /// Readiness is whether a replica can serve: without its database the users service cannot (SPEC §3, §7).
+    static var readinessFollowsDatabase: Check {
+        self.check(
+            "FAILOVER-READINESS-FOLLOWS-DATABASE",
+            "With PostgreSQL stopped, the users service's readiness answers 503, and 200 again once the database is back",
+            timeLimit: .seconds(300)
+        ) { context in
+            let control = try self.control(context)
+            let path = "/api/users/health/ready"
+            let before = try await context.http.get(path)
+            guard before.status == 200 else {
+                throw CheckBlocked(fixture: "GET \(path) before stopping PostgreSQL", seen: "answered \(before.status) \(before.excerpt)")
+            }
+            try await control.setDependency("postgres", running: false)
+            await context.run.addCleanup("start postgres") { try? await control.setDependency("postgres", running: true) }
+            var last: HTTPResponse?
+            let notReady = try await Polling.until(budget: .seconds(30), interval: .milliseconds(250)) { () -> Bool? in
+                last = try await context.http.get(path, record: false)
+                return last?.status == 503 ? true : nil
+            }
+            let whileDown = last
+            try await control.setDependency("postgres", running: true)
+            await context.run.removeCleanups("start postgres")
+            let started = ContinuousClock.now
+            let ready = try await Polling.until(budget: .seconds(60), interval: .milliseconds(250)) { () -> Bool? in
+                last = try await context.http.get(path, record: false)
+                return last?.status == 200 ? true : nil
+            }
+            try context.require(
+                notReady != nil,
+                expected: "GET \(path) to answer 503 within 30 s of stopping PostgreSQL",
+                seen: whileDown.map { "\($0.status) \($0.excerpt)" } ?? "no answer"
+            )
+            context.measure("database stopped → not ready", "\(Evidence.milliseconds(notReady?.elapsed ?? .zero)) ms")
+            try context.require(
+                ready != nil,
+                expected: "GET \(path) to answer 200 within 60 s of PostgreSQL being back",
+                seen: last.map { "\($0.status) \($0.excerpt)" } ?? "no answer"
+            )
+            context.measure("database back → ready", "\(Evidence.milliseconds(ContinuousClock.now - started)) ms")
         }
     }
 

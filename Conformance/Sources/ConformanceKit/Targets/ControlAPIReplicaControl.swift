@@ -2,7 +2,7 @@ import Foundation
 import JSONKit
 
 /// Replica control through the local cluster's control API (`bookstore cluster up`): `GET /replicas`,
-/// `POST /replicas/{id}/kill|stop|start`.
+/// `POST /replicas/{id}/kill|stop|start`, `POST /dependencies/{name}/stop|start`.
 public struct ControlAPIReplicaControl: ReplicaControl {
     public let baseURL: String
     let driver: HTTPDriver
@@ -34,6 +34,17 @@ public struct ControlAPIReplicaControl: ReplicaControl {
     public func kill(_ id: String) async throws { try await self.action(id, "kill") }
     public func stop(_ id: String) async throws { try await self.action(id, "stop") }
     public func start(_ id: String) async throws { try await self.action(id, "start") }
+
+    public func setDependency(_ name: String, running: Bool) async throws {
+        let path = "/dependencies/\(name)/\(running ? "start" : "stop")"
+        let response = try await self.driver.send("POST", path, timeout: .seconds(150))
+        if response.status == 501 || response.status == 404 {
+            throw CheckSkip("the control API cannot stop and start \(name) (POST \(path) answered \(response.status): \(response.excerpt))")
+        }
+        guard (200..<300).contains(response.status) else {
+            throw TargetError("control API POST \(path) answered \(response.status): \(response.excerpt)")
+        }
+    }
 
     func action(_ id: String, _ verb: String) async throws {
         let escaped = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? id

@@ -48,6 +48,15 @@ public protocol ReplicaControl: Sendable {
     func stopService(_ service: String) async throws -> [String]
     /// Undoes ``stopService(_:)``.
     func restoreService(_ service: String, token: [String]) async throws
+    /// Stops (`running` false) or starts a dependency of the services: `postgres`, `mongo` or `rabbitmq`; returns once
+    /// it is down, or up and ready. Throws ``CheckSkip`` where the target cannot do that.
+    func setDependency(_ name: String, running: Bool) async throws
+}
+
+extension ReplicaControl {
+    public func setDependency(_ name: String, running: Bool) async throws {
+        throw CheckSkip("this target cannot stop and start its dependencies (the local cluster's control API can)")
+    }
 }
 
 extension ReplicaControl {

@@ -19,6 +19,8 @@ final class FakeOperations: Sendable {
         var alertsNeverFire = false
         /// HighErrorRate counts 5xx answers (more than 5) instead of their share of all answers (more than 10 %).
         var errorRateIsACount = false
+        /// The users readiness answers 200 with the database stopped.
+        var readyWithoutDatabase = false
     }
 
     struct Replica: Sendable {
@@ -35,6 +37,10 @@ final class FakeOperations: Sendable {
     private let gatewayRequests = Atomic<Int>(0)
     private let errorRequests = Atomic<Int>(0)
     private let healthyRequests = Atomic<Int>(0)
+    private let databaseRunning = Atomic(true)
+
+    /// Whether the fake's PostgreSQL runs (`POST /dependencies/postgres/stop|start`).
+    var databaseIsRunning: Bool { self.databaseRunning.load(ordering: .relaxed) }
 
     init(defects: Defects = Defects(), returnDelay: Duration = .milliseconds(300)) {
         self.defects = defects
@@ -122,6 +128,15 @@ final class FakeOperations: Sendable {
                 return Response.json(["error": "unknown"], status: .notFound)
             }
             return Response.json(self.json(replica))
+        }
+        router.post("/dependencies/postgres/:action") { _, context in
+            self.databaseRunning.store(context.parameters.get("action") == "start", ordering: .relaxed)
+            return Response.json(["name": "postgres", "state": self.databaseIsRunning ? "running" : "stopped"])
+        }
+        router.get("/api/users/health/ready") { _, _ in
+            self.databaseIsRunning || self.defects.readyWithoutDatabase
+                ? Response.json(["status": "READY", "checks": ["database": "UP"]])
+                : Response.json(["status": "NOT_READY", "checks": ["database": "DOWN"]], status: .serviceUnavailable)
         }
         // Gateway and replicas' own metrics
         router.get("/api/reviews/book/:book") { _, _ in
