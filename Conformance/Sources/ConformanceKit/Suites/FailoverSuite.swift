@@ -81,7 +81,7 @@ public enum FailoverSuite {
             try await control.setDependency("postgres", running: false)
             await context.run.addCleanup("start postgres") { try? await control.setDependency("postgres", running: true) }
             var last: HTTPResponse?
-            let notReady = try await Polling.until(budget: .seconds(30), interval: .milliseconds(250)) { () -> Bool? in
+            let notReady = try await Polling.until(budget: .seconds(30), interval: .milliseconds(500)) { () -> Bool? in
                 last = try await context.http.get(path, record: false)
                 return last?.status == 503 ? true : nil
             }
@@ -89,7 +89,7 @@ public enum FailoverSuite {
             try await control.setDependency("postgres", running: true)
             await context.run.removeCleanups("start postgres")
             let started = ContinuousClock.now
-            let ready = try await Polling.until(budget: .seconds(60), interval: .milliseconds(250)) { () -> Bool? in
+            let ready = try await Polling.until(budget: .seconds(60), interval: .milliseconds(500)) { () -> Bool? in
                 last = try await context.http.get(path, record: false)
                 return last?.status == 200 ? true : nil
             }
