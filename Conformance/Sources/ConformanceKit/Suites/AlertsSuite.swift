@@ -106,6 +106,22 @@ public enum AlertsSuite {
         for replica in replicas {
             if let url = replica.url { instances.insert(url.replacingOccurrences(of: "http://", with: "")) }
         }
+        // A ServiceDown still firing from earlier (a stop by another check, rules just reloaded) would read as this
+        // stop's: wait for it to clear first.
+        if let (prometheus, _) = try? self.clients(context) {
+            let probe = Stopped(service: service, jobs: jobs, instances: instances, token: [], stoppedAt: .now)
+            var lingering: [ObservedAlert] = []
+            let clear = try await Polling.until(budget: .seconds(60), interval: .seconds(1)) { () -> Bool? in
+                lingering = try await prometheus.alerts().filter { $0.name == "ServiceDown" && $0.state == "firing" && self.concerns($0, probe) }
+                return lingering.isEmpty ? true : nil
+            }
+            guard clear != nil else {
+                throw CheckBlocked(
+                    fixture: "no ServiceDown firing for \(jobs.sorted()) before stopping it",
+                    seen: lingering.map(\.summary).joined(separator: "; ")
+                )
+            }
+        }
         let token = try await control.stopService(service)
         let stopped = Stopped(service: service, jobs: jobs, instances: instances, token: token, stoppedAt: .now)
         await context.run.set(self.stoppedKey, stopped)
@@ -128,13 +144,11 @@ public enum AlertsSuite {
             let (prometheus, _) = try self.clients(context)
             guard let control = context.endpoints.replicaControl else { throw CheckSkip("no replica control") }
             let budget = try await self.budget(context, alert: "HighErrorRate")
-            // Earlier checks may have left a HighErrorRate of their own (a service that answered 503 while its database
-            // was stopped): only an alert that was not there before counts.
-            let before = Set(try await prometheus.alerts().filter { $0.name == "HighErrorRate" }.map(\.labels))
-            if !before.isEmpty { context.note("HighErrorRate already active before the control: \(before.count) series") }
-            // The counters themselves, not increase(): a series the errors create has no earlier sample to increase from.
-            let errorsQuery = #"sum(http_requests_total{status=~"5.."})"#
-            let errorsBefore = try await prometheus.query(errorsQuery).first ?? 0
+            // The 5xx counters per (job, service) — the counters themselves, not increase(): a series the errors create
+            // has no earlier sample to increase from. The errors land in the series of whatever answers them.
+            let errorsQuery = #"sum by (job, service) (http_requests_total{status=~"5.."})"#
+            let countersBefore = Dictionary(try await prometheus.series(errorsQuery).map { ($0.labels, $0.value) }) { first, _ in first }
+            let activeBefore = try await prometheus.alerts().filter { $0.name == "HighErrorRate" }
             // Errors: the alert service stopped, its reads answered 5xx by the gateway; around them healthy reads
             // of another service, thirty times as many.
             let service = context.options.alertService
@@ -173,20 +187,29 @@ public enum AlertsSuite {
                 )
             }
             // The errors must have reached Prometheus, or the silence below proves nothing.
+            var hit: [[String: String]] = []
             let scraped = try await Polling.until(budget: .seconds(4 * budget.scrape + budget.slack), interval: .seconds(1)) { () -> Double? in
-                let now = try await prometheus.query(errorsQuery).first ?? 0
-                return now - errorsBefore >= Double(errors) / 2 ? now - errorsBefore : nil
+                let increases = try await prometheus.series(errorsQuery).map { ($0.labels, $0.value - (countersBefore[$0.labels] ?? 0)) }
+                hit = increases.filter { $0.1 > 0 }.map(\.0)
+                let total = increases.map(\.1).filter { $0 > 0 }.reduce(0, +)
+                return total >= Double(errors) / 2 ? total : nil
             }
             guard let (seenErrors, _) = scraped else {
-                throw CheckBlocked(fixture: "Prometheus scraping the gateway's 5xx (\(errorsQuery))", seen: "no increase")
+                throw CheckBlocked(fixture: "Prometheus scraping the 5xx (\(errorsQuery))", seen: "no increase")
             }
-            context.measure("5xx scraped by Prometheus", String(format: "%.0f", seenErrors))
+            context.measure("5xx scraped by Prometheus", String(format: "%.0f in %@", seenErrors, hit.map(Self.seriesName).joined(separator: ", ")))
+            // Only the series the errors went to: another service may carry a HighErrorRate of its own from an earlier
+            // check (readiness answering 503 while its database was stopped).
+            let concernsHit = { (alert: ObservedAlert) in hit.contains { series in series.allSatisfy { alert.labels[$0.key] == $0.value } } }
+            if let already = activeBefore.first(where: concernsHit) {
+                throw CheckBlocked(fixture: "HighErrorRate inactive for the series the errors went to", seen: "already active: \(already.summary)")
+            }
             // Quiet: not even pending over two scrapes and three evaluations after the errors are in.
             var raised: [ObservedAlert] = []
             _ = try await Polling.until(budget: .seconds(2 * budget.scrape + 3 * budget.evaluation + 2), interval: .seconds(1)) { () -> Bool? in
                 let alerts = try await prometheus.alerts()
                 await self.remember(alerts, context)
-                raised = alerts.filter { $0.name == "HighErrorRate" && !before.contains($0.labels) }
+                raised = alerts.filter { $0.name == "HighErrorRate" && concernsHit($0) }
                 return raised.isEmpty ? nil : true
             }
             try context.require(
@@ -195,6 +218,11 @@ public enum AlertsSuite {
                 seen: raised.map(\.summary).joined(separator: "; ")
             )
         }
+    }
+
+    /// `{job="…",service="…"}`.
+    static func seriesName(_ labels: [String: String]) -> String {
+        "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",") + "}"
     }
 
     static var serviceDownFires: Check {

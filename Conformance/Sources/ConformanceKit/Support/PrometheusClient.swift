@@ -68,6 +68,19 @@ public struct PrometheusClient: Sendable {
         return result.compactMap { $0["value"]?[1]?.stringValue.flatMap(Double.init) }
     }
 
+    /// An instant query's series: labels and value.
+    public func series(_ expression: String) async throws -> [(labels: [String: String], value: Double)] {
+        let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? expression
+        let response = try await self.driver.get("/api/v1/query?query=\(encoded)")
+        guard response.status == 200, let result = response.json?["data"]?["result"]?.arrayValue else {
+            throw CheckFailure(expected: "Prometheus GET /api/v1/query to answer 200", seen: "\(response.status) \(response.excerpt)")
+        }
+        return result.compactMap { item in
+            guard let value = item["value"]?[1]?.stringValue.flatMap(Double.init) else { return nil }
+            return (Self.labels(item["metric"]), value)
+        }
+    }
+
     /// The first range selector's window in an expression (`rate(x[5m])` → 300), in seconds.
     static func rangeWindow(in expression: String) -> Double? {
         guard let open = expression.firstIndex(of: "["), let close = expression[open...].firstIndex(of: "]") else { return nil }

@@ -84,7 +84,10 @@ final class FakeOperations: Sendable {
         let errors = self.errorRequests.load(ordering: .relaxed)
         let all = self.gatewayRequests.load(ordering: .relaxed) + self.healthyRequests.load(ordering: .relaxed)
         if errors > 5 && (self.defects.errorRateIsACount || errors * 10 > all) {
-            alerts.append(["labels": ["alertname": "HighErrorRate", "job": "gateway-service", "severity": "warning"], "state": "firing"])
+            alerts.append([
+                "labels": ["alertname": "HighErrorRate", "job": "gateway-service", "service": "gateway-service", "severity": "warning"],
+                "state": "firing",
+            ])
         }
         return alerts
     }
@@ -192,7 +195,8 @@ final class FakeOperations: Sendable {
             let query = request.uri.queryParameters.get("query") ?? ""
             guard query.contains("5..") else { return Response.json(["status": "success", "data": ["resultType": "vector", "result": []]]) }
             let errors = JSON.string(String(self.errorRequests.load(ordering: .relaxed)))
-            return Response.json(["status": "success", "data": ["resultType": "vector", "result": [["metric": [:], "value": [1, errors]]]]])
+            let metric: JSON = ["job": "gateway-service", "service": "gateway-service"]
+            return Response.json(["status": "success", "data": ["resultType": "vector", "result": [["metric": metric, "value": [1, errors]]]]])
         }
         router.get("/api/v1/alerts") { _, _ in Response.json(["status": "success", "data": ["alerts": .array(self.alerts())]]) }
         // Alertmanager
