@@ -55,15 +55,20 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     /// When the current request was answered before the end of its body (draining began); nil otherwise.
     private var drainingSince: NIODeadline?
 
+    /// What the metrics and the access log record of the current request.
+    private struct RequestRecord {
+        var start = ContinuousClock.now
+        var method = ""
+        var target = ""
+        var routeLabel = ""
+        var requestID = ""
+        /// The response's status once its head went out; 0 before.
+        var status = 0
+    }
+
     // The current request.
     private var framer = BodyFramer(.none)
-    private var start = ContinuousClock.now
-    private var method = ""
-    private var target = ""
-    private var routeLabel = ""
-    private var requestID = ""
-    /// The response's status once its head went out; 0 before.
-    private var status = 0
+    private var current = RequestRecord()
     private var forwardsChunked = false
 
     /// The exchange of the current request while it is proxied.
@@ -255,11 +260,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func begin(_ head: MessageHead, context: ChannelHandlerContext) {
         self.idleSince = nil
-        self.start = .now
-        self.method = head.method
-        self.target = head.target
-        self.routeLabel = "unmatched"
-        self.status = 0
+        self.current.start = .now
+        self.current.method = head.method
+        self.current.target = head.target
+        self.current.routeLabel = "unmatched"
+        self.current.status = 0
         if head.isChunked {
             self.framer = BodyFramer(.chunked)
         } else {
@@ -274,20 +279,20 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             )
         }
         let planner = self.proxy.planner
-        guard planner.isProxied(head, target: self.target) else {
+        guard planner.isProxied(head, target: self.current.target) else {
             received(by: .router)
             self.forward(head.bytes, context: context)
             return
         }
-        switch planner.plan(head, target: self.target, clientAddress: self.clientAddress, requestIDs: &self.requestIDs) {
+        switch planner.plan(head, target: self.current.target, clientAddress: self.clientAddress, requestIDs: &self.requestIDs) {
         case .reject(let error, let requestID, let routeLabel, let closeConnection):
             received(by: .gateway)
-            self.routeLabel = routeLabel
+            self.current.routeLabel = routeLabel
             let allowOrigin = head.contains("origin") ? planner.allowOrigin : nil
             self.respond(with: error, requestID: requestID, allowOrigin: allowOrigin, closeConnection: closeConnection, context: context)
         case .forward(let request, let routeLabel, let expectsContinue):
-            self.routeLabel = routeLabel
-            self.requestID = request.requestID
+            self.current.routeLabel = routeLabel
+            self.current.requestID = request.requestID
             guard let pool = self.pool else { return }
             let exchange = ProxyExchange(
                 request: request,
@@ -314,7 +319,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private func malformedRequest(_ error: any Error, context: ChannelHandlerContext) {
         self.pending = nil
         let isHead = self.state.state == .idle
-        switch self.state.requestMalformed(responseStarted: self.status != 0) {
+        switch self.state.requestMalformed(responseStarted: self.current.status != 0) {
         case .close:
             return self.close(context: context)
         case .respondAndClose:
@@ -322,11 +327,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         if isHead {
             // A head that cannot be parsed: nothing is known of the request.
-            self.start = .now
-            self.method = "UNKNOWN"
-            self.target = ""
-            self.routeLabel = "unmatched"
-            self.status = 0
+            self.current.start = .now
+            self.current.method = "UNKNOWN"
+            self.current.target = ""
+            self.current.routeLabel = "unmatched"
+            self.current.status = 0
         }
         let apiError: APIError
         switch (error as? HTTPWireError)?.kind {
@@ -334,14 +339,14 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         case .unsupportedTransferCoding?: apiError = APIError(status: .notImplemented, message: "Unsupported Transfer-Encoding")
         default: apiError = .badRequest("Malformed HTTP request")
         }
-        let requestID = self.requestID.isEmpty || self.routeLabel == "unmatched" ? self.requestIDs.next() : self.requestID
+        let requestID = self.current.requestID.isEmpty || self.current.routeLabel == "unmatched" ? self.requestIDs.next() : self.current.requestID
         self.respond(with: apiError, requestID: requestID, allowOrigin: nil, closeConnection: true, context: context)
     }
 
     private func bodyTooLarge(_ exchange: ProxyExchange, context: ChannelHandlerContext) {
         let requestID = exchange.requestID
         exchange.cancel()
-        switch self.state.requestBodyTooLarge(responseStarted: exchange.isResponseStarted || self.status != 0) {
+        switch self.state.requestBodyTooLarge(responseStarted: exchange.isResponseStarted || self.current.status != 0) {
         case .close:
             self.close(context: context)
         case .respondAndClose:
@@ -465,7 +470,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     func exchangeDidReceiveHead(_ head: MessageHead) {
         guard let context, let exchange = self.exchange else { return }
-        self.status = head.status
+        self.current.status = head.status
         let (forwardsChunked, connection) = self.state.upstreamResponseHeadReceived(
             hasBody: !exchange.isHeadRequest && head.status != 204 && head.status != 304,
             contentLength: head.contentLength,
@@ -494,7 +499,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     func exchangeDidFinish() {
         guard let context else { return }
-        self.record(status: self.status)
+        self.record(status: self.current.status)
         self.endResponse(finalBytes: nil, closeConnection: false, context: context)
     }
 
@@ -502,7 +507,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         guard let context, let exchange = self.exchange else { return }
         if responseStarted {
             // The head is out: the only way to tell the client is to cut the response off.
-            self.record(status: self.status)
+            self.record(status: self.current.status)
             self.close(context: context)
         } else {
             self.respond(with: error, requestID: exchange.requestID, allowOrigin: exchange.allowOrigin, closeConnection: false, context: context)
@@ -520,9 +525,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private func respond(with error: APIError, requestID: String, allowOrigin: String?, closeConnection: Bool, context: ChannelHandlerContext) {
         let (close, connection) = self.state.responseClosing(closeConnection: closeConnection)
         let response = self.proxy.errorResponse(error, requestID: requestID, allowOrigin: allowOrigin, connection: connection)
-        self.requestID = requestID
-        self.status = Int(error.status.code)
-        self.record(status: self.status)
+        self.current.requestID = requestID
+        self.current.status = Int(error.status.code)
+        self.record(status: self.current.status)
         self.endResponse(finalBytes: response, closeConnection: close, context: context)
     }
 
@@ -574,12 +579,12 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func record(status: Int) {
         self.proxy.record(
-            method: self.method,
-            path: self.target,
-            routeLabel: self.routeLabel,
+            method: self.current.method,
+            path: self.current.target,
+            routeLabel: self.current.routeLabel,
             status: status,
-            start: self.start,
-            requestID: self.requestID
+            start: self.current.start,
+            requestID: self.current.requestID
         )
     }
 }
