@@ -55,6 +55,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        /// Strict HTTP/1.1 wire parsing for the gateway's fast path: message heads, body framing (length, chunked,
+        /// until close) and wire errors, on bytes. No HTTP framework: NIO's `ByteBuffer` only.
+        .target(
+            name: "HTTPWire",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Services (they never import each other)
 
         .target(
@@ -99,7 +107,7 @@ let package = Package(
         .target(
             name: "GatewayService",
             dependencies: [
-                "BookstoreCore", "JSONKit",
+                "BookstoreCore", "HTTPWire", "JSONKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -307,6 +315,11 @@ let package = Package(
         ),
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "HTTPWireTests",
+            dependencies: ["HTTPWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LocalClusterTests",
             dependencies: [
                 "LocalCluster", "BookstoreRuntime", "JSONKit",
@@ -375,12 +388,13 @@ let package = Package(
         .testTarget(
             name: "GatewayServiceTests",
             dependencies: [
-                "GatewayService", "BookstoreCore", "JSONKit",
+                "GatewayService", "BookstoreCore", "HTTPWire", "JSONKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

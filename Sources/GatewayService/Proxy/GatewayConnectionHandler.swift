@@ -1,5 +1,6 @@
 import BookstoreCore
 import HTTPTypes
+import HTTPWire
 import NIOCore
 import NIOHTTP1
 
@@ -12,7 +13,8 @@ import NIOHTTP1
 /// (the gateway's own endpoints, CORS preflights, unknown paths) is passed on, as the same bytes, to NIO's HTTP codec
 /// and the Hummingbird router behind this handler; ``RouterResponseObserver`` reports when the router's response
 /// ended. Requests on one connection are answered in order: a pipelined request waits until the one before it is
-/// answered.
+/// answered. Where a connection is in its current request, and what each event leads to, is decided by a
+/// ``ConnectionStateMachine`` value; this handler carries its actions out (parsing, forwarding, writing, timers).
 ///
 /// On a graceful shutdown (`ChannelShouldQuiesceEvent`) an idle connection closes at once and a busy one after its
 /// response, so in-flight requests complete. A connection that has not sent a complete request head within the idle
@@ -26,22 +28,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
-    private enum Mode {
-        /// Waiting for (the rest of) a request head.
-        case idle
-        /// Forwarding the current request.
-        case proxying(ProxyExchange)
-        /// The router behind answers the current request.
-        case delegated
-        /// The response is out (an error at the edge, or an early answer); the rest of the request body is read and
-        /// dropped (up to the body limit) before the next request.
-        case draining
-        /// The connection is closing.
-        case closing
-    }
-
     private let proxy: GatewayProxy
-    private var mode: Mode = .idle
+    /// Where the connection is in its current request (and what to do next); the handler carries it out.
+    private var state = ConnectionStateMachine()
+    /// The current request's exchange, while it is proxied.
+    private var currentExchange: ProxyExchange?
     private var context: ChannelHandlerContext?
     private var pool: ConnectionPool?
     private var clientAddress = "unknown"
@@ -54,7 +45,6 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var needsProcessing = false
     private var hasForwarded = false
     private var isReadPending = false
-    private var closesAfterResponse = false
     private var idleTimer: Scheduled<Void>?
     /// When the connection last started waiting for a request head; nil while a request is handled.
     private var idleSince: NIODeadline?
@@ -65,20 +55,24 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     /// When the current request was answered before the end of its body (draining began); nil otherwise.
     private var drainingSince: NIODeadline?
 
+    /// What the metrics and the access log record of the current request.
+    private struct RequestRecord {
+        var start = ContinuousClock.now
+        var method = ""
+        var target = ""
+        var routeLabel = ""
+        var requestID = ""
+        /// The response's status once its head went out; 0 before.
+        var status = 0
+    }
+
     // The current request.
     private var framer = BodyFramer(.none)
-    private var start = ContinuousClock.now
-    private var method = ""
-    private var target = ""
-    private var routeLabel = ""
-    private var requestID = ""
-    private var versionMinor = 1
-    private var isKeepAlive = true
-    private var isRequestEnded = true
-    private var isResponseEnded = true
-    private var status = 0
+    private var current = RequestRecord()
+    private var forwardsChunked = false
 
-    private static let pendingLimit = 64 * 1024
+    /// The exchange of the current request while it is proxied.
+    private var exchange: ProxyExchange? { self.state.isProxying ? self.currentExchange : nil }
 
     init(proxy: GatewayProxy) {
         self.proxy = proxy
@@ -110,8 +104,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.idleTimer = nil
             guard let context = self.context else { return }
             let timeout = self.proxy.clientIdleTimeout
-            guard case .idle = self.mode, let since = self.idleSince else {
-                if case .closing = self.mode { return }
+            guard self.state.state == .idle, let since = self.idleSince else {
+                if self.state.state == .closing { return }
                 return self.armIdleTimer(context: context, at: .now() + timeout)
             }
             if NIODeadline.now() - since >= timeout {
@@ -140,7 +134,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     /// The client took nothing of its response for the write timeout: the connection is closed, and so is the
     /// upstream connection the response came from (its response is unfinished: it cannot be pooled).
     private func clientStoppedReading(context: ChannelHandlerContext) {
-        if case .proxying(let exchange) = self.mode {
+        if let exchange = self.exchange {
             exchange.cancel()
             self.record(status: 499)
         }
@@ -151,7 +145,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private func armDrainTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
         self.drainTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.drainTimer = nil
-            guard let context = self.context, case .draining = self.mode, let since = self.drainingSince else { return }
+            guard let context = self.context, self.state.state == .draining, let since = self.drainingSince else { return }
             let timeout = self.proxy.clientDrainTimeout
             if NIODeadline.now() - since >= timeout {
                 self.close(context: context)
@@ -201,11 +195,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func processPending(context: ChannelHandlerContext) {
         while var buffer = self.pending, buffer.readableBytes > 0 {
-            switch self.mode {
-            case .closing:
+            switch self.state.inputAction {
+            case .discard:
                 self.pending = nil
                 return
-            case .idle:
+            case .wait:
+                return  // the next request waits for this response
+            case .parseHead:
                 self.pending = nil
                 let head: MessageHead?
                 do {
@@ -217,32 +213,21 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
                 self.pending = buffer
                 guard let head else { return }
                 self.begin(head, context: context)
-            case .proxying(let exchange):
-                guard !self.isRequestEnded else { return }  // the next request waits for this response
-                guard let body = self.takeBody(from: &buffer, context: context) else { return }
+            case .takeBody(.proxy):
+                guard let exchange = self.exchange, let body = self.takeBody(from: &buffer, context: context) else { return }
                 if self.framer.dataBytes > self.proxy.planner.maxBodyBytes {
                     return self.bodyTooLarge(exchange, context: context)
                 }
                 if body.readableBytes > 0 { exchange.receiveRequestBodyPart(body) }
-                if self.framer.isComplete {
-                    self.isRequestEnded = true
-                    exchange.receiveRequestEnd()
-                }
-            case .delegated:
-                guard !self.isRequestEnded else { return }
+                if self.framer.isComplete { self.requestBodyEnded(context: context) }
+            case .takeBody(.router):
                 guard let body = self.takeBody(from: &buffer, context: context) else { return }
                 if body.readableBytes > 0 { self.forward(body, context: context) }
-                if self.framer.isComplete {
-                    self.isRequestEnded = true
-                    if self.isResponseEnded { self.routerRequestDone(context: context) }
-                }
-            case .draining:
+                if self.framer.isComplete { self.requestBodyEnded(context: context) }
+            case .takeBody(.gateway):
                 guard self.takeBody(from: &buffer, context: context) != nil else { return }
                 if self.framer.dataBytes > self.proxy.planner.maxBodyBytes { return self.close(context: context) }
-                if self.framer.isComplete {
-                    self.isRequestEnded = true
-                    self.completeRequest(context: context)
-                }
+                if self.framer.isComplete { self.requestBodyEnded(context: context) }
             }
         }
     }
@@ -256,43 +241,58 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.pending = buffer
             return body ?? ByteBuffer()
         } catch {
-            if case .proxying(let exchange) = self.mode { exchange.cancel() }
+            self.exchange?.cancel()
             self.malformedRequest(error, context: context)
             return nil
         }
     }
 
+    private func requestBodyEnded(context: ChannelHandlerContext) {
+        switch self.state.requestBodyEnded() {
+        case .none:
+            break
+        case .endUpstreamRequest:
+            self.currentExchange?.receiveRequestEnd()
+        case .takeNextRequest:
+            self.completeRequest(context: context)
+        }
+    }
+
     private func begin(_ head: MessageHead, context: ChannelHandlerContext) {
         self.idleSince = nil
-        self.start = .now
-        self.method = head.method
-        self.target = head.target
-        self.routeLabel = "unmatched"
-        self.versionMinor = head.versionMinor
-        self.isKeepAlive = head.isKeepAlive
-        self.status = 0
-        self.isResponseEnded = false
+        self.current.start = .now
+        self.current.method = head.method
+        self.current.target = head.target
+        self.current.routeLabel = "unmatched"
+        self.current.status = 0
         if head.isChunked {
             self.framer = BodyFramer(.chunked)
         } else {
             self.framer = BodyFramer(head.contentLength.map { .length($0) } ?? .none)
         }
-        self.isRequestEnded = self.framer.isComplete
+        func received(by responder: ConnectionStateMachine.Responder) {
+            self.state.requestHeadReceived(
+                isKeepAlive: head.isKeepAlive,
+                versionMinor: head.versionMinor,
+                isBodyComplete: self.framer.isComplete,
+                responder: responder
+            )
+        }
         let planner = self.proxy.planner
-        guard planner.isProxied(head, target: self.target) else {
-            self.mode = .delegated
+        guard planner.isProxied(head, target: self.current.target) else {
+            received(by: .router)
             self.forward(head.bytes, context: context)
             return
         }
-        switch planner.plan(head, target: self.target, clientAddress: self.clientAddress, requestIDs: &self.requestIDs) {
+        switch planner.plan(head, target: self.current.target, clientAddress: self.clientAddress, requestIDs: &self.requestIDs) {
         case .reject(let error, let requestID, let routeLabel, let closeConnection):
-            self.mode = .draining
-            self.routeLabel = routeLabel
+            received(by: .gateway)
+            self.current.routeLabel = routeLabel
             let allowOrigin = head.contains("origin") ? planner.allowOrigin : nil
             self.respond(with: error, requestID: requestID, allowOrigin: allowOrigin, closeConnection: closeConnection, context: context)
         case .forward(let request, let routeLabel, let expectsContinue):
-            self.routeLabel = routeLabel
-            self.requestID = request.requestID
+            self.current.routeLabel = routeLabel
+            self.current.requestID = request.requestID
             guard let pool = self.pool else { return }
             let exchange = ProxyExchange(
                 request: request,
@@ -302,7 +302,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
                 seed: self.seeds.next(),
                 decodesResponse: head.versionMinor == 0
             )
-            self.mode = .proxying(exchange)
+            self.currentExchange = exchange
+            received(by: .proxy)
             if expectsContinue {
                 context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))), promise: nil)
             }
@@ -317,20 +318,20 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func malformedRequest(_ error: any Error, context: ChannelHandlerContext) {
         self.pending = nil
-        switch self.mode {
-        case .idle:
-            // A head that cannot be parsed: nothing is known of the request.
-            self.start = .now
-            self.method = "UNKNOWN"
-            self.target = ""
-            self.routeLabel = "unmatched"
-            self.versionMinor = 1
-            self.status = 0
-        case .proxying:
-            // A body that cannot be framed: answer if nothing was sent yet.
-            if self.status != 0 { return self.close(context: context) }
-        case .draining, .delegated, .closing:
+        let isHead = self.state.state == .idle
+        switch self.state.requestMalformed(responseStarted: self.current.status != 0) {
+        case .close:
             return self.close(context: context)
+        case .respondAndClose:
+            break
+        }
+        if isHead {
+            // A head that cannot be parsed: nothing is known of the request.
+            self.current.start = .now
+            self.current.method = "UNKNOWN"
+            self.current.target = ""
+            self.current.routeLabel = "unmatched"
+            self.current.status = 0
         }
         let apiError: APIError
         switch (error as? HTTPWireError)?.kind {
@@ -338,29 +339,32 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         case .unsupportedTransferCoding?: apiError = APIError(status: .notImplemented, message: "Unsupported Transfer-Encoding")
         default: apiError = .badRequest("Malformed HTTP request")
         }
-        self.mode = .draining
-        let requestID = self.requestID.isEmpty || self.routeLabel == "unmatched" ? self.requestIDs.next() : self.requestID
+        let requestID = self.current.requestID.isEmpty || self.current.routeLabel == "unmatched" ? self.requestIDs.next() : self.current.requestID
         self.respond(with: apiError, requestID: requestID, allowOrigin: nil, closeConnection: true, context: context)
     }
 
     private func bodyTooLarge(_ exchange: ProxyExchange, context: ChannelHandlerContext) {
         let requestID = exchange.requestID
         exchange.cancel()
-        if exchange.isResponseStarted || self.status != 0 {
+        switch self.state.requestBodyTooLarge(responseStarted: exchange.isResponseStarted || self.current.status != 0) {
+        case .close:
             self.close(context: context)
-        } else {
-            self.mode = .draining
+        case .respondAndClose:
             let error = APIError.payloadTooLarge(limit: self.proxy.planner.maxBodyBytes)
             self.respond(with: error, requestID: requestID, allowOrigin: exchange.allowOrigin, closeConnection: true, context: context)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .proxying(let exchange) = self.mode {
-            exchange.cancel()
-            if !self.isResponseEnded { self.record(status: 499) }
+        let exchange = self.exchange
+        switch self.state.channelInactive() {
+        case .none:
+            break
+        case .cancelExchange(let recordClientClosed):
+            exchange?.cancel()
+            if recordClientClosed { self.record(status: 499) }
         }
-        self.mode = .closing
+        self.currentExchange = nil
         self.pending = nil
         context.fireChannelInactive()
     }
@@ -374,63 +378,45 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.unwritableSince = now
             if self.writeTimer == nil { self.armWriteTimer(context: context, at: now + self.proxy.clientWriteTimeout) }
         }
-        if case .proxying(let exchange) = self.mode {
-            exchange.downstreamWritabilityChanged(isWritable: isWritable)
-        }
+        self.exchange?.downstreamWritabilityChanged(isWritable: isWritable)
         context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch self.mode {
-        case .proxying(let exchange):
-            exchange.cancel()
-            self.close(context: context)
-        case .draining, .closing, .idle:
-            self.close(context: context)
-        case .delegated:
-            context.fireErrorCaught(error)
-        }
+        let exchange = self.exchange
+        self.perform(self.state.errorCaught(), exchange: exchange, context: context) { context.fireErrorCaught(error) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        let exchange = self.exchange
         if let event = event as? ChannelEvent, event == .inputClosed {
-            // The client half-closed: what it sent is all there is. (The router's side must not hear of it while the
-            // fast path answers: it would close the output.)
-            switch self.mode {
-            case .delegated:
-                context.fireUserInboundEventTriggered(event)
-            case .proxying(let exchange):
-                if self.isRequestEnded {
-                    self.closesAfterResponse = true
-                } else {
-                    exchange.cancel()
-                    self.close(context: context)
-                }
-            case .draining:
-                if self.isRequestEnded { self.closesAfterResponse = true } else { self.close(context: context) }
-            case .idle:
-                self.close(context: context)
-            case .closing:
-                break
-            }
+            // The client half-closed: what it sent is all there is.
+            self.perform(self.state.inputClosed(), exchange: exchange, context: context) { context.fireUserInboundEventTriggered(event) }
             return
         }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
-        switch self.mode {
-        case .idle:
-            if let pending = self.pending, pending.readableBytes > 0 {
-                self.closesAfterResponse = true
-            } else {
-                self.close(context: context)
-            }
-        case .delegated:
-            // The router's connection handler closes after its response.
-            self.closesAfterResponse = true
+        let hasPendingBytes = self.pendingBytes > 0
+        self.perform(self.state.shouldQuiesce(hasPendingBytes: hasPendingBytes), exchange: exchange, context: context) {
             context.fireUserInboundEventTriggered(event)
-        case .proxying, .draining:
-            self.closesAfterResponse = true
-        case .closing:
+        }
+    }
+
+    private func perform(
+        _ action: ConnectionStateMachine.EventAction,
+        exchange: ProxyExchange?,
+        context: ChannelHandlerContext,
+        forward: () -> Void
+    ) {
+        switch action {
+        case .none:
             break
+        case .forwardToRouter:
+            forward()
+        case .close:
+            self.close(context: context)
+        case .cancelExchangeAndClose:
+            exchange?.cancel()
+            self.close(context: context)
         }
     }
 
@@ -449,19 +435,12 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         }
     }
 
-    /// Whether to read from the client now. Reading continues after a request's end (so that a closed connection is
-    /// noticed, and without changing the socket's interest set for every request) until some pipelined bytes are
-    /// pending; a request body is read only as fast as the upstream takes it.
+    /// Whether to read from the client now (see ``ConnectionStateMachine/readDecision(pendingBytes:)``).
     private var shouldRead: Bool {
-        switch self.mode {
-        case .idle, .draining:
-            return true
-        case .proxying(let exchange):
-            return self.isRequestEnded ? self.pendingBytes < Self.pendingLimit : exchange.wantsRequestBody
-        case .delegated:
-            return !self.isRequestEnded || self.pendingBytes < Self.pendingLimit
-        case .closing:
-            return false
+        switch self.state.readDecision(pendingBytes: self.pendingBytes) {
+        case .read: true
+        case .hold: false
+        case .ifExchangeWantsBody: self.exchange?.wantsRequestBody ?? false
         }
     }
 
@@ -478,33 +457,26 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// The router finished its response to the current (delegated) request.
     func routerResponseEnded() {
-        guard let context, case .delegated = self.mode else { return }
-        self.isResponseEnded = true
-        if self.isRequestEnded { self.routerRequestDone(context: context) }
-    }
-
-    private func routerRequestDone(context: ChannelHandlerContext) {
-        if self.closesAfterResponse {
-            // The router's connection state handler closes the connection after this response.
-            self.mode = .closing
-            return
+        guard let context else { return }
+        switch self.state.routerResponseEnded() {
+        case .none:
+            break
+        case .takeNextRequest:
+            self.completeRequest(context: context)
         }
-        self.completeRequest(context: context)
     }
 
     // MARK: ProxyExchangeDelegate
 
-    private var forwardsChunked = false
-
     func exchangeDidReceiveHead(_ head: MessageHead) {
-        guard let context, case .proxying(let exchange) = self.mode else { return }
-        self.status = head.status
-        let hasBody = !exchange.isHeadRequest && head.status != 204 && head.status != 304
-        // A body the client cannot delimit (no length, and chunked not possible or not used) ends with the connection.
-        self.forwardsChunked = head.isChunked && self.versionMinor >= 1
-        if hasBody && head.contentLength == nil && !self.forwardsChunked { self.closesAfterResponse = true }
-        let connection: ResponseHead.ConnectionField =
-            self.mustClose ? .close : (self.versionMinor == 0 ? .keepAlive : .none)
+        guard let context, let exchange = self.exchange else { return }
+        self.current.status = head.status
+        let (forwardsChunked, connection) = self.state.upstreamResponseHeadReceived(
+            hasBody: !exchange.isHeadRequest && head.status != 204 && head.status != 304,
+            contentLength: head.contentLength,
+            isChunked: head.isChunked
+        )
+        self.forwardsChunked = forwardsChunked
         var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 128)
         ResponseHead.write(
             head,
@@ -527,15 +499,15 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     func exchangeDidFinish() {
         guard let context else { return }
-        self.record(status: self.status)
+        self.record(status: self.current.status)
         self.endResponse(finalBytes: nil, closeConnection: false, context: context)
     }
 
     func exchangeDidFail(_ error: APIError, responseStarted: Bool) {
-        guard let context, case .proxying(let exchange) = self.mode else { return }
+        guard let context, let exchange = self.exchange else { return }
         if responseStarted {
             // The head is out: the only way to tell the client is to cut the response off.
-            self.record(status: self.status)
+            self.record(status: self.current.status)
             self.close(context: context)
         } else {
             self.respond(with: error, requestID: exchange.requestID, allowOrigin: exchange.allowOrigin, closeConnection: false, context: context)
@@ -549,25 +521,22 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     // MARK: Responses and connection state
 
-    private var mustClose: Bool { !self.isKeepAlive || self.closesAfterResponse }
-
     /// Answers the current request with the error envelope.
     private func respond(with error: APIError, requestID: String, allowOrigin: String?, closeConnection: Bool, context: ChannelHandlerContext) {
-        let close = closeConnection || self.mustClose
-        let connection: ResponseHead.ConnectionField = close ? .close : (self.versionMinor == 0 ? .keepAlive : .none)
+        let (close, connection) = self.state.responseClosing(closeConnection: closeConnection)
         let response = self.proxy.errorResponse(error, requestID: requestID, allowOrigin: allowOrigin, connection: connection)
-        self.requestID = requestID
-        self.status = Int(error.status.code)
-        self.record(status: self.status)
+        self.current.requestID = requestID
+        self.current.status = Int(error.status.code)
+        self.record(status: self.current.status)
         self.endResponse(finalBytes: response, closeConnection: close, context: context)
     }
 
     /// Writes the last bytes of a response, then closes the connection, drains the rest of the request body, or takes
     /// the next request.
     private func endResponse(finalBytes: ByteBuffer?, closeConnection: Bool, context: ChannelHandlerContext) {
-        self.isResponseEnded = true
-        if closeConnection || self.mustClose {
-            self.mode = .closing
+        let action = self.state.responseEnded(closeConnection: closeConnection)
+        if action == .closeAfterWrite {
+            self.currentExchange = nil
             self.pending = nil
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(finalBytes ?? ByteBuffer())), promise: promise)
@@ -579,10 +548,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         } else {
             context.flush()
         }
-        if self.isRequestEnded {
+        if action == .takeNextRequest {
             self.completeRequest(context: context)
         } else {
-            self.mode = .draining
+            self.state.drainingStarted()
+            self.currentExchange = nil
             let now = NIODeadline.now()
             self.drainingSince = now
             if self.drainTimer == nil { self.armDrainTimer(context: context, at: now + self.proxy.clientDrainTimeout) }
@@ -592,7 +562,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// Both the request and its response are complete: take the next request.
     private func completeRequest(context: ChannelHandlerContext) {
-        self.mode = .idle
+        self.state.requestCompleted()
+        self.currentExchange = nil
         self.drainingSince = nil
         self.scanned = 0
         self.idleSince = .now()
@@ -600,44 +571,20 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     private func close(context: ChannelHandlerContext) {
-        self.mode = .closing
+        self.state.closing()
+        self.currentExchange = nil
         self.pending = nil
         context.close(promise: nil)
     }
 
     private func record(status: Int) {
         self.proxy.record(
-            method: self.method,
-            path: self.target,
-            routeLabel: self.routeLabel,
+            method: self.current.method,
+            path: self.current.target,
+            routeLabel: self.current.routeLabel,
             status: status,
-            start: self.start,
-            requestID: self.requestID
+            start: self.current.start,
+            requestID: self.current.requestID
         )
-    }
-}
-
-/// Sits after NIO's HTTP codec and tells the ``GatewayConnectionHandler`` when the router's response to a delegated
-/// request ended (after the end went out, so that bytes stay in order).
-final class RouterResponseObserver: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    /// Strong: the gateway handler does not refer back, and both go with the pipeline.
-    private var gateway: GatewayConnectionHandler?
-
-    init(gateway: GatewayConnectionHandler) {
-        self.gateway = gateway
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.gateway = nil
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let isEnd: Bool
-        if case .end = self.unwrapOutboundIn(data) { isEnd = true } else { isEnd = false }
-        context.write(data, promise: promise)
-        if isEnd { self.gateway?.routerResponseEnded() }
     }
 }

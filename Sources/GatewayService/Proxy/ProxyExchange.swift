@@ -1,78 +1,7 @@
 import BookstoreCore
 import HTTPTypes
+import HTTPWire
 import NIOCore
-
-/// A request ready to be forwarded: the request line and field lines to send upstream (path rewritten, hop-by-hop
-/// fields stripped, forwarding fields added; `Host` and the empty line are added per replica), where to send it, and
-/// what the proxy may do with it.
-final class ProxyRequest: Sendable {
-    let method: String
-    /// The request line and the field lines (each with its CRLF), without `Host` and without the empty line.
-    let head: ByteBuffer
-    /// The request body's framing; its bytes are forwarded as they came (chunked stays chunked).
-    let framing: BodyFramer.Framing
-    let upstream: Upstream
-    let requestID: String
-    let responseTimeout: TimeAmount
-    /// Whether the request may be sent again after it may have reached a replica: idempotent methods
-    /// (GET, HEAD, OPTIONS, PUT, DELETE) and requests with an `Idempotency-Key`.
-    let isIdempotent: Bool
-    /// `Access-Control-Allow-Origin` for the response, when the request carried an `Origin`.
-    let allowOrigin: String?
-    /// The client's HTTP minor version (0 or 1).
-    let clientVersionMinor: Int
-
-    let hasBody: Bool
-    let isHead: Bool
-
-    init(
-        method: String,
-        head: ByteBuffer,
-        framing: BodyFramer.Framing,
-        upstream: Upstream,
-        requestID: String,
-        responseTimeout: TimeAmount,
-        isIdempotent: Bool,
-        allowOrigin: String?,
-        clientVersionMinor: Int
-    ) {
-        self.method = method
-        self.head = head
-        self.framing = framing
-        self.upstream = upstream
-        self.requestID = requestID
-        self.responseTimeout = responseTimeout
-        self.isIdempotent = isIdempotent
-        self.allowOrigin = allowOrigin
-        self.clientVersionMinor = clientVersionMinor
-        self.hasBody = framing != .none
-        self.isHead = method == "HEAD"
-    }
-}
-
-/// The fixed parameters of every exchange.
-struct ExchangeSettings: Sendable {
-    var maxAttempts: Int
-    var backoff: RetryPolicy
-    /// Bodies up to this many bytes are kept so that the request can be sent again.
-    var replayableBodyLimit: Int
-}
-
-/// Receives an exchange's response, on the exchange's event loop.
-protocol ProxyExchangeDelegate: AnyObject {
-    /// The upstream's response head (the delegate filters and completes it for its client).
-    func exchangeDidReceiveHead(_ head: MessageHead)
-    /// Body bytes, as the replica sent them (or decoded, when the exchange was asked to decode).
-    func exchangeDidReceiveBodyPart(_ buffer: ByteBuffer)
-    /// The end of a batch of reads from the upstream: a good moment to flush.
-    func exchangeShouldFlush()
-    func exchangeDidFinish()
-    /// The exchange failed. Before the response head went out, `error` is the response to send; after, the response
-    /// must be cut off (close the connection).
-    func exchangeDidFail(_ error: APIError, responseStarted: Bool)
-    /// The exchange can take more request body now.
-    func exchangeWantsRequestBody()
-}
 
 /// Forwards one request to its upstream and streams the response back: chooses a replica, takes a pooled
 /// connection (or opens one), applies the response timeout, and retries on another replica when that is safe —

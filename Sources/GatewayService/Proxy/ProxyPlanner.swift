@@ -1,5 +1,6 @@
 import BookstoreCore
 import HTTPTypes
+import HTTPWire
 import NIOCore
 import NIOHTTP1
 

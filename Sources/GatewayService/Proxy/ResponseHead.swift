@@ -1,3 +1,4 @@
+import HTTPWire
 import NIOCore
 
 /// The response head a client receives for a proxied request: the replica's status and fields, minus hop-by-hop

@@ -1,47 +1,6 @@
+import HTTPWire
 import NIOCore
 import NIOPosix
-
-/// What an upstream connection reports to the exchange using it (on the connection's event loop).
-protocol UpstreamConnectionDelegate: AnyObject {
-    /// A final response head (interim 1xx responses are skipped).
-    func upstreamReceivedHead(_ head: MessageHead)
-    /// Response body bytes: as received, or the chunk data when the connection decodes.
-    func upstreamReceivedBody(_ buffer: ByteBuffer)
-    /// The response is complete.
-    func upstreamReceivedEnd()
-    func upstreamReadComplete()
-    func upstreamWritabilityChanged(isWritable: Bool)
-    /// The connection closed (or failed) while this delegate owned it and the response was incomplete.
-    func upstreamClosed(error: (any Error)?)
-}
-
-/// One keep-alive HTTP/1.1 connection to a replica, used by one exchange at a time and kept in its event loop's
-/// ``ConnectionPool`` in between. Not thread-safe: used only on its channel's event loop.
-final class UpstreamConnection {
-    let channel: any Channel
-    let endpoint: ReplicaEndpoint
-    let handler: UpstreamConnectionHandler
-    /// When it went back to the pool (for the idle timeout).
-    var idleSince: NIODeadline = .now()
-    /// Whether it is in the pool.
-    var isIdle = false
-
-    init(channel: any Channel, endpoint: ReplicaEndpoint, handler: UpstreamConnectionHandler) {
-        self.channel = channel
-        self.endpoint = endpoint
-        self.handler = handler
-    }
-
-    var isActive: Bool { self.channel.isActive }
-    var isWritable: Bool { self.channel.isWritable }
-    var allocator: ByteBufferAllocator { self.channel.allocator }
-
-    func write(_ buffer: ByteBuffer) { self.handler.write(buffer) }
-    func flush() { self.handler.flush() }
-    func pauseReading() { self.handler.pauseReading() }
-    func resumeReading() { self.handler.resumeReading() }
-    func close() { self.channel.close(promise: nil) }
-}
 
 /// The only handler of an upstream connection: writes requests as bytes, and parses responses (strictly, see
 /// ``MessageHead``) into a head and body bytes for the current delegate. Holds reads back while the delegate cannot

@@ -1,3 +1,4 @@
+import HTTPWire
 import NIOCore
 
 /// One active readiness check: a fresh connection, `GET path` with `Connection: close`; healthy on a 2xx answer

@@ -1,131 +1,20 @@
 import BookstoreCore
 import Foundation
 import HTTPTypes
+import HTTPWire
 import Logging
 import NIOCore
 import Testing
 
 @testable import GatewayService
 
-/// The byte-level HTTP/1.1 parsing of the fast path: heads, body framing, the planner's rewriting, response heads.
-@Suite struct GatewayWireTests {
+/// The fast path's byte-level rewriting: the planner's request heads and decisions, and response heads. (The HTTP/1.1
+/// parsing itself is tested in HTTPWireTests.)
+@Suite struct GatewayPlannerTests {
     func parseRequest(_ text: String) throws -> MessageHead {
         var buffer = ByteBuffer(string: text)
         var scanned = 0
         return try #require(try MessageHead.parse(from: &buffer, isRequest: true, scanned: &scanned))
-    }
-
-    @Test func parsesRequestHeads() throws {
-        var buffer = ByteBuffer(string: "GET /api/x?y=1 HTTP/1.1\r\nHost: a\r\nX-Two:  padded value \t\r\nCONTENT-LENGTH: 5\r\n\r\nhelloGET")
-        var scanned = 0
-        let head = try #require(try MessageHead.parse(from: &buffer, isRequest: true, scanned: &scanned))
-        #expect(head.method == "GET" && head.target == "/api/x?y=1" && head.versionMinor == 1)
-        #expect(head.fieldCount == 3)
-        #expect(head.first("x-two") == "padded value")
-        #expect(head.contentLength == 5 && !head.isChunked && head.isKeepAlive)
-        #expect(String(buffer: buffer) == "helloGET", "the body and what follows stay in the buffer")
-        let close = try self.parseRequest("GET / HTTP/1.0\r\nConnection: Keep-Alive, X-Hop\r\n\r\n")
-        #expect(close.versionMinor == 0 && close.isKeepAlive && close.connectionListsFields)
-        #expect(!(try self.parseRequest("GET / HTTP/1.0\r\n\r\n")).isKeepAlive)
-        #expect(!(try self.parseRequest("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")).isKeepAlive)
-        #expect((try self.parseRequest("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n")).isChunked)
-        #expect((try self.parseRequest("GET / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n")).contentLength == 3)
-        #expect((try self.parseRequest("\r\n\r\nGET /after HTTP/1.1\r\n\r\n")).target == "/after", "leading empty lines are skipped")
-    }
-
-    @Test func incompleteHeadsWaitForMoreBytes() throws {
-        let text = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
-        var buffer = ByteBuffer()
-        var scanned = 0
-        for byte in text.utf8.dropLast() {
-            buffer.writeInteger(byte)
-            #expect(try MessageHead.parse(from: &buffer, isRequest: true, scanned: &scanned) == nil)
-        }
-        buffer.writeString("\n")
-        #expect(try MessageHead.parse(from: &buffer, isRequest: true, scanned: &scanned)?.target == "/a")
-        var huge = ByteBuffer(string: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 70_000))
-        scanned = 0
-        #expect(throws: HTTPWireError.self) { _ = try MessageHead.parse(from: &huge, isRequest: true, scanned: &scanned) }
-    }
-
-    @Test(arguments: [
-        "GET / HTTP/1.1\nHost: x\r\n\r\n",  // bare LF
-        "GET / HTTP/1.1\r\nHost : x\r\n\r\n",  // space before colon
-        "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",  // obsolete folding
-        "GET / HTTP/1.1\r\nX\u{1}: a\r\n\r\n",  // bad name
-        "GET / HTTP/1.1\r\nX: a\u{7F}\r\n\r\n",  // control character
-        "GET / HTTP/2.0\r\n\r\n",
-        "GET  / HTTP/1.1\r\n\r\n",
-        "G(T / HTTP/1.1\r\n\r\n",
-        "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-        "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
-        "POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n",
-        "POST / HTTP/1.1\r\nContent-Length: 3x\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
-        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
-    ])
-    func rejectsAmbiguousOrMalformedHeads(_ text: String) {
-        #expect(throws: HTTPWireError.self) { _ = try self.parseRequest(text) }
-    }
-
-    @Test func parsesResponseHeads() throws {
-        var buffer = ByteBuffer(string: "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-        var scanned = 0
-        let head = try #require(try MessageHead.parse(from: &buffer, isRequest: false, scanned: &scanned))
-        #expect(head.status == 404 && head.string(head.second) == "Not Found" && head.contentLength == 0)
-        var bare = ByteBuffer(string: "HTTP/1.0 200\r\n\r\n")
-        let noReason = try #require(try MessageHead.parse(from: &bare, isRequest: false, scanned: &scanned))
-        #expect(noReason.status == 200 && !noReason.isKeepAlive)
-        var bad = ByteBuffer(string: "HTTP/1.1 2x0 OK\r\n\r\n")
-        #expect(throws: HTTPWireError.self) { _ = try MessageHead.parse(from: &bad, isRequest: false, scanned: &scanned) }
-    }
-
-    @Test func lengthBodiesEndAtTheirLength() throws {
-        var framer = BodyFramer(.length(5))
-        var decoded: [ByteBuffer] = []
-        var first = ByteBuffer(string: "hel")
-        #expect(String(buffer: try #require(try framer.take(from: &first, decode: false, decoded: &decoded))) == "hel")
-        #expect(!framer.isComplete)
-        var rest = ByteBuffer(string: "loGET /")
-        #expect(String(buffer: try #require(try framer.take(from: &rest, decode: false, decoded: &decoded))) == "lo")
-        #expect(framer.isComplete && String(buffer: rest) == "GET /" && framer.dataBytes == 5)
-    }
-
-    @Test func chunkedBodiesAreFramedAndDecodedAcrossAnySplit() throws {
-        let body = "5;name=value\r\nhello\r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n"
-        let next = "GET / HTTP/1.1\r\n"
-        for split in 1...8 {
-            var framer = BodyFramer(.chunked)
-            var decoded: [ByteBuffer] = []
-            var raw = ByteBuffer()
-            let bytes = Array((body + next).utf8)
-            var offset = 0
-            var leftover = ByteBuffer()
-            while offset < bytes.count {
-                var piece = ByteBuffer(bytes: bytes[offset..<min(offset + split, bytes.count)])
-                offset += split
-                if framer.isComplete {
-                    leftover.writeBuffer(&piece)
-                    continue
-                }
-                if var taken = try framer.take(from: &piece, decode: true, decoded: &decoded) { raw.writeBuffer(&taken) }
-                leftover.writeBuffer(&piece)
-            }
-            #expect(framer.isComplete, "split \(split)")
-            #expect(String(buffer: raw) == body, "the raw bytes are the chunked body exactly")
-            #expect(decoded.map { String(buffer: $0) }.joined() == "hello0123456789")
-            #expect(framer.dataBytes == 15)
-            #expect(String(buffer: leftover) == next)
-        }
-    }
-
-    @Test(arguments: ["x\r\n", "5\r\nhelloXX", "5\nhello\r\n", "1234567890123456\r\n", "\r\n"])
-    func rejectsMalformedChunks(_ text: String) {
-        var framer = BodyFramer(.chunked)
-        var decoded: [ByteBuffer] = []
-        var buffer = ByteBuffer(string: text)
-        #expect(throws: HTTPWireError.self) { _ = try framer.take(from: &buffer, decode: false, decoded: &decoded) }
     }
 
     // MARK: Planner and response heads
