@@ -36,7 +36,8 @@ extension JSON {
         }
     }
 
-    static func writeString(_ value: String, into output: inout [UInt8]) {
+    /// Appends `value` as a JSON string literal (quoted and escaped) to `output`.
+    public static func writeString(_ value: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
             switch byte {
