@@ -275,6 +275,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        /// Benchmark-only (`ci/bench-services`): a bare Hummingbird server and bare driver loops (libmongoc,
+        /// postgres-nio) as the ceilings the services are measured against; not part of the `bookstore` product.
+        .executableTarget(
+            name: "bench-hello",
+            dependencies: [
+                "CMongoC",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Benchmarks/bench-hello",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
 
         /// Test support shared by the test targets (as `HummingbirdTesting`): requests and replies through

@@ -63,11 +63,24 @@ public final class MongoReviewRepository: ReviewRepository {
         try await self.page(["user_id": .string(userID), "status": .string(ReviewStatus.active.rawValue)], offset: offset, limit: limit)
     }
 
+    /// One page and the total in one round trip: a `$facet` aggregation counts the matches and sorts, skips and limits
+    /// them in the same server command (the `book_id` and `user_id` indexes serve the `$match`).
     private func page(_ filter: JSONObject, offset: Int, limit: Int) async throws -> ReviewPage {
-        let total = try await self.reviews.count(filter)
-        guard limit > 0, offset < total else { return ReviewPage(reviews: [], total: total) }
-        let documents = try await self.reviews.find(filter, sort: Self.newestFirst, skip: max(0, offset), limit: limit)
-        return ReviewPage(reviews: try documents.map(Self.review), total: total)
+        guard limit > 0 else { return ReviewPage(reviews: [], total: try await self.reviews.count(filter)) }
+        var pageStages: [JSON] = [["$sort": .object(Self.newestFirst)]]
+        if offset > 0 { pageStages.append(["$skip": .int(offset)]) }
+        pageStages.append(["$limit": .int(limit)])
+        let facets = try await self.reviews.aggregate([
+            ["$match": .object(filter)],
+            ["$facet": ["total": [["$count": "n"]], "page": .array(pageStages)]],
+        ])
+        guard let result = facets.first else { return ReviewPage(reviews: [], total: 0) }
+        let total = result["total"]?.arrayValue?.first?["n"]?.intValue ?? 0
+        let reviews = try (result["page"]?.arrayValue ?? []).map { document in
+            guard let object = document.objectValue else { throw StoredDocumentError(collection: Self.collectionName) }
+            return try Self.review(object)
+        }
+        return ReviewPage(reviews: reviews, total: total)
     }
 
     public func update(id: String, changes: ReviewChanges, at date: Date) async throws -> Review? {

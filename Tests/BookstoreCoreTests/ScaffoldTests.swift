@@ -43,6 +43,7 @@ func makeScaffold(_ extra: [String: String] = [:]) async throws -> ServiceScaffo
             try await client.execute(uri: "/items/1", method: .get, headers: [.requestID: "bad id with spaces"]) { response in
                 let id = try #require(response.headers[.requestID])
                 #expect(UUID(uuidString: id) != nil)
+                #expect(id.count == 36 && id == id.lowercased())
             }
         }
     }

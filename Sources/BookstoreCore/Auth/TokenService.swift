@@ -65,6 +65,7 @@ public struct Identity: Sendable, Equatable {
 public struct TokenService: Sendable {
     public let settings: TokenSettings
     private let key: SymmetricKey
+    private let verified = VerifiedTokenCache()
 
     public init(settings: TokenSettings) {
         self.settings = settings
@@ -87,9 +88,15 @@ public struct TokenService: Sendable {
         return signingInput + "." + Base64URL.encode(self.signature(Array(signingInput.utf8)))
     }
 
-    /// Verifies `token` and returns the identity it carries, or throws a 401 ``APIError``.
+    /// Verifies `token` and returns the identity it carries, or throws a 401 ``APIError``. A token that verified before
+    /// is looked up instead of verified again (see ``VerifiedTokenCache``); its expiry is checked every time.
     public func verify(_ token: String, now: Date = Date()) throws(APIError) -> Identity {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        if let entry = self.verified.entry(for: token) {
+            guard now.timeIntervalSince1970 < entry.expiry else { throw APIError.unauthorized("Token expired") }
+            return entry.identity
+        }
+        // Split on the UTF-8 bytes: `String.split` would break the token into grapheme clusters first.
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map { Substring($0) }
         guard parts.count == 3,
             let headerBytes = Base64URL.decode(parts[0]),
             let header = try? JSON.parse(headerBytes),
@@ -106,12 +113,14 @@ public struct TokenService: Sendable {
             throw APIError.unauthorized("Invalid token")
         }
         guard now.timeIntervalSince1970 < expiry else { throw APIError.unauthorized("Token expired") }
-        return Identity(
+        let identity = Identity(
             userID: subject,
             username: claims["username"]?.stringValue ?? "",
             email: claims["email"]?.stringValue ?? "",
             roles: claims["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
         )
+        self.verified.store(VerifiedTokenCache.Entry(identity: identity, expiry: expiry), for: token)
+        return identity
     }
 
     private func signature(_ input: [UInt8]) -> [UInt8] {
@@ -131,19 +140,50 @@ public struct TokenService: Sendable {
     }
 }
 
-/// Unpadded base64url (RFC 4648 §5), as JWTs use it.
+/// Base64url without padding (RFC 4648 §5), as JWTs use it; written on bytes (no `Data`, no string replacing).
 public enum Base64URL {
+    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    /// The 6-bit value of each byte, 0xFF for bytes outside the alphabet (padding, `+` and `/` included).
+    private static let values: [UInt8] = {
+        var values = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in alphabet.enumerated() { values[Int(byte)] = UInt8(index) }
+        return values
+    }()
+
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let input = Array(bytes)
+        var output: [UInt8] = []
+        output.reserveCapacity((input.count * 4 + 2) / 3)
+        var index = 0
+        while index < input.count {
+            let count = min(3, input.count - index)
+            var group = UInt32(input[index]) << 16
+            if count > 1 { group |= UInt32(input[index + 1]) << 8 }
+            if count > 2 { group |= UInt32(input[index + 2]) }
+            for position in 0...count { output.append(self.alphabet[Int(group >> UInt32(18 - 6 * position) & 0x3F)]) }
+            index += 3
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 
+    /// The bytes of unpadded base64url `text`, or nil when it has a byte outside the alphabet or an impossible length.
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        guard text.utf8.allSatisfy({ $0 != UInt8(ascii: "=") && $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "/") }) else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.utf8.count % 4 != 0 { base64.append("=") }
-        return Data(base64Encoded: base64).map(Array.init)
+        let utf8 = text.utf8
+        guard utf8.count % 4 != 1 else { return nil }
+        var output: [UInt8] = []
+        output.reserveCapacity(utf8.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for byte in utf8 {
+            let value = self.values[Int(byte)]
+            guard value != 0xFF else { return nil }
+            accumulator = (accumulator << 6 | UInt32(value)) & 0xFFFFFF
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
+        }
+        return output
     }
 }

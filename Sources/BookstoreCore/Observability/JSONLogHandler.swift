@@ -1,15 +1,13 @@
 import Foundation
 import JSONKit
 import Logging
-import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A `LogHandler` writing one JSON object per line to standard output: `@timestamp`, `log.level`, `message`,
 /// `service.name`, `request.id`, `trace.id` and the remaining metadata under their dotted keys. Values of keys
 /// that look secret (password, token, secret, authorization) are replaced by `[REDACTED]`.
+///
+/// A line is written straight into bytes (no intermediate JSON tree, no date formatter) and handed to a ``LogSink``,
+/// which by default buffers it and writes it from a thread of its own: logging costs the request path no system call.
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
@@ -27,7 +25,58 @@ public struct JSONLogHandler: LogHandler {
         set { self.metadata[key] = newValue }
     }
 
+    /// The keys written right after `message`, in this order, instead of with the sorted rest.
+    private static let leadingKeys = ["service.name", "request.id", "trace.id"]
+
+    /// Keys of the fixed members that metadata may override in place.
+    private static let fixedKeys: Set = ["@timestamp", "log.level", "message", "log.logger"]
+
     public func log(event: LogEvent) {
+        let extra = event.metadata ?? [:]
+        if extra.keys.contains(where: Self.fixedKeys.contains) || self.metadata.keys.contains(where: Self.fixedKeys.contains) {
+            return self.sink.write(self.objectLine(event))
+        }
+        var line: [UInt8] = []
+        line.reserveCapacity(384)
+        line.append(contentsOf: #"{"@timestamp":""#.utf8)
+        Timestamp.appendISO8601(Date(), to: &line)
+        line.append(contentsOf: #"","log.level":""#.utf8)
+        line.append(contentsOf: event.level.rawValue.utf8)
+        line.append(contentsOf: #"","message":"#.utf8)
+        JSON.writeString(event.message.description, into: &line)
+        line.append(contentsOf: #","service.name":"#.utf8)
+        JSON.writeString((extra["service.name"] ?? self.metadata["service.name"])?.description ?? self.label, into: &line)
+        for key in ["request.id", "trace.id"] {
+            guard let value = extra[key] ?? self.metadata[key] else { continue }
+            line.append(contentsOf: #",""#.utf8)
+            line.append(contentsOf: key.utf8)
+            line.append(contentsOf: #"":"#.utf8)
+            JSON.writeString(value.description, into: &line)
+        }
+        line.append(contentsOf: #","log.logger":"#.utf8)
+        JSON.writeString(self.label, into: &line)
+        // The rest: the handler's metadata overridden by the event's, in key order.
+        var rest: [(key: String, value: Logger.MetadataValue)] = []
+        rest.reserveCapacity(self.metadata.count + extra.count)
+        for (key, value) in self.metadata where extra[key] == nil && !Self.leadingKeys.contains(key) { rest.append((key, value)) }
+        for (key, value) in extra where !Self.leadingKeys.contains(key) { rest.append((key, value)) }
+        rest.sort { $0.key < $1.key }
+        for (key, value) in rest {
+            line.append(UInt8(ascii: ","))
+            JSON.writeString(key, into: &line)
+            line.append(UInt8(ascii: ":"))
+            if Self.isSecret(key) {
+                line.append(contentsOf: #""[REDACTED]""#.utf8)
+            } else {
+                Self.write(value, into: &line)
+            }
+        }
+        line.append(contentsOf: "}\n".utf8)
+        self.sink.write(line)
+    }
+
+    /// The line built as a JSON object, for the rare event whose metadata overrides a fixed member.
+    private func objectLine(_ event: LogEvent) -> [UInt8] {
         var object = JSONObject()
         object["@timestamp"] = .string(Timestamp.iso8601(Date()))
         object["log.level"] = .string(event.level.rawValue)
@@ -44,12 +93,27 @@ public struct JSONLogHandler: LogHandler {
         }
         var line = JSON.object(object).bytes
         line.append(UInt8(ascii: "\n"))
-        self.sink.write(line)
+        return line
     }
 
+    private static let secretWords: [[UInt8]] = ["password", "token", "secret", "authorization", "cookie"].map { Array($0.utf8) }
+
+    /// Whether `key` contains a secret-looking word, ASCII case-insensitively (on bytes: Foundation's `contains` would
+    /// bridge to `NSString` for every key of every line).
     static func isSecret(_ key: String) -> Bool {
-        let lowered = key.lowercased()
-        return ["password", "token", "secret", "authorization", "cookie"].contains { lowered.contains($0) }
+        let lowered = key.utf8.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
+        return Self.secretWords.contains { word in
+            guard lowered.count >= word.count else { return false }
+            return (0...(lowered.count - word.count)).contains { start in lowered[start..<(start + word.count)].elementsEqual(word) }
+        }
+    }
+
+    static func write(_ value: Logger.MetadataValue, into line: inout [UInt8]) {
+        switch value {
+        case .string(let text): JSON.writeString(text, into: &line)
+        case .stringConvertible(let convertible): JSON.writeString(convertible.description, into: &line)
+        case .array, .dictionary: json(value).write(into: &line)
+        }
     }
 
     static func json(_ value: Logger.MetadataValue) -> JSON {
@@ -67,39 +131,5 @@ extension JSONObject {
     init(members: [(String, JSON)]) {
         self.init()
         for (key, value) in members { self[key] = value }
-    }
-}
-
-/// Where log lines go. Lines are written whole, so concurrent lines never interleave.
-public final class LogSink: Sendable {
-    private let lines = Mutex<[String]>([])
-    private let isCapturing: Bool
-
-    private init(capturing: Bool) {
-        self.isCapturing = capturing
-    }
-
-    /// Standard output.
-    public static let standardOutput = LogSink(capturing: false)
-
-    /// An in-memory sink for tests.
-    public static func capturing() -> LogSink { LogSink(capturing: true) }
-
-    /// The lines captured so far (capturing sinks only).
-    public var capturedLines: [String] { self.lines.withLock { $0 } }
-
-    func write(_ line: [UInt8]) {
-        if self.isCapturing {
-            self.lines.withLock { $0.append(String(decoding: line.dropLast(), as: UTF8.self)) }
-            return
-        }
-        line.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { return }
-                offset += written
-            }
-        }
     }
 }

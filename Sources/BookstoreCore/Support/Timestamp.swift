@@ -4,6 +4,15 @@ import Foundation
 public enum Timestamp {
     /// Formats `date` as `2026-11-29T15:13:05.123Z`.
     public static func iso8601(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        self.appendISO8601(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `date` formatted as by ``iso8601(_:)`` to `output` (no `String` and no formatter on the way: the access
+    /// log writes one per request).
+    public static func appendISO8601(_ date: Date, to output: inout [UInt8]) {
         // Round to the microsecond first, so a date made from whole milliseconds (`ms / 1000`, which binary floating
         // point may store a hair below) prints that millisecond.
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
@@ -12,16 +21,31 @@ public enum Timestamp {
         let millis = Int((micros - wholeSeconds * 1_000_000) / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-            Int(parts.tm_year) + 1900,
-            Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday),
-            Int(parts.tm_hour),
-            Int(parts.tm_min),
-            Int(parts.tm_sec),
-            millis
-        )
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            guard (0..<divisor * 10).contains(value) else { return output.append(contentsOf: String(value).utf8) }
+            var value = value
+            while divisor > 0 {
+                output.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                value %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        output.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        output.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        output.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        output.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        output.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        output.append(UInt8(ascii: "."))
+        digits(millis, 3)
+        output.append(UInt8(ascii: "Z"))
     }
 
     /// Parses a timestamp written by ``iso8601(_:)`` (or any RFC 3339 UTC timestamp with optional fraction).

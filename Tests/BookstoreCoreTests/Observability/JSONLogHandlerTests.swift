@@ -20,4 +20,32 @@ import Testing
         #expect(object["@timestamp"]?.stringValue.flatMap(Timestamp.parse) != nil)
         #expect(!line.contains("hunter2"))
     }
+
+    @Test func writesTheFixedMembersFirstAndTheRestInKeyOrder() throws {
+        let sink = LogSink.capturing()
+        var logger = Logger(label: "svc") { label in JSONLogHandler(label: label, sink: sink) }
+        logger[metadataKey: "request.id"] = "r-1"
+        logger[metadataKey: "zeta"] = "handler"
+        logger.info("GET /a \"b\" 200", metadata: ["url.path": "/a", "http.response.status_code": .stringConvertible(200), "zeta": "event"])
+        let line = try #require(sink.capturedLines.first)
+        let object = try #require(try JSON.parse(line).objectValue)
+        #expect(
+            object.keys == [
+                "@timestamp", "log.level", "message", "service.name", "request.id", "log.logger", "http.response.status_code", "url.path", "zeta",
+            ]
+        )
+        #expect(object["message"] == "GET /a \"b\" 200")
+        #expect(object["http.response.status_code"] == "200")
+        #expect(object["zeta"] == "event", "event metadata overrides the handler's")
+    }
+
+    @Test func metadataNamedLikeAFixedMemberReplacesItsValueInPlace() throws {
+        let sink = LogSink.capturing()
+        let logger = Logger(label: "svc") { label in JSONLogHandler(label: label, sink: sink) }
+        logger.info("hello", metadata: ["message": "replaced", "a": "1"])
+        let line = try #require(sink.capturedLines.first)
+        let object = try #require(try JSON.parse(line).objectValue)
+        #expect(object.keys == ["@timestamp", "log.level", "message", "service.name", "log.logger", "a"])
+        #expect(object["message"] == "replaced")
+    }
 }
