@@ -93,15 +93,6 @@ extension FaultCatalogue {
             "a killed reviews replica never comes back: every start after its first fails at once",
             startsOnce: true
         ),
-        Fault(
-            "reviews-events-lost-after-connection-close",
-            service: reviews,
-            checks: ["ASYNC-EVENT-AFTER-CONNECTION-CLOSE"],
-            "once the broker has closed its connection, the reviews publisher drops every event and reports success"
-        ) { bus in
-            let latch = ConnectionLossLatch(watching: bus)
-            return FaultyEventBus(bus, publish: { latch.isTripped ? nil : $0 })
-        },
         Fault("reviews-no-created-event", service: reviews, checks: ["ASYNC-REVIEW-CREATED-EVENT"], "creating a review publishes nothing") {
             bus in
             FaultyEventBus(bus, publish: { $0.routingKey == "review.created" ? nil : $0 })
