@@ -228,6 +228,7 @@ public enum PaymentRepositoryContract {
     }
 
     /// Of 20 concurrent takeovers of one stale claim exactly one wins; a fresh claim or a finished payment is never taken.
+    /// Renewing a claim's lease moves a pending claim only.
     public static func anAbandonedClaimIsTakenOverOnce(_ repository: any PaymentRepository) async throws {
         let stale = self.payment(id: "p1", key: "k", createdAt: Self.date(1_700_000_000_000))
         try await repository.insert(stale)
@@ -246,6 +247,12 @@ public enum PaymentRepositoryContract {
         try await repository.insert(completed)
         #expect(try await !repository.takeOver(paymentID: "p2", staleBefore: cutoff, now: Self.date(1_700_000_200_000)), "not pending")
         #expect(try await !repository.takeOver(paymentID: "missing", staleBefore: cutoff, now: Self.date(1_700_000_200_000)))
+        #expect(try await repository.find(paymentID: "p2") == completed)
+        // Its owner renews a live claim's lease; an outcome already stored, or a claim gone, is not renewed.
+        #expect(try await repository.renewClaim(paymentID: "p1", now: Self.date(1_700_000_300_000)))
+        #expect(try await repository.find(paymentID: "p1")?.updatedAt == Self.date(1_700_000_300_000))
+        #expect(try await !repository.renewClaim(paymentID: "p2", now: Self.date(1_700_000_300_000)), "not pending")
+        #expect(try await !repository.renewClaim(paymentID: "missing", now: Self.date(1_700_000_300_000)))
         #expect(try await repository.find(paymentID: "p2") == completed)
     }
 

@@ -58,7 +58,8 @@ enum PaymentsAppBuilder {
             events: PaymentEvents(publisher: publisher, flavour: flavour, serviceName: scaffold.common.serviceName),
             metrics: scaffold.metrics,
             logger: logger,
-            pendingWait: options.pendingWait
+            pendingWait: options.pendingWait,
+            claimLease: options.claimLease
         )
         let cards = CardValidator()
         let http = PaymentHTTP(

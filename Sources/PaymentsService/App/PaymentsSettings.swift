@@ -6,7 +6,9 @@ import BookstoreCore
 /// `PAYMENT_PROCESSOR_ERROR_RATE` (0), `PAYMENT_RETRY_MAX_ATTEMPTS` (3), `PAYMENT_RETRY_BASE_MS` (50),
 /// `PAYMENT_BREAKER_FAILURES` (5), `PAYMENT_BREAKER_OPEN_SECONDS` (30), `PAYMENT_REQUESTS_CONSUMER` (true for the
 /// Python flavour, false for the Java flavour) and `PAYMENT_EVENT_RELAY_MS` (5000: how often events stored with a
-/// payment but not yet taken by the bus are sent; those changed in the last interval are left to their request).
+/// payment but not yet taken by the bus are sent; those changed in the last interval are left to their request) and
+/// `PAYMENT_CLAIM_LEASE_MS` (3000: a `pending` claim not renewed for this long was abandoned by its replica and a
+/// repetition takes it over; replicas' clocks must agree to well within it).
 public struct PaymentsSettings: Sendable {
     public var storage: String
     public var processor: SimulatedProcessor.Configuration
@@ -14,6 +16,7 @@ public struct PaymentsSettings: Sendable {
     public var breaker: CircuitBreakerStateMachine.Configuration
     public var isRequestConsumerEnabled: Bool
     public var eventRelayInterval: Duration
+    public var claimLease: Duration
 
     init(settings: Settings, flavour: some PaymentFlavour) throws(ConfigurationError) {
         self.storage = try settings.choice("STORAGE", default: "memory", allowed: ["memory", "mongo", "mongodb", "postgres", "postgresql"])
@@ -34,6 +37,7 @@ public struct PaymentsSettings: Sendable {
         )
         self.isRequestConsumerEnabled = try settings.bool("PAYMENT_REQUESTS_CONSUMER", default: flavour.consumesPaymentRequestsByDefault)
         self.eventRelayInterval = .milliseconds(try settings.int("PAYMENT_EVENT_RELAY_MS", default: 5000, range: 100...3_600_000))
+        self.claimLease = .milliseconds(try settings.int("PAYMENT_CLAIM_LEASE_MS", default: 3000, range: 300...600_000))
     }
 
     /// `PAYMENT_RANDOM_SEED`: an unsigned or signed 64-bit integer.

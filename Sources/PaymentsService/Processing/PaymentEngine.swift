@@ -31,10 +31,12 @@ public struct PaymentSubmission: Sendable, Equatable {
 /// A request first claims its idempotency key, or without one its fingerprint, by storing a `pending` payment: the
 /// repository's unique indexes let exactly one of N concurrent identical requests win; the others wait for its
 /// outcome and return it. When the processor is unavailable the claim is removed, so nothing is stored and the
-/// client may retry. A claim still `pending` after twice `pendingWait` (the processor's worst case with its retries,
-/// plus a margin) was abandoned — its replica died between claiming and storing the outcome — and a repeated request takes
-/// it over: one conditional write refreshes the claim, keeping its `payment_id` (so a processor that deduplicates
-/// charges by payment id would not charge twice), and the winner processes it again.
+/// client may retry. The claim is a lease: while its request is being charged, the engine renews it (`updated_at`)
+/// every third of `claimLease`. A claim not renewed for `claimLease` was abandoned — its replica died, or lost the
+/// database, between claiming and storing the outcome — and a repeated request takes it over: one conditional write
+/// refreshes the claim, keeping its `payment_id` (so a processor that deduplicates charges by payment id would not
+/// charge twice), and the winner processes it again. A repetition that finds a live claim waits for its outcome, at
+/// most `pendingWait` (the processor's worst case with its retries, plus a margin), then answers "in progress".
 struct PaymentEngine: Sendable {
     let repository: any PaymentRepository
     let processor: any PaymentProcessor
@@ -46,6 +48,8 @@ struct PaymentEngine: Sendable {
     let metrics: ServiceMetrics
     /// How long a duplicate waits for the pending original before answering ``PaymentEngineError/inProgress``.
     let pendingWait: Duration
+    /// How long a claim stays live without being renewed; its owner renews it every third of this.
+    let claimLease: Duration
     let pollInterval: Duration
 
     init(
@@ -57,6 +61,7 @@ struct PaymentEngine: Sendable {
         metrics: ServiceMetrics,
         logger: Logger,
         pendingWait: Duration,
+        claimLease: Duration = .seconds(3),
         pollInterval: Duration = .milliseconds(10)
     ) {
         self.repository = repository
@@ -67,6 +72,7 @@ struct PaymentEngine: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.pendingWait = pendingWait
+        self.claimLease = claimLease
         self.pollInterval = pollInterval
         self.retries = metrics.counter("payment_processor_retries_total", help: "Retries of payment processor calls")
     }
@@ -139,9 +145,7 @@ struct PaymentEngine: Sendable {
         return claim
     }
 
-    /// Whether a `pending` claim is older than any live attempt can be: twice `pendingWait`, so a repetition that
-    /// arrives while the original may still be running waits for it (and answers ``PaymentEngineError/inProgress``
-    /// after `pendingWait`) rather than taking it over.
+    /// Whether a `pending` claim's lease ran out: nobody renewed it for `claimLease`, so no live request owns it.
     func isAbandoned(_ claim: Payment, now: Date = Date()) -> Bool {
         claim.updatedAt < self.abandonedBefore(now)
     }
@@ -151,9 +155,30 @@ struct PaymentEngine: Sendable {
         payment.updatedAt < now.addingTimeInterval(-Self.seconds(age))
     }
 
-    /// The instant before which a still-`pending` claim's last update means it was abandoned.
+    /// The instant before which a still-`pending` claim's last renewal means it was abandoned.
     private func abandonedBefore(_ now: Date) -> Date {
-        now.addingTimeInterval(-Self.seconds(self.pendingWait * 2))
+        now.addingTimeInterval(-Self.seconds(self.claimLease))
+    }
+
+    /// Runs `body` while renewing `claim`'s lease every third of `claimLease`, so that a repetition waits for this
+    /// request rather than taking the claim over, however long the processor takes. A renewal that fails (the store is
+    /// away) is retried at the next tick; if the lease runs out meanwhile, a repetition may take the claim over, and the
+    /// conditional update of the outcome lets only one of the two store it.
+    private func renewingLease<T: Sendable>(of claim: Payment, _ body: () async -> T) async -> T {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.claimLease / 3)
+                    if Task.isCancelled { return }
+                    let renewed = try? await self.repository.renewClaim(paymentID: claim.paymentID, now: currentMillisecondDate())
+                    // Gone or no longer pending: the outcome is stored (or removed); nothing left to renew.
+                    if renewed == false { return }
+                }
+            }
+            let result = await body()
+            group.cancelAll()
+            return result
+        }
     }
 
     private static func seconds(_ duration: Duration) -> TimeInterval {
@@ -164,16 +189,25 @@ struct PaymentEngine: Sendable {
     /// Charges a claimed payment and stores the outcome.
     private func process(_ claim: Payment, requestID: String?) async throws(PaymentEngineError) -> Payment {
         let charge = Charge(paymentID: claim.paymentID, amount: claim.amount, currency: claim.currency, method: claim.method)
+        let outcome = await self.renewingLease(of: claim) { () async -> Result<ChargeDecision, any Error> in
+            do {
+                return .success(
+                    try await self.breaker.run {
+                        try await self.retry.run(
+                            shouldRetry: { $0 is ProcessorUnavailableError },
+                            onRetry: { _ in self.retries.increment() }
+                        ) {
+                            try await self.processor.charge(charge)
+                        }
+                    }
+                )
+            } catch {
+                return .failure(error)
+            }
+        }
         let decision: ChargeDecision
         do {
-            decision = try await self.breaker.run {
-                try await self.retry.run(
-                    shouldRetry: { $0 is ProcessorUnavailableError },
-                    onRetry: { _ in self.retries.increment() }
-                ) {
-                    try await self.processor.charge(charge)
-                }
-            }
+            decision = try outcome.get()
         } catch {
             let breakerOpen = error is CircuitOpenError
             self.logger.warning(

@@ -81,3 +81,11 @@ public protocol PaymentRepository: MessageLedger {
     /// Whether the store answers (readiness).
     func isHealthy() async -> Bool
 }
+
+extension PaymentRepository {
+    /// Renews a live claim's lease: sets its `updated_at` to `now` if it is still `pending`. Returns false once the
+    /// claim is gone or no longer pending (its outcome is stored).
+    public func renewClaim(paymentID: String, now: Date) async throws(PaymentRepositoryError) -> Bool {
+        try await self.takeOver(paymentID: paymentID, staleBefore: .distantFuture, now: now)
+    }
+}
