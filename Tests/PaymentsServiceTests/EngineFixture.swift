@@ -11,6 +11,7 @@ extension PaymentEngine {
         bus: any EventBus = InProcessEventBus(),
         pendingWait: Duration = .seconds(1),
         claimLease: Duration = .seconds(3),
+        renewalInterval: Duration? = nil,
         processingDelay: Duration = .zero,
         pollInterval: Duration = .milliseconds(10)
     ) -> PaymentEngine {
@@ -30,6 +31,7 @@ extension PaymentEngine {
             logger: logger,
             pendingWait: pendingWait,
             claimLease: claimLease,
+            renewalInterval: renewalInterval,
             pollInterval: pollInterval
         )
     }

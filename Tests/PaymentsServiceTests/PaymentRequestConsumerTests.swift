@@ -140,7 +140,7 @@ import Testing
         let settings = ["PAYMENT_PROCESSOR_ERROR_RATE": "1", "PAYMENT_RETRY_MAX_ATTEMPTS": "1"]
         try await Flavour.python.build(settings, bus: bus).application.test(.router) { client in
             try await bus.publish(self.request(Self.body))
-            let replies = try await waitForMessages(bus, in: Self.replies.name, count: 1, timeout: .seconds(10))
+            let replies = try await waitForMessages(bus, in: Self.replies.name, count: 1, timeout: .seconds(30))
             let reply = try JSON.parse(try #require(replies.first).body)
             #expect(reply["status"] == "error")
             #expect(reply["payment_id"] == .null)

@@ -48,8 +48,10 @@ struct PaymentEngine: Sendable {
     let metrics: ServiceMetrics
     /// How long a duplicate waits for the pending original before answering ``PaymentEngineError/inProgress``.
     let pendingWait: Duration
-    /// How long a claim stays live without being renewed; its owner renews it every third of this.
+    /// How long a claim stays live without being renewed.
     let claimLease: Duration
+    /// How often the owner renews its claim: a third of `claimLease` (tests may stall renewals with a longer one).
+    let renewalInterval: Duration
     let pollInterval: Duration
 
     init(
@@ -62,6 +64,7 @@ struct PaymentEngine: Sendable {
         logger: Logger,
         pendingWait: Duration,
         claimLease: Duration = .seconds(3),
+        renewalInterval: Duration? = nil,
         pollInterval: Duration = .milliseconds(10)
     ) {
         self.repository = repository
@@ -73,6 +76,7 @@ struct PaymentEngine: Sendable {
         self.logger = logger
         self.pendingWait = pendingWait
         self.claimLease = claimLease
+        self.renewalInterval = renewalInterval ?? claimLease / 3
         self.pollInterval = pollInterval
         self.retries = metrics.counter("payment_processor_retries_total", help: "Retries of payment processor calls")
     }
@@ -160,7 +164,7 @@ struct PaymentEngine: Sendable {
         now.addingTimeInterval(-Self.seconds(self.claimLease))
     }
 
-    /// Runs `body` while renewing `claim`'s lease every third of `claimLease`, so that a repetition waits for this
+    /// Runs `body` while renewing `claim`'s lease every `renewalInterval`, so that a repetition waits for this
     /// request rather than taking the claim over, however long the processor takes. A renewal that fails (the store is
     /// away) is retried at the next tick; if the lease runs out meanwhile, a repetition may take the claim over, and the
     /// conditional update of the outcome lets only one of the two store it.
@@ -168,7 +172,7 @@ struct PaymentEngine: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: self.claimLease / 3)
+                    try? await Task.sleep(for: self.renewalInterval)
                     if Task.isCancelled { return }
                     let renewed = try? await self.repository.renewClaim(paymentID: claim.paymentID, now: currentMillisecondDate())
                     // Gone or no longer pending: the outcome is stored (or removed); nothing left to renew.
@@ -238,8 +242,15 @@ struct PaymentEngine: Sendable {
             payment.message = reason
         }
         payment.pendingEventID = PaymentEvents.routingKey(for: payment.status) == nil ? nil : UUID().uuidString.lowercased()
-        try await self.storage { () async throws(PaymentRepositoryError) in
+        do throws(PaymentRepositoryError) {
             try await self.repository.update(payment, expectedStatus: .pending)
+        } catch .statusChanged {
+            // This request's lease ran out (its renewals stalled) and a repetition took the claim over and stored its
+            // outcome first, under the same payment id: that outcome is the payment's.
+            return try await self.payment(id: claim.paymentID)
+        } catch {
+            self.logStorageFailure(error)
+            throw .storage
         }
         self.count(payment.status.rawValue)
         self.logger.info(
