@@ -234,7 +234,7 @@ let package = Package(
         .target(
             name: "FaultInjection",
             dependencies: [
-                "BookstoreCore", "JSONKit", .product(name: "Hummingbird", package: "hummingbird"),
+                "BookstoreCore", "JSONKit", "AMQPBus", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/FaultInjection",

@@ -22,6 +22,7 @@ public final class AMQPEventBus: EventBus, Service {
     private let metrics: ServiceMetrics?
     private let registry = TopologyRegistry()
     private let health = HealthFlag()
+    private let losses = ConnectionLossTally()
     private let publisher: ConnectionThread<PublisherSession>
 
     /// Reads the `RABBITMQ_*` settings (see `AMQPConfiguration.init(settings:serviceName:)`).
@@ -42,6 +43,7 @@ public final class AMQPEventBus: EventBus, Service {
         let sessionLogger = busLogger
         let registry = self.registry
         let health = self.health
+        let losses = self.losses
         self.publisher = ConnectionThread(name: "amqp-publisher") {
             PublisherSession(
                 configuration: configuration,
@@ -49,7 +51,7 @@ public final class AMQPEventBus: EventBus, Service {
                 logger: sessionLogger,
                 registry: registry,
                 health: health,
-                instruments: BusInstruments(metrics: metrics, connection: "publisher")
+                instruments: BusInstruments(metrics: metrics, connection: "publisher", losses: losses)
             )
         }
     }
@@ -94,6 +96,7 @@ public final class AMQPEventBus: EventBus, Service {
         let logger = self.logger
         let registry = self.registry
         let metrics = self.metrics
+        let losses = self.losses
         let thread = ConnectionThread(name: "amqp-consumer") {
             ConsumerSession(
                 queue: queue,
@@ -102,7 +105,7 @@ public final class AMQPEventBus: EventBus, Service {
                 appID: serviceName,
                 logger: logger,
                 registry: registry,
-                instruments: BusInstruments(metrics: metrics, connection: "consumer"),
+                instruments: BusInstruments(metrics: metrics, connection: "consumer", losses: losses),
                 deliveries: continuation
             )
         }
@@ -125,6 +128,10 @@ public final class AMQPEventBus: EventBus, Service {
         self.publisher.start()
         return self.health.isUp
     }
+
+    /// How many times one of this bus's broker connections (the publisher's or a consumer's) was lost after it was up:
+    /// the moment a close is noticed, whichever connection notices it first (diagnostics and fault injection).
+    public var connectionLosses: Int { self.losses.count }
 
     /// The messages waiting in the outbox for the broker.
     public func outboxDepth() async -> Int {

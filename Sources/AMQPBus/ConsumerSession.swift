@@ -203,7 +203,7 @@ final class ConsumerSession: ConnectionSession {
         if polite { connection.close() } else { connection.abandon() }
         self.connection = nil
         self.pending.removeAll()
-        self.instruments.connection(up: false)
+        self.instruments.connectionLost()
         self.schedule.connectionLost()
     }
 

@@ -232,7 +232,7 @@ final class PublisherSession: ConnectionSession {
         self.connection = nil
         self.blockedSince = nil
         self.health.set(false)
-        self.instruments.connection(up: false)
+        self.instruments.connectionLost()
         self.schedule.connectionLost()
         self.declaredExchanges.removeAll()
         self.outboxInFlight.removeAll()

@@ -111,14 +111,25 @@ final class HealthFlag: Sendable {
     func set(_ up: Bool) { self.value.store(up, ordering: .releasing) }
 }
 
+/// How many times any of a bus's connections (publisher or consumer) was lost while up, shared by their threads.
+final class ConnectionLossTally: Sendable {
+    private let value = Atomic<Int>(0)
+
+    var count: Int { self.value.load(ordering: .acquiring) }
+
+    func increment() { self.value.add(1, ordering: .releasing) }
+}
+
 /// The bus's own series: `amqp_reconnects_total{connection}`, `amqp_connection_up{connection}` and
-/// `amqp_outbox_messages`.
+/// `amqp_outbox_messages`; and its tally of lost connections.
 struct BusInstruments: Sendable {
     private let reconnects: Counter?
     private let connectionUp: Gauge?
     private let outboxMessages: Gauge?
+    private let losses: ConnectionLossTally?
 
-    init(metrics: ServiceMetrics?, connection: String) {
+    init(metrics: ServiceMetrics?, connection: String, losses: ConnectionLossTally? = nil) {
+        self.losses = losses
         self.reconnects = metrics?.counter(
             "amqp_reconnects_total",
             labels: [("connection", connection)],
@@ -131,6 +142,12 @@ struct BusInstruments: Sendable {
     }
 
     func reconnected() { self.reconnects?.increment() }
+
+    /// A connection that was up is lost.
+    func connectionLost() {
+        self.losses?.increment()
+        self.connection(up: false)
+    }
 
     func connection(up: Bool) { self.connectionUp?.set(to: up ? 1 : 0) }
 

@@ -1,3 +1,4 @@
+import AMQPBus
 import BookstoreCore
 import Foundation
 import JSONKit
@@ -93,6 +94,16 @@ extension FaultCatalogue {
             "a killed reviews replica never comes back: every start after its first fails at once",
             startsOnce: true
         ),
+        Fault(
+            "reviews-events-lost-after-connection-close",
+            service: reviews,
+            checks: ["ASYNC-EVENT-AFTER-CONNECTION-CLOSE"],
+            "once the broker has closed one of its connections, the reviews publisher drops every event and reports success"
+        ) { bus in
+            // Trips on the bus's own count of lost connections (consumers notice a close at once), not on polling.
+            let amqp = bus as? AMQPEventBus
+            return FaultyEventBus(bus, publish: { (amqp?.connectionLosses ?? 0) > 0 ? nil : $0 })
+        },
         Fault("reviews-no-created-event", service: reviews, checks: ["ASYNC-REVIEW-CREATED-EVENT"], "creating a review publishes nothing") {
             bus in
             FaultyEventBus(bus, publish: { $0.routingKey == "review.created" ? nil : $0 })

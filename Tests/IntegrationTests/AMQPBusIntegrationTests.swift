@@ -355,6 +355,7 @@ struct AMQPBusIntegrationTests {
                 try await bus.publish(EventMessage(exchange: exchange, routingKey: "k", body: [], messageID: "\(prefix)-0"))
                 let deadline = ContinuousClock.now + .seconds(10)
                 while processed.withLock({ $0.count }) < 4, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(bus.connectionLosses == 0)
                 #expect(try await AMQPManagement.closeConnections(named: "consumer \(spec.name)") == 1)
                 try await Task.sleep(for: .milliseconds(300))
                 gate.withLock { $0 = true }
@@ -372,6 +373,41 @@ struct AMQPBusIntegrationTests {
         // The 4 held deliveries came back after the connection was killed, plus the republished message.
         #expect(duplicateCount >= 5)
         #expect(text.contains("amqp_reconnects_total{service=\"amqp-itest\",connection=\"consumer\"} 1"))
+    }
+
+    /// The bus counts every connection it loses, the consumer's (which notices a close at once, blocked reading) as
+    /// well as the publisher's (which notices it at its next publish): what a fault planted "after a connection
+    /// close" trips on.
+    @Test func everyLostConnectionIsCounted() async throws {
+        let prefix = AMQPTestEnvironment.uniqueName("losses")
+        defer { AMQPManagement.deleteEverything(startingWith: prefix) }
+        let queue = prefix + ".q"
+        let inbox = AMQPInbox()
+        try await withAMQPTestBus(serviceName: prefix) { bus in
+            try await bus.declareQueue(QueueSpec(name: queue, bindings: []))
+            try await withAMQPBackground([
+                {
+                    try await bus.consume(queue: queue, prefetch: 4) {
+                        inbox.append($0)
+                        return .ack
+                    }
+                }
+            ]) {
+                try await bus.publish(EventMessage(exchange: "", routingKey: queue, body: [1], messageID: "before"))
+                #expect(await inbox.wait(forCount: 1).count == 1)
+                #expect(bus.connectionLosses == 0)
+                #expect(try await AMQPManagement.closeConnections(named: "\(prefix) consumer") == 1)
+                let deadline = ContinuousClock.now + .seconds(10)
+                while bus.connectionLosses == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(bus.connectionLosses == 1, "the consumer noticed the close")
+                #expect(try await AMQPManagement.closeConnections(named: "\(prefix) publisher") == 1)
+                try await bus.publish(EventMessage(exchange: "", routingKey: queue, body: [2], messageID: "after"))
+                #expect(await inbox.wait(forCount: 2).map(\.messageID) == ["before", "after"])
+                let end = ContinuousClock.now + .seconds(10)
+                while bus.connectionLosses < 2, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(bus.connectionLosses == 2, "the publisher noticed the close")
+            }
+        }
     }
 
     @Test func aConnectionClosedByTheBrokerDoesNotCostTheNextPublish() async throws {
