@@ -77,6 +77,38 @@ extension FaultCatalogue {
                 }
             )
         },
+        Fault("payments-python-no-failed-event", service: python, checks: ["ASYNC-PAYPY-FAILED-EVENT"], "a declined charge publishes nothing") {
+            bus in
+            FaultyEventBus(bus, publish: { $0.routingKey == "payment.failed" ? nil : $0 })
+        },
+        Fault(
+            "payments-java-failed-event-wrong-amount",
+            service: java,
+            checks: ["ASYNC-PAYJAVA-FAILED-EVENT"],
+            "payment.failed carries an amount other than the one declined"
+        ) { bus in
+            FaultyEventBus(bus, publish: { Self.rewrite($0, routingKey: "payment.failed") { $0.setting(["amount"], to: .number("0")) } })
+        },
+        Fault("reviews-no-updated-event", service: reviews, checks: ["ASYNC-REVIEW-UPDATED-EVENT"], "updating a review publishes nothing") {
+            bus in
+            FaultyEventBus(bus, publish: { $0.routingKey == "review.updated" ? nil : $0 })
+        },
+        Fault(
+            "reviews-deleted-event-wrong-key",
+            service: reviews,
+            checks: ["ASYNC-REVIEW-DELETED-EVENT"],
+            "deleting a review publishes review.removed, a routing key no consumer binds"
+        ) { bus in
+            FaultyEventBus(
+                bus,
+                publish: { message in
+                    guard message.routingKey == "review.deleted" else { return message }
+                    var renamed = message
+                    renamed.routingKey = "review.removed"
+                    return renamed
+                }
+            )
+        },
         Fault("users-no-deleted-event", service: users, checks: ["ASYNC-USER-DELETED-EVENT"], "deleting a user publishes nothing") { bus in
             FaultyEventBus(bus, publish: { $0.routingKey == "user.deleted" ? nil : $0 })
         },

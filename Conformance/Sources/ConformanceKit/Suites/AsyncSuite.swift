@@ -170,103 +170,176 @@ public enum AsyncSuite {
                     }
                 }
             }
-        } + [
-            self.check("ASYNC-PAYPY-REFUNDED-EVENT", "A refund publishes payment.refunded with the refunded payment") { context in
-                let user = try await context.user("alice")
-                let (_, payment) = try await context.payment(.python, for: user)
-                let id = payment["payment_id"]?.stringValue ?? ""
-                try await self.withQueue(context, "refund", bindings: [("payment_exchange", "payment.refunded")]) { rabbit, queue in
-                    try context.expectStatus(try await context.http.post("/api/payments-python/\(id)/refund", token: user.token), 200)
-                    let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
-                        messages.contains { $0.json?["data"]?["payment_id"]?.stringValue == id }
+        }
+            + PaymentFlavour.allCases.map { flavour in
+                self.check(
+                    "ASYNC-PAY\(flavour.tag)-FAILED-EVENT",
+                    "A payment declined through \(flavour.prefix) publishes payment.failed on payment_exchange with the failed payment"
+                ) { context in
+                    let user = try await context.user("alice")
+                    try await self.withQueue(context, "declined", bindings: [("payment_exchange", "payment.failed")]) { rabbit, queue in
+                        let (_, payment) = try await context.payment(flavour, for: user, declined: true)
+                        let paymentID = payment[flavour.idKey]?.stringValue ?? ""
+                        // Python nests the payment under `data`; Java's event is the payment.
+                        func body(_ message: ManagementMessage) -> JSON? { flavour == .python ? message.json?["data"] : message.json }
+                        func matches(_ message: ManagementMessage) -> Bool {
+                            message.routingKey == "payment.failed" && body(message)?[flavour.idKey]?.stringValue == paymentID
+                        }
+                        let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) {
+                            $0.contains(where: matches)
+                        }
+                        guard complete, let event = messages.first(where: matches), let data = body(event) else {
+                            throw CheckFailure(
+                                expected: "payment.failed for payment \(paymentID) within \(Int(context.options.asyncTimeout.asSeconds)) s",
+                                seen: "\(messages.count) other messages: \(messages.prefix(5).map(\.routingKey))"
+                            )
+                        }
+                        context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
+                        try context.require(
+                            data[flavour.statusKey]?.stringValue == flavour.status("failed") && Self.isSentAmount(data[flavour.key("amount")])
+                                && data[flavour.key("user_id")]?.stringValue == user.id,
+                            expected: "the failed payment: status \(flavour.status("failed")), the amount (\(Self.sentAmount)) and user sent",
+                            seen: event.payload
+                        )
                     }
-                    try context.require(
-                        complete,
-                        expected: "payment.refunded for \(id)",
-                        seen: "\(messages.count) messages: \(messages.prefix(3).map(\.payload))"
-                    )
-                    context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
-                    let event = messages.first { $0.json?["data"]?["payment_id"]?.stringValue == id }
-                    try context.require(event?.json?["data"]?["status"] == "refunded", expected: "data.status refunded", seen: event?.payload ?? "")
                 }
-            },
-            self.check("ASYNC-REVIEW-CREATED-EVENT", "Creating a review publishes review.created on review_exchange with the review") { context in
-                let user = try await context.user("alice")
-                try await self.withQueue(context, "review", bindings: [("review_exchange", "review.#")]) { rabbit, queue in
+            } + [
+                self.check("ASYNC-PAYPY-REFUNDED-EVENT", "A refund publishes payment.refunded with the refunded payment") { context in
+                    let user = try await context.user("alice")
+                    let (_, payment) = try await context.payment(.python, for: user)
+                    let id = payment["payment_id"]?.stringValue ?? ""
+                    try await self.withQueue(context, "refund", bindings: [("payment_exchange", "payment.refunded")]) { rabbit, queue in
+                        try context.expectStatus(try await context.http.post("/api/payments-python/\(id)/refund", token: user.token), 200)
+                        let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
+                            messages.contains { $0.json?["data"]?["payment_id"]?.stringValue == id }
+                        }
+                        try context.require(
+                            complete,
+                            expected: "payment.refunded for \(id)",
+                            seen: "\(messages.count) messages: \(messages.prefix(3).map(\.payload))"
+                        )
+                        context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
+                        let event = messages.first { $0.json?["data"]?["payment_id"]?.stringValue == id }
+                        try context.require(
+                            event?.json?["data"]?["status"] == "refunded",
+                            expected: "data.status refunded",
+                            seen: event?.payload ?? ""
+                        )
+                    }
+                },
+                self.check("ASYNC-REVIEW-CREATED-EVENT", "Creating a review publishes review.created on review_exchange with the review") { context in
+                    let user = try await context.user("alice")
+                    try await self.withQueue(context, "review", bindings: [("review_exchange", "review.#")]) { rabbit, queue in
+                        let (_, review) = try await context.createReview(by: user, bookID: await context.uniqueName("book"))
+                        let id = review["review_id"]?.stringValue ?? ""
+                        let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
+                            messages.contains { $0.routingKey == "review.created" && $0.payload.contains(id) }
+                        }
+                        try context.require(complete, expected: "review.created carrying \(id)", seen: "\(messages.map(\.routingKey))")
+                        context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
+                        if let event = messages.first(where: { $0.payload.contains(id) }) {
+                            try self.checkProperties(event, requestID: nil, context: context)
+                        }
+                    }
+                },
+                self.check("ASYNC-REVIEW-UPDATED-EVENT", "Updating a review publishes review.updated with the updated review") { context in
+                    let user = try await context.user("alice")
                     let (_, review) = try await context.createReview(by: user, bookID: await context.uniqueName("book"))
                     let id = review["review_id"]?.stringValue ?? ""
-                    let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
-                        messages.contains { $0.routingKey == "review.created" && $0.payload.contains(id) }
+                    try await self.withQueue(context, "review-updated", bindings: [("review_exchange", "review.updated")]) { rabbit, queue in
+                        try context.expectStatus(try await context.http.put("/api/reviews/\(id)", json: ["rating": 2], token: user.token), 200)
+                        func matches(_ message: ManagementMessage) -> Bool {
+                            message.routingKey == "review.updated" && message.json?["data"]?["review_id"]?.stringValue == id
+                        }
+                        let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) {
+                            $0.contains(where: matches)
+                        }
+                        guard complete, let event = messages.first(where: matches) else {
+                            throw CheckFailure(expected: "review.updated carrying \(id)", seen: "\(messages.map(\.routingKey))")
+                        }
+                        context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
+                        try context.require(
+                            event.json?["event_type"] == "review.updated" && event.json?["data"]?["rating"] == 2,
+                            expected: "{event_type: review.updated, data: the review with its new rating 2}",
+                            seen: event.payload
+                        )
                     }
-                    try context.require(complete, expected: "review.created carrying \(id)", seen: "\(messages.map(\.routingKey))")
-                    context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
-                    if let event = messages.first(where: { $0.payload.contains(id) }) {
-                        try self.checkProperties(event, requestID: nil, context: context)
+                },
+                self.check("ASYNC-REVIEW-DELETED-EVENT", "Deleting a review publishes review.deleted naming the review") { context in
+                    let user = try await context.user("alice")
+                    let (_, review) = try await context.createReview(by: user, bookID: await context.uniqueName("book"))
+                    let id = review["review_id"]?.stringValue ?? ""
+                    try await self.withQueue(context, "review-deleted", bindings: [("review_exchange", "review.deleted")]) { rabbit, queue in
+                        try context.expectStatus(try await context.http.delete("/api/reviews/\(id)", token: user.token), 200)
+                        let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) {
+                            $0.contains { $0.routingKey == "review.deleted" && $0.json?["data"]?["review_id"]?.stringValue == id }
+                        }
+                        try context.require(complete, expected: "review.deleted carrying \(id)", seen: "\(messages.map(\.routingKey))")
+                        context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
                     }
-                }
-            },
-            self.check("ASYNC-USER-DELETED-EVENT", "Deleting a user publishes user.deleted on user_exchange naming the user") { context in
-                let admin = try await context.admin()
-                let (_, _, user) = try await context.registerFreshUser("gone")
-                let id = user["id"]?.stringValue ?? ""
-                try await self.withQueue(context, "user", bindings: [("user_exchange", "user.#")]) { rabbit, queue in
-                    try context.expectStatus(try await context.http.delete("/api/users/\(id)", token: admin.token), 200)
-                    let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
-                        messages.contains { $0.routingKey == "user.deleted" && $0.payload.contains(id) }
+                },
+                self.check("ASYNC-USER-DELETED-EVENT", "Deleting a user publishes user.deleted on user_exchange naming the user") { context in
+                    let admin = try await context.admin()
+                    let (_, _, user) = try await context.registerFreshUser("gone")
+                    let id = user["id"]?.stringValue ?? ""
+                    try await self.withQueue(context, "user", bindings: [("user_exchange", "user.#")]) { rabbit, queue in
+                        try context.expectStatus(try await context.http.delete("/api/users/\(id)", token: admin.token), 200)
+                        let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
+                            messages.contains { $0.routingKey == "user.deleted" && $0.payload.contains(id) }
+                        }
+                        try context.require(complete, expected: "user.deleted carrying \(id)", seen: "\(messages.map(\.routingKey))")
+                        context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
                     }
-                    try context.require(complete, expected: "user.deleted carrying \(id)", seen: "\(messages.map(\.routingKey))")
-                    context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
-                }
-            },
-            self.check(
-                "ASYNC-EVENT-AFTER-CONNECTION-CLOSE",
-                "After the broker closes every client connection, a review created at once and one created after the reconnection both publish review.created"
-            ) { context in
-                let user = try await context.user("alice")
-                try await self.withQueue(context, "reconnect", bindings: [("review_exchange", "review.created")]) { rabbit, queue in
-                    // The management API lists connections from statistics refreshed every few seconds.
-                    var open: [String] = []
-                    _ = try await Polling.until(budget: context.options.asyncTimeout, interval: .milliseconds(500)) { () -> Bool? in
-                        open = try await rabbit.connections()
-                        return open.isEmpty ? nil : true
+                },
+                self.check(
+                    "ASYNC-EVENT-AFTER-CONNECTION-CLOSE",
+                    "After the broker closes every client connection, a review created at once and one created after the reconnection both publish review.created"
+                ) { context in
+                    let user = try await context.user("alice")
+                    try await self.withQueue(context, "reconnect", bindings: [("review_exchange", "review.created")]) { rabbit, queue in
+                        // The management API lists connections from statistics refreshed every few seconds.
+                        var open: [String] = []
+                        _ = try await Polling.until(budget: context.options.asyncTimeout, interval: .milliseconds(500)) { () -> Bool? in
+                            open = try await rabbit.connections()
+                            return open.isEmpty ? nil : true
+                        }
+                        guard !open.isEmpty else {
+                            throw CheckBlocked(fixture: "GET /api/vhosts/…/connections (the services' broker connections)", seen: "none open")
+                        }
+                        for name in open { try await rabbit.closeConnection(name, reason: "conformance ASYNC-EVENT-AFTER-CONNECTION-CLOSE") }
+                        context.note("closed \(open.count) broker connections")
+                        // At once, while the services notice the close and reconnect: an outbox keeps the event; a 503 is
+                        // allowed (nothing was accepted), a 201 whose event never arrives is a loss.
+                        var accepted: [String] = []
+                        let early = try await context.http.post(
+                            "/api/reviews",
+                            json: context.reviewBody(bookID: await context.uniqueName("book"), userID: user.id, rating: 4),
+                            token: user.token
+                        )
+                        if early.status == 201, let id = early.json?["review_id"]?.stringValue {
+                            accepted.append(id)
+                        } else {
+                            context.note("the review created at once answered \(early.status)")
+                        }
+                        let back = try await Polling.until(budget: context.options.asyncTimeout, interval: .milliseconds(100)) { () -> Bool? in
+                            try await rabbit.connections().count >= open.count ? true : nil
+                        }
+                        context.measure("reconnected", back.map { "\(Evidence.milliseconds($0.elapsed)) ms" } ?? "not within the budget")
+                        let (_, late) = try await context.createReview(by: user, bookID: await context.uniqueName("book"))
+                        accepted.append(late["review_id"]?.stringValue ?? "")
+                        let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
+                            accepted.allSatisfy { id in messages.contains { $0.payload.contains(id) } }
+                        }
+                        let missing = accepted.filter { id in !messages.contains { $0.payload.contains(id) } }
+                        try context.require(
+                            complete,
+                            expected: "review.created for each accepted review (\(accepted.joined(separator: ", ")))",
+                            seen: "none for \(missing.joined(separator: ", ")) in \(messages.count) messages"
+                        )
+                        context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
                     }
-                    guard !open.isEmpty else {
-                        throw CheckBlocked(fixture: "GET /api/vhosts/…/connections (the services' broker connections)", seen: "none open")
-                    }
-                    for name in open { try await rabbit.closeConnection(name, reason: "conformance ASYNC-EVENT-AFTER-CONNECTION-CLOSE") }
-                    context.note("closed \(open.count) broker connections")
-                    // At once, while the services notice the close and reconnect: an outbox keeps the event; a 503 is
-                    // allowed (nothing was accepted), a 201 whose event never arrives is a loss.
-                    var accepted: [String] = []
-                    let early = try await context.http.post(
-                        "/api/reviews",
-                        json: context.reviewBody(bookID: await context.uniqueName("book"), userID: user.id, rating: 4),
-                        token: user.token
-                    )
-                    if early.status == 201, let id = early.json?["review_id"]?.stringValue {
-                        accepted.append(id)
-                    } else {
-                        context.note("the review created at once answered \(early.status)")
-                    }
-                    let back = try await Polling.until(budget: context.options.asyncTimeout, interval: .milliseconds(100)) { () -> Bool? in
-                        try await rabbit.connections().count >= open.count ? true : nil
-                    }
-                    context.measure("reconnected", back.map { "\(Evidence.milliseconds($0.elapsed)) ms" } ?? "not within the budget")
-                    let (_, late) = try await context.createReview(by: user, bookID: await context.uniqueName("book"))
-                    accepted.append(late["review_id"]?.stringValue ?? "")
-                    let (messages, elapsed, complete) = try await self.collect(rabbit, queue, budget: context.options.asyncTimeout) { messages in
-                        accepted.allSatisfy { id in messages.contains { $0.payload.contains(id) } }
-                    }
-                    let missing = accepted.filter { id in !messages.contains { $0.payload.contains(id) } }
-                    try context.require(
-                        complete,
-                        expected: "review.created for each accepted review (\(accepted.joined(separator: ", ")))",
-                        seen: "none for \(missing.joined(separator: ", ")) in \(messages.count) messages"
-                    )
-                    context.measure("latency", "\(Evidence.milliseconds(elapsed)) ms")
-                }
-            },
-        ]
+                },
+            ]
     }
 
     // MARK: Request/response over payment_requests
