@@ -55,6 +55,8 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     // Response timeout (checked by the pool's sweep) and the retry backoff timer.
     private var retryTimer: NIOScheduledCallback?
     private var lastActivity: NIODeadline = .now()
+    /// When the response ended (set before ``ProxyExchangeDelegate/exchangeDidFinish()``).
+    private(set) var finishedAt: NIODeadline?
     /// The position in the pool's list of watched exchanges (-1: not watched).
     var watchIndex = -1
     private var generator: SeededGenerator
@@ -101,9 +103,11 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     // MARK: Input from the front end
 
-    func start() {
-        self.request.upstream.recordRequest()
-        self.startAttempt()
+    /// Starts the first attempt; `now`: the current time, when the caller has it.
+    func start(at now: NIODeadline = .now()) {
+        let clock = ContinuousClock.now
+        self.request.upstream.recordRequest(at: clock)
+        self.startAttempt(at: now, clock: clock)
     }
 
     /// Body bytes of the request (as received: chunked bodies stay encoded), or decoded data for the router fallback.
@@ -188,22 +192,22 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     // MARK: Attempts
 
-    private func startAttempt() {
+    private func startAttempt(at now: NIODeadline = .now(), clock: ContinuousClock.Instant = .now) {
         let upstream = self.request.upstream
-        guard let endpoint = upstream.choose(excluding: self.tried) else {
+        guard let endpoint = upstream.choose(excluding: self.tried, at: clock) else {
             return self.fail(APIError(status: .serviceUnavailable, message: "No healthy replica of \(upstream.name) is available"))
         }
-        guard upstream.breaker.acquire() else {
+        guard upstream.breaker.acquire(at: clock) else {
             upstream.finish(endpoint, outcome: .cancelled, heldBreakerPermit: false)
             return self.fail(APIError(status: .serviceUnavailable, message: "Upstream \(upstream.name) is unavailable (circuit open)"))
         }
         self.attempts += 1
         self.endpoint = endpoint
-        self.attemptStartedAt = .now()
+        self.attemptStartedAt = now
         self.isRequestFullySent = false
         self.bodyPartsSent = 0
-        if let connection = self.pool.takeIdle(to: endpoint) {
-            self.attach(connection)
+        if let connection = self.pool.takeIdle(to: endpoint, now: now) {
+            self.attach(connection, now: now)
         } else {
             self.state = .connecting(endpoint)
             self.pool.connect(to: endpoint).assumeIsolated().whenComplete { result in
@@ -227,7 +231,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         }
     }
 
-    private func attach(_ connection: UpstreamConnection) {
+    private func attach(_ connection: UpstreamConnection, now: NIODeadline = .now()) {
         self.state = .active(connection)
         let handler = connection.handler
         handler.reset()
@@ -252,7 +256,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         self.writePendingBody(to: connection)
         if self.isRequestComplete { self.isRequestFullySent = self.isBodyWhole }
         connection.flush()
-        self.armTimer()
+        self.armTimer(now: now)
         if !self.isRequestComplete && connection.isWritable { self.delegate?.exchangeWantsRequestBody() }
     }
 
@@ -273,18 +277,18 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     /// Ends the current attempt: the connection goes back to the pool (`reuse`) or is closed; the upstream records
     /// the outcome.
-    private func endAttempt(_ outcome: UpstreamOutcome, reuse: Bool = false) {
+    private func endAttempt(_ outcome: UpstreamOutcome, reuse: Bool = false, now: NIODeadline? = nil) {
         self.pool.unwatch(self)
         if case .active(let connection) = self.state {
             connection.handler.delegate = nil
             if reuse {
-                self.pool.release(connection)
+                self.pool.release(connection, now: now ?? .now())
             } else {
                 connection.close()
             }
         }
         if let endpoint = self.endpoint {
-            self.request.upstream.finish(endpoint, outcome: outcome, heldBreakerPermit: true, startedAt: self.attemptStartedAt)
+            self.request.upstream.finish(endpoint, outcome: outcome, heldBreakerPermit: true, startedAt: self.attemptStartedAt, now: now)
             self.endpoint = nil
         }
         self.state = .idle
@@ -359,7 +363,9 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     func upstreamReceivedEnd() {
         guard case .active(let connection) = self.state else { return }
         let reuse = connection.handler.isReusable && self.isRequestFullySent
-        self.endAttempt(self.responseStatus >= 500 ? .serverError : .success, reuse: reuse)
+        let now = NIODeadline.now()
+        self.finishedAt = now
+        self.endAttempt(self.responseStatus >= 500 ? .serverError : .success, reuse: reuse, now: now)
         self.state = .finished
         let delegate = self.delegate
         self.delegate = nil
@@ -392,8 +398,8 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     // MARK: Timers
 
-    private func armTimer() {
-        self.lastActivity = .now()
+    private func armTimer(now: NIODeadline) {
+        self.lastActivity = now
         self.pool.watch(self)
     }
 

@@ -39,7 +39,8 @@ enum ResponseHead {
         _ upstream: MessageHead,
         keepsTransferEncoding: Bool,
         replacesAllowOrigin: Bool,
-        _ body: (UnsafeRawBufferPointer, Int) -> Void
+        _ body: (UnsafeRawBufferPointer, Int) -> Void,
+        end: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) {
         let listed = upstream.connectionListsFields ? ProxyPlanner.connectionListedNames(upstream) : nil
         upstream.bytes.withUnsafeReadableBytes { bytes in
@@ -56,6 +57,7 @@ enum ResponseHead {
                     break
                 }
             }
+            end(bytes)
         }
     }
 
@@ -76,8 +78,18 @@ enum ResponseHead {
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[upstream.second]))
         }
         buffer.writeStaticString("\r\n")
+        // Field lines are contiguous: each run of forwarded lines is copied in one write.
+        var run = 0..<0
         Self.forEachForwarded(upstream, keepsTransferEncoding: keepsTransferEncoding, replacesAllowOrigin: allowOrigin != nil) { bytes, index in
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[upstream.lineRange(index)]))
+            let line = upstream.lineRange(index)
+            if !run.isEmpty, run.upperBound == line.lowerBound {
+                run = run.lowerBound..<line.upperBound
+            } else {
+                if !run.isEmpty { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[run])) }
+                run = line
+            }
+        } end: { bytes in
+            if !run.isEmpty { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[run])) }
         }
         buffer.writeStaticString("X-Request-ID: ")
         buffer.writeString(requestID)

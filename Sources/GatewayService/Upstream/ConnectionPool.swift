@@ -31,15 +31,12 @@ final class ConnectionPool {
     }
 
     /// The most recently used open idle connection to `endpoint`, if any.
-    func takeIdle(to endpoint: ReplicaEndpoint) -> UpstreamConnection? {
+    func takeIdle(to endpoint: ReplicaEndpoint, now: NIODeadline = .now()) -> UpstreamConnection? {
         guard let list = self.idle[ObjectIdentifier(endpoint)], !list.connections.isEmpty else { return nil }
-        var now: NIODeadline?
         while let connection = list.connections.popLast() {
             connection.isIdle = false
             if connection.isActive {
-                let current = now ?? .now()
-                now = current
-                if current - connection.idleSince < self.idleTimeout { return connection }
+                if now - connection.idleSince < self.idleTimeout { return connection }
             }
             connection.close()
         }
@@ -64,7 +61,7 @@ final class ConnectionPool {
     }
 
     /// Keeps a connection whose exchange completed cleanly for the next request to the same replica.
-    func release(_ connection: UpstreamConnection) {
+    func release(_ connection: UpstreamConnection, now: NIODeadline = .now()) {
         guard connection.isActive else { return }
         let key = ObjectIdentifier(connection.endpoint)
         let list: IdleConnections
@@ -84,7 +81,7 @@ final class ConnectionPool {
         }
         connection.handler.delegate = nil
         connection.handler.resumeReading()
-        connection.idleSince = .now()
+        connection.idleSince = now
         connection.isIdle = true
         list.connections.append(connection)
     }
