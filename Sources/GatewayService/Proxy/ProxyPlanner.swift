@@ -288,66 +288,73 @@ struct ProxyPlanner: Sendable {
         } else {
             uri = (resolved.rewrite + path.dropFirst(resolved.prefixLength))[...]
         }
-        var prefix = ByteBuffer()
-        prefix.reserveCapacity(head.bytes.readableBytes + 320)
-        prefix.writeString(method)
-        prefix.writeStaticString(" ")
-        prefix.writeSubstring(uri)
-        if !isOriginForm || resolved.rewritesPath, let query {
-            prefix.writeStaticString("?")
-            prefix.writeSubstring(query)
-        }
-        prefix.writeStaticString(" HTTP/1.1\r\n")
+        let writesQuery = !isOriginForm || resolved.rewritesPath
+        let forwardedHostValue = forwardedHost ?? host
+        // At most: the request line, the field lines received, framing and the forwarding fields (fixed text < 192).
+        var capacity = method.utf8.count + uri.utf8.count + (query?.utf8.count ?? 0) + head.bytes.readableBytes + 192
+        capacity += (forwardedFor?.utf8.count ?? 0) + clientAddress.utf8.count + (forwardedProto?.utf8.count ?? 4)
+        capacity += (forwardedHostValue?.utf8.count ?? 0) + id.utf8.count
         let listed = head.connectionListsFields ? Self.connectionListedNames(head) : nil
-        head.bytes.withUnsafeReadableBytes { bytes in
-            // Field lines are contiguous: each run of forwarded lines is copied in one write.
-            var run = 0..<0
-            for index in 0..<head.fieldCount {
-                switch Self.disposition(bytes, head.nameRange(index)) {
-                case .forward:
-                    if let listed, listed.contains(head.name(index).lowercased()) { continue }
-                case .forwardAndRead:
-                    // Never stripped through `Connection`: the replica sees what the gateway decided on.
-                    break
-                case .replace, .drop:
-                    continue
-                }
-                let line = head.lineRange(index)
-                if !run.isEmpty, run.upperBound == line.lowerBound {
-                    run = run.lowerBound..<line.upperBound
-                } else {
-                    if !run.isEmpty { prefix.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[run])) }
-                    run = line
-                }
+        var prefix = ByteBuffer()
+        HeadWriter.append(to: &prefix, capacity: capacity) { writer in
+            writer.write(method)
+            writer.writeStatic(" ")
+            writer.write(uri)
+            if writesQuery, let query {
+                writer.writeStatic("?")
+                writer.write(query)
             }
-            if !run.isEmpty { prefix.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[run])) }
+            writer.writeStatic(" HTTP/1.1\r\n")
+            head.bytes.withUnsafeReadableBytes { bytes in
+                // Field lines are contiguous: each run of forwarded lines is copied at once.
+                var run = 0..<0
+                for index in 0..<head.fieldCount {
+                    switch Self.disposition(bytes, head.nameRange(index)) {
+                    case .forward:
+                        if let listed, listed.contains(head.name(index).lowercased()) { continue }
+                    case .forwardAndRead:
+                        // Never stripped through `Connection`: the replica sees what the gateway decided on.
+                        break
+                    case .replace, .drop:
+                        continue
+                    }
+                    let line = head.lineRange(index)
+                    if !run.isEmpty, run.upperBound == line.lowerBound {
+                        run = run.lowerBound..<line.upperBound
+                    } else {
+                        writer.write(UnsafeRawBufferPointer(rebasing: bytes[run]))
+                        run = line
+                    }
+                }
+                writer.write(UnsafeRawBufferPointer(rebasing: bytes[run]))
+            }
+            switch framing {
+            case .chunked:
+                writer.writeStatic("Transfer-Encoding: chunked\r\n")
+            case .length(let length):
+                writer.writeStatic("Content-Length: ")
+                writer.write(String(length))
+                writer.writeStatic("\r\n")
+            case .none, .untilClose:
+                break
+            }
+            // The chain of a trusted peer (nil otherwise), then the peer.
+            writer.writeStatic("X-Forwarded-For: ")
+            if let forwardedFor {
+                writer.write(forwardedFor)
+                writer.writeStatic(", ")
+            }
+            writer.write(clientAddress)
+            writer.writeStatic("\r\nX-Forwarded-Proto: ")
+            writer.write(forwardedProto ?? "http")
+            if let forwardedHostValue {
+                writer.writeStatic("\r\nX-Forwarded-Host: ")
+                writer.write(forwardedHostValue)
+            }
+            writer.writeStatic("\r\nX-Request-ID: ")
+            writer.write(id)
+            writer.writeStatic("\r\n")
         }
-        switch framing {
-        case .chunked:
-            prefix.writeStaticString("Transfer-Encoding: chunked\r\n")
-        case .length(let length):
-            prefix.writeStaticString("Content-Length: ")
-            prefix.writeString(String(length))
-            prefix.writeStaticString("\r\n")
-        case .none, .untilClose:
-            break
-        }
-        // The chain of a trusted peer (nil otherwise), then the peer.
-        prefix.writeStaticString("X-Forwarded-For: ")
-        if let forwardedFor {
-            prefix.writeString(forwardedFor)
-            prefix.writeStaticString(", ")
-        }
-        prefix.writeString(clientAddress)
-        prefix.writeStaticString("\r\nX-Forwarded-Proto: ")
-        prefix.writeString(forwardedProto ?? "http")
-        if let forwardedHost = forwardedHost ?? host {
-            prefix.writeStaticString("\r\nX-Forwarded-Host: ")
-            prefix.writeString(forwardedHost)
-        }
-        prefix.writeStaticString("\r\nX-Request-ID: ")
-        prefix.writeString(id)
-        prefix.writeStaticString("\r\n")
 
         let request = ProxyRequest(
             method: method,
