@@ -26,11 +26,11 @@ extension MessageHead {
                         end = index + 4
                         return
                     }
-                    index += 1
+                    index &+= 1
                 } else if bytes[index + 3] == UInt8(ascii: "\r") {
-                    index += 1
+                    index &+= 1
                 } else {
-                    index += 4
+                    index &+= 4
                 }
             }
         }
@@ -83,7 +83,7 @@ extension MessageHead {
         let count = bytes.count
         // Start line.
         var lineEnd = 0
-        while bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd += 1 }
+        while bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd &+= 1 }
         guard bytes[lineEnd + 1] == UInt8(ascii: "\n") else { throw HTTPWireError.malformed("bare CR") }
         var first = 0..<0
         var second = 0..<0
@@ -99,12 +99,12 @@ extension MessageHead {
         }
         if isRequest {
             var index = 0
-            while index < lineEnd, Self.isToken(bytes[index], token) { index += 1 }
+            while index < lineEnd, Self.isToken(bytes[index], token) { index &+= 1 }
             guard index > 0, index < lineEnd, bytes[index] == UInt8(ascii: " ") else { throw HTTPWireError.malformed("bad method") }
             first = 0..<index
             let targetStart = index + 1
             index = targetStart
-            while index < lineEnd, bytes[index] > 0x20, bytes[index] < 0x7F { index += 1 }
+            while index < lineEnd, bytes[index] > 0x20, bytes[index] < 0x7F { index &+= 1 }
             guard index > targetStart, index < lineEnd, bytes[index] == UInt8(ascii: " ") else { throw HTTPWireError.malformed("bad target") }
             second = targetStart..<index
             guard index + 9 == lineEnd else { throw HTTPWireError.malformed("bad request line") }
@@ -143,17 +143,17 @@ extension MessageHead {
                 throw HTTPWireError.malformed("obsolete line folding")
             }
             let nameStart = position
-            while Self.isToken(bytes[position], token) { position += 1 }
+            while Self.isToken(bytes[position], token) { position &+= 1 }
             guard position > nameStart, bytes[position] == UInt8(ascii: ":") else { throw HTTPWireError.malformed("bad field name") }
             let nameEnd = position
-            position += 1
-            while bytes[position] == UInt8(ascii: " ") || bytes[position] == UInt8(ascii: "\t") { position += 1 }
+            position &+= 1
+            while bytes[position] == UInt8(ascii: " ") || bytes[position] == UInt8(ascii: "\t") { position &+= 1 }
             let valueStart = position
             var valueEnd = position
             while bytes[position] != UInt8(ascii: "\r") {
                 let byte = bytes[position]
                 guard byte >= 0x20 || byte == 0x09, byte != 0x7F else { throw HTTPWireError.malformed("control character in a field value") }
-                position += 1
+                position &+= 1
                 if byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") { valueEnd = position }
             }
             guard bytes[position + 1] == UInt8(ascii: "\n") else { throw HTTPWireError.malformed("bare CR") }

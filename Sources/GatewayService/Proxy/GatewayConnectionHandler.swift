@@ -289,8 +289,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
                 responder: responder
             )
         }
-        let planner = self.proxy.planner
-        let plan = planner.planIfProxied(
+        // Through `self.proxy` (not a local copy of the planner, which would retain each of its references).
+        let plan = self.proxy.planner.planIfProxied(
             head,
             method: self.current.method,
             target: self.current.target,
@@ -306,7 +306,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         case .reject(let error, let requestID, let routeLabel, let closeConnection):
             received(by: .gateway)
             self.current.routeLabel = routeLabel
-            let allowOrigin = head.contains("origin") ? planner.allowOrigin : nil
+            let allowOrigin = head.contains("origin") ? self.proxy.planner.allowOrigin : nil
             self.respond(with: error, requestID: requestID, allowOrigin: allowOrigin, closeConnection: closeConnection, context: context)
         case .forward(let request, let routeLabel, let expectsContinue):
             self.current.routeLabel = routeLabel
