@@ -240,19 +240,25 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         handler.decodesBody = self.decodesResponse
         if !self.isDownstreamWritable { connection.pauseReading() }
         let endpoint = connection.endpoint
-        if endpoint.basePath.isEmpty {
-            connection.write(self.request.head)
-        } else {
-            // The base path goes before the target: `METHOD /base/target …`.
-            var head = self.request.head
-            let space = head.readableBytesView.firstIndex(of: UInt8(ascii: " "))! - head.readerIndex + 1
-            var withBase = ByteBuffer()
-            withBase.writeBytes(head.readSlice(length: space)!.readableBytesView)
-            withBase.writeString(endpoint.basePath)
-            withBase.writeBuffer(&head)
-            connection.write(withBase)
+        // The head with the replica's base path (`METHOD /base/target …`) and `Host` line, in one write (a copy: the
+        // request keeps its head for another attempt).
+        let head = self.request.head
+        let basePath = endpoint.basePath
+        var bytes = ByteBuffer()
+        HeadWriter.append(to: &bytes, capacity: head.readableBytes + basePath.utf8.count + endpoint.hostFieldAndEnd.readableBytes) { writer in
+            head.withUnsafeReadableBytes { head in
+                if basePath.isEmpty {
+                    writer.write(head)
+                } else {
+                    let space = head.firstIndex(of: UInt8(ascii: " "))! + 1
+                    writer.write(UnsafeRawBufferPointer(rebasing: head[..<space]))
+                    writer.write(basePath)
+                    writer.write(UnsafeRawBufferPointer(rebasing: head[space...]))
+                }
+            }
+            endpoint.hostFieldAndEnd.withUnsafeReadableBytes { writer.write($0) }
         }
-        connection.write(endpoint.hostFieldAndEnd)
+        connection.write(bytes)
         self.writePendingBody(to: connection)
         if self.isRequestComplete { self.isRequestFullySent = self.isBodyWhole }
         connection.flush()
