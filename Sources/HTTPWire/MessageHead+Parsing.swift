@@ -26,11 +26,11 @@ extension MessageHead {
                         end = index + 4
                         return
                     }
-                    index += 1
+                    index &+= 1
                 } else if bytes[index + 3] == UInt8(ascii: "\r") {
-                    index += 1
+                    index &+= 1
                 } else {
-                    index += 4
+                    index &+= 4
                 }
             }
         }
@@ -45,14 +45,25 @@ extension MessageHead {
         return try Self.parseHead(head, isRequest: isRequest)
     }
 
-    private static let tokenCharacters: [Bool] = {
-        var table = [Bool](repeating: false, count: 256)
-        for byte in UInt8(ascii: "0")...UInt8(ascii: "9") { table[Int(byte)] = true }
-        for byte in UInt8(ascii: "a")...UInt8(ascii: "z") { table[Int(byte)] = true }
-        for byte in UInt8(ascii: "A")...UInt8(ascii: "Z") { table[Int(byte)] = true }
-        for character in "!#$%&'*+-.^_`|~".utf8 { table[Int(character)] = true }
-        return table
+    /// The token characters (RFC 9110 §5.6.2) as a bit set over the 128 ASCII codes: digits, letters and
+    /// ``!#$%&'*+-.^_`|~``.
+    private static let tokenMask: (low: UInt64, high: UInt64) = {
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        var characters = Array(UInt8(ascii: "0")...UInt8(ascii: "9"))
+        characters += Array(UInt8(ascii: "a")...UInt8(ascii: "z")) + Array(UInt8(ascii: "A")...UInt8(ascii: "Z"))
+        characters += Array("!#$%&'*+-.^_`|~".utf8)
+        for byte in characters {
+            if byte < 64 { low |= 1 << UInt64(byte) } else { high |= 1 << UInt64(byte - 64) }
+        }
+        return (low, high)
     }()
+
+    @inline(__always)
+    private static func isToken(_ byte: UInt8, _ mask: (low: UInt64, high: UInt64)) -> Bool {
+        if byte < 64 { return (mask.low >> UInt64(byte)) & 1 == 1 }
+        return byte < 128 && (mask.high >> UInt64(byte &- 64)) & 1 == 1
+    }
 
     public static func parseHead(_ head: ByteBuffer, isRequest: Bool) throws(HTTPWireError) -> MessageHead {
         let result: Result<MessageHead, HTTPWireError> = head.withUnsafeReadableBytes { bytes in
@@ -68,11 +79,11 @@ extension MessageHead {
     }
 
     private static func parseBytes(_ bytes: UnsafeRawBufferPointer, head: ByteBuffer, isRequest: Bool) throws -> MessageHead {
-        let token = Self.tokenCharacters
+        let token = Self.tokenMask
         let count = bytes.count
         // Start line.
         var lineEnd = 0
-        while bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd += 1 }
+        while bytes[lineEnd] != UInt8(ascii: "\r") { lineEnd &+= 1 }
         guard bytes[lineEnd + 1] == UInt8(ascii: "\n") else { throw HTTPWireError.malformed("bare CR") }
         var first = 0..<0
         var second = 0..<0
@@ -88,12 +99,12 @@ extension MessageHead {
         }
         if isRequest {
             var index = 0
-            while index < lineEnd, token[Int(bytes[index])] { index += 1 }
+            while index < lineEnd, Self.isToken(bytes[index], token) { index &+= 1 }
             guard index > 0, index < lineEnd, bytes[index] == UInt8(ascii: " ") else { throw HTTPWireError.malformed("bad method") }
             first = 0..<index
             let targetStart = index + 1
             index = targetStart
-            while index < lineEnd, bytes[index] > 0x20, bytes[index] < 0x7F { index += 1 }
+            while index < lineEnd, bytes[index] > 0x20, bytes[index] < 0x7F { index &+= 1 }
             guard index > targetStart, index < lineEnd, bytes[index] == UInt8(ascii: " ") else { throw HTTPWireError.malformed("bad target") }
             second = targetStart..<index
             guard index + 9 == lineEnd else { throw HTTPWireError.malformed("bad request line") }
@@ -132,17 +143,17 @@ extension MessageHead {
                 throw HTTPWireError.malformed("obsolete line folding")
             }
             let nameStart = position
-            while token[Int(bytes[position])] { position += 1 }
+            while Self.isToken(bytes[position], token) { position &+= 1 }
             guard position > nameStart, bytes[position] == UInt8(ascii: ":") else { throw HTTPWireError.malformed("bad field name") }
             let nameEnd = position
-            position += 1
-            while bytes[position] == UInt8(ascii: " ") || bytes[position] == UInt8(ascii: "\t") { position += 1 }
+            position &+= 1
+            while bytes[position] == UInt8(ascii: " ") || bytes[position] == UInt8(ascii: "\t") { position &+= 1 }
             let valueStart = position
             var valueEnd = position
             while bytes[position] != UInt8(ascii: "\r") {
                 let byte = bytes[position]
                 guard byte >= 0x20 || byte == 0x09, byte != 0x7F else { throw HTTPWireError.malformed("control character in a field value") }
-                position += 1
+                position &+= 1
                 if byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") { valueEnd = position }
             }
             guard bytes[position + 1] == UInt8(ascii: "\n") else { throw HTTPWireError.malformed("bare CR") }

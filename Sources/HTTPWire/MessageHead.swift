@@ -59,15 +59,12 @@ public struct MessageHead {
         return start..<(start + Int(field & 0xFFFF))
     }
 
-    /// The whole line of field `index` (name to the end of its CRLF).
+    /// The whole line of field `index` (name to the end of its CRLF). Field lines are contiguous: a line ends where
+    /// the next one starts, and the last one before the empty line that ends the head.
     public func lineRange(_ index: Int) -> Range<Int> {
-        let name = self.nameRange(index)
-        let value = self.valueRange(index)
-        var end = value.upperBound
-        self.bytes.withUnsafeReadableBytes { bytes in
-            while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
-        }
-        return name.lowerBound..<(end + 1)
+        let start = Int(self.fields[index] >> 48)
+        let end = index + 1 < self.fields.count ? Int(self.fields[index + 1] >> 48) : self.bytes.readableBytes - 2
+        return start..<end
     }
 
     /// Field `index`'s name as a string.

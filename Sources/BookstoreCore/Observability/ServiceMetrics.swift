@@ -6,7 +6,7 @@ import Synchronization
 public final class ServiceMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let service: String
-    private let httpSeries: Mutex<[HTTPSeriesKey: HTTPSeries]>
+    private let httpSeries: Mutex<[HTTPSeriesKey: HTTPRequestSeries]>
     private let limits: ResourceLimits
 
     /// Request duration buckets, in seconds.
@@ -30,11 +30,18 @@ public final class ServiceMetrics: Sendable {
 
     /// Records one HTTP request.
     public func recordRequest(method: String, route: String, status: Int, duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self.requestSeries(method: method, route: route, status: status).record(nanoseconds: seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    /// The series ``recordRequest(method:route:status:duration:)`` records into for these labels (created on first
+    /// use), for callers that record many requests with the same labels and keep it.
+    public func requestSeries(method: String, route: String, status: Int) -> HTTPRequestSeries {
         let key = HTTPSeriesKey(method: method, route: route, status: status)
-        let series = self.httpSeries.withLock { cache in
+        return self.httpSeries.withLock { cache in
             if let series = cache[key] { return series }
             let labels = [("service", self.service), ("method", method), ("route", route), ("status", String(status))]
-            let series = HTTPSeries(
+            let series = HTTPRequestSeries(
                 counter: self.registry.makeCounter(descriptor: Self.descriptor("http_requests_total", "HTTP requests handled"), labels: labels),
                 histogram: self.registry.makeDurationHistogram(
                     descriptor: Self.descriptor("http_request_duration_seconds", "HTTP request duration in seconds"),
@@ -45,8 +52,6 @@ public final class ServiceMetrics: Sendable {
             cache[key] = series
             return series
         }
-        series.counter.increment()
-        series.histogram.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     /// A counter with the service label and `labels`.
@@ -88,9 +93,16 @@ private struct HTTPSeriesKey: Hashable {
     let status: Int
 }
 
-private struct HTTPSeries: Sendable {
+/// `http_requests_total` and `http_request_duration_seconds` of one (method, route, status).
+public struct HTTPRequestSeries: Sendable {
     let counter: Counter
     let histogram: DurationHistogram
+
+    /// Counts one request that took `nanoseconds`.
+    public func record(nanoseconds: Int64) {
+        self.counter.increment()
+        self.histogram.recordNanoseconds(nanoseconds)
+    }
 }
 
 /// The container's resource limits, from the Downward API (`MEMORY_LIMIT_BYTES`, `CPU_LIMIT_MILLICORES`) or cgroup v2.

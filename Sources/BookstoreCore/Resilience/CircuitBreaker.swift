@@ -124,26 +124,26 @@ public final class CircuitBreaker: Sendable {
     public var state: CircuitState { self.machine.withLock { $0.state(at: .now) } }
 
     /// Whether a call may proceed now (see ``CircuitBreakerStateMachine/acquire(at:)``).
-    public func acquire() -> Bool {
+    public func acquire(at now: ContinuousClock.Instant = .now) -> Bool {
         let (allowed, state) = self.machine.withLock { machine in
-            let allowed = machine.acquire(at: .now)
+            let allowed = machine.acquire(at: now)
             return (allowed, machine.state)
         }
         self.gauge?.set(to: Double(state.rawValue))
         return allowed
     }
 
-    public func recordSuccess() {
+    public func recordSuccess(at now: ContinuousClock.Instant = .now) {
         let state = self.machine.withLock { machine in
-            machine.recordSuccess(at: .now)
+            machine.recordSuccess(at: now)
             return machine.state
         }
         self.gauge?.set(to: Double(state.rawValue))
     }
 
-    public func recordFailure() {
+    public func recordFailure(at now: ContinuousClock.Instant = .now) {
         let state = self.machine.withLock { machine in
-            machine.recordFailure(at: .now)
+            machine.recordFailure(at: now)
             return machine.state
         }
         self.gauge?.set(to: Double(state.rawValue))

@@ -38,9 +38,9 @@ public final class RateLimiter: Sendable {
     /// Takes one token for `key`; returns nil when allowed, else the whole seconds to wait.
     public func acquire(_ key: String, now: ContinuousClock.Instant = .now) -> Int? {
         self.table.withLock { table in
-            if var bucket = table.buckets[key] {
-                defer { table.buckets[key] = bucket }
-                return self.take(from: &bucket, now: now)
+            if let index = table.buckets.index(forKey: key) {
+                // Updated in place: one hash of the key per request.
+                return self.take(from: &table.buckets.values[index], now: now)
             }
             if table.buckets.count >= self.capacity { self.sweep(&table, now: now) }
             if table.buckets.count < self.capacity {

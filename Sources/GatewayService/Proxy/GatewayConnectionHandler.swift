@@ -57,7 +57,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// What the metrics and the access log record of the current request.
     private struct RequestRecord {
-        var start = ContinuousClock.now
+        var start = NIODeadline.now()
         var method = ""
         var target = ""
         var routeLabel = ""
@@ -70,6 +70,12 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var framer = BodyFramer(.none)
     private var current = RequestRecord()
     private var forwardsChunked = false
+    private var seriesCache = RequestSeriesCache()
+    /// A proxied response's head, held back until its first body bytes (a small first part goes out in the same
+    /// write) or the next flush.
+    private var pendingResponseHead: ByteBuffer?
+    /// Body parts up to this size are appended to a pending head rather than written on their own.
+    private static let coalescedBodyLimit = 4096
 
     /// The exchange of the current request while it is proxied.
     private var exchange: ProxyExchange? { self.state.isProxying ? self.currentExchange : nil }
@@ -172,6 +178,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     func channelReadComplete(context: ChannelHandlerContext) {
         // The router's side only needs to hear of reads it was given (``process(context:)`` tells it).
         if let pending = self.pending, pending.readableBytes == 0 { self.pending = nil }
+        // The next read is asked for here unless the router has the current request: NIO's auto-read then finds a read
+        // pending and does not send one from the pipeline's tail through the router's handlers, which only need to
+        // see reads (to hold them back) while they have a request.
+        if !self.state.isDelegated, self.shouldRead { context.read() }
     }
 
     /// Handles the pending bytes as far as the current state allows.
@@ -260,7 +270,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func begin(_ head: MessageHead, context: ChannelHandlerContext) {
         self.idleSince = nil
-        self.current.start = .now
+        let now = NIODeadline.now()
+        self.current.start = now
         self.current.method = head.method
         self.current.target = head.target
         self.current.routeLabel = "unmatched"
@@ -278,17 +289,24 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
                 responder: responder
             )
         }
-        let planner = self.proxy.planner
-        guard planner.isProxied(head, target: self.current.target) else {
+        // Through `self.proxy` (not a local copy of the planner, which would retain each of its references).
+        let plan = self.proxy.planner.planIfProxied(
+            head,
+            method: self.current.method,
+            target: self.current.target,
+            clientAddress: self.clientAddress,
+            requestIDs: &self.requestIDs
+        )
+        guard let plan else {
             received(by: .router)
             self.forward(head.bytes, context: context)
             return
         }
-        switch planner.plan(head, target: self.current.target, clientAddress: self.clientAddress, requestIDs: &self.requestIDs) {
+        switch plan {
         case .reject(let error, let requestID, let routeLabel, let closeConnection):
             received(by: .gateway)
             self.current.routeLabel = routeLabel
-            let allowOrigin = head.contains("origin") ? planner.allowOrigin : nil
+            let allowOrigin = head.contains("origin") ? self.proxy.planner.allowOrigin : nil
             self.respond(with: error, requestID: requestID, allowOrigin: allowOrigin, closeConnection: closeConnection, context: context)
         case .forward(let request, let routeLabel, let expectsContinue):
             self.current.routeLabel = routeLabel
@@ -307,7 +325,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             if expectsContinue {
                 context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))), promise: nil)
             }
-            exchange.start()
+            exchange.start(at: now)
         }
     }
 
@@ -327,7 +345,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         if isHead {
             // A head that cannot be parsed: nothing is known of the request.
-            self.current.start = .now
+            self.current.start = .now()
             self.current.method = "UNKNOWN"
             self.current.target = ""
             self.current.routeLabel = "unmatched"
@@ -486,27 +504,49 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             keepsTransferEncoding: self.forwardsChunked,
             connection: connection
         )
-        context.write(self.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+        self.pendingResponseHead = buffer
+    }
+
+    /// Writes the response head held back, if any.
+    private func writePendingHead(context: ChannelHandlerContext) {
+        guard let head = self.pendingResponseHead else { return }
+        self.pendingResponseHead = nil
+        context.write(self.wrapOutboundOut(.byteBuffer(head)), promise: nil)
     }
 
     func exchangeDidReceiveBodyPart(_ buffer: ByteBuffer) {
-        self.context?.write(self.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+        guard let context else { return }
+        if var head = self.pendingResponseHead {
+            self.pendingResponseHead = nil
+            if buffer.readableBytes <= Self.coalescedBodyLimit {
+                head.writeImmutableBuffer(buffer)
+                context.write(self.wrapOutboundOut(.byteBuffer(head)), promise: nil)
+                return
+            }
+            context.write(self.wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        }
+        context.write(self.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
     }
 
     func exchangeShouldFlush() {
-        self.context?.flush()
+        guard let context else { return }
+        self.writePendingHead(context: context)
+        context.flush()
     }
 
     func exchangeDidFinish() {
         guard let context else { return }
-        self.record(status: self.current.status)
-        self.endResponse(finalBytes: nil, closeConnection: false, context: context)
+        self.writePendingHead(context: context)
+        let now = self.currentExchange?.finishedAt ?? .now()
+        self.record(status: self.current.status, now: now)
+        self.endResponse(finalBytes: nil, closeConnection: false, now: now, context: context)
     }
 
     func exchangeDidFail(_ error: APIError, responseStarted: Bool) {
         guard let context, let exchange = self.exchange else { return }
         if responseStarted {
             // The head is out: the only way to tell the client is to cut the response off.
+            self.writePendingHead(context: context)
             self.record(status: self.current.status)
             self.close(context: context)
         } else {
@@ -533,7 +573,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// Writes the last bytes of a response, then closes the connection, drains the rest of the request body, or takes
     /// the next request.
-    private func endResponse(finalBytes: ByteBuffer?, closeConnection: Bool, context: ChannelHandlerContext) {
+    private func endResponse(finalBytes: ByteBuffer?, closeConnection: Bool, now: NIODeadline? = nil, context: ChannelHandlerContext) {
         let action = self.state.responseEnded(closeConnection: closeConnection)
         if action == .closeAfterWrite {
             self.currentExchange = nil
@@ -549,7 +589,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             context.flush()
         }
         if action == .takeNextRequest {
-            self.completeRequest(context: context)
+            self.completeRequest(now: now, context: context)
         } else {
             self.state.drainingStarted()
             self.currentExchange = nil
@@ -561,30 +601,33 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     /// Both the request and its response are complete: take the next request.
-    private func completeRequest(context: ChannelHandlerContext) {
+    private func completeRequest(now: NIODeadline? = nil, context: ChannelHandlerContext) {
         self.state.requestCompleted()
         self.currentExchange = nil
+        self.pendingResponseHead = nil
         self.drainingSince = nil
         self.scanned = 0
-        self.idleSince = .now()
+        self.idleSince = now ?? .now()
         self.process(context: context)
     }
 
     private func close(context: ChannelHandlerContext) {
         self.state.closing()
         self.currentExchange = nil
+        self.pendingResponseHead = nil
         self.pending = nil
         context.close(promise: nil)
     }
 
-    private func record(status: Int) {
+    private func record(status: Int, now: NIODeadline? = nil) {
         self.proxy.record(
             method: self.current.method,
             path: self.current.target,
             routeLabel: self.current.routeLabel,
             status: status,
-            start: self.current.start,
-            requestID: self.current.requestID
+            duration: (now ?? .now()) - self.current.start,
+            requestID: self.current.requestID,
+            cache: &self.seriesCache
         )
     }
 }

@@ -7,6 +7,15 @@ import NIOCore
 
 /// Everything the front ends share: the planner, the connection pools, the exchange settings, metrics, the error
 /// envelope and the access log.
+/// The metric series a connection recorded into last: its requests mostly share method, route and status, so the
+/// series is found without hashing its labels.
+struct RequestSeriesCache {
+    var method = ""
+    var route = ""
+    var status = -1
+    var series: HTTPRequestSeries?
+}
+
 struct GatewayProxy: Sendable {
     let planner: ProxyPlanner
     let pools: ConnectionPools
@@ -28,13 +37,20 @@ struct GatewayProxy: Sendable {
         path: @autoclosure () -> String,
         routeLabel: String,
         status: Int,
-        start: ContinuousClock.Instant,
-        requestID: @autoclosure () -> String
+        duration: TimeAmount,
+        requestID: @autoclosure () -> String,
+        cache: inout RequestSeriesCache
     ) {
-        let duration = ContinuousClock.now - start
-        self.metrics.recordRequest(method: method, route: routeLabel, status: status, duration: duration)
+        let series: HTTPRequestSeries
+        if let cached = cache.series, cache.status == status, cache.method == method, cache.route == routeLabel {
+            series = cached
+        } else {
+            series = self.metrics.requestSeries(method: method, route: routeLabel, status: status)
+            cache = RequestSeriesCache(method: method, route: routeLabel, status: status, series: series)
+        }
+        series.record(nanoseconds: duration.nanoseconds)
         if self.accessLog {
-            let (seconds, attoseconds) = duration.components
+            let (seconds, attoseconds) = Duration.nanoseconds(duration.nanoseconds).components
             let path = path()
             self.logger.info(
                 "\(method) \(path) \(status)",

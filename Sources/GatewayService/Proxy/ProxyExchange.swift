@@ -55,6 +55,8 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     // Response timeout (checked by the pool's sweep) and the retry backoff timer.
     private var retryTimer: NIOScheduledCallback?
     private var lastActivity: NIODeadline = .now()
+    /// When the response ended (set before ``ProxyExchangeDelegate/exchangeDidFinish()``).
+    private(set) var finishedAt: NIODeadline?
     /// The position in the pool's list of watched exchanges (-1: not watched).
     var watchIndex = -1
     private var generator: SeededGenerator
@@ -101,9 +103,11 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     // MARK: Input from the front end
 
-    func start() {
-        self.request.upstream.recordRequest()
-        self.startAttempt()
+    /// Starts the first attempt; `now`: the current time, when the caller has it.
+    func start(at now: NIODeadline = .now()) {
+        let clock = ContinuousClock.now
+        self.request.upstream.recordRequest(at: clock)
+        self.startAttempt(at: now, clock: clock)
     }
 
     /// Body bytes of the request (as received: chunked bodies stay encoded), or decoded data for the router fallback.
@@ -188,22 +192,22 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     // MARK: Attempts
 
-    private func startAttempt() {
+    private func startAttempt(at now: NIODeadline = .now(), clock: ContinuousClock.Instant = .now) {
         let upstream = self.request.upstream
-        guard let endpoint = upstream.choose(excluding: self.tried) else {
+        guard let endpoint = upstream.choose(excluding: self.tried, at: clock) else {
             return self.fail(APIError(status: .serviceUnavailable, message: "No healthy replica of \(upstream.name) is available"))
         }
-        guard upstream.breaker.acquire() else {
+        guard upstream.breaker.acquire(at: clock) else {
             upstream.finish(endpoint, outcome: .cancelled, heldBreakerPermit: false)
             return self.fail(APIError(status: .serviceUnavailable, message: "Upstream \(upstream.name) is unavailable (circuit open)"))
         }
         self.attempts += 1
         self.endpoint = endpoint
-        self.attemptStartedAt = .now()
+        self.attemptStartedAt = now
         self.isRequestFullySent = false
         self.bodyPartsSent = 0
-        if let connection = self.pool.takeIdle(to: endpoint) {
-            self.attach(connection)
+        if let connection = self.pool.takeIdle(to: endpoint, now: now) {
+            self.attach(connection, now: now)
         } else {
             self.state = .connecting(endpoint)
             self.pool.connect(to: endpoint).assumeIsolated().whenComplete { result in
@@ -227,7 +231,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         }
     }
 
-    private func attach(_ connection: UpstreamConnection) {
+    private func attach(_ connection: UpstreamConnection, now: NIODeadline = .now()) {
         self.state = .active(connection)
         let handler = connection.handler
         handler.reset()
@@ -236,23 +240,29 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         handler.decodesBody = self.decodesResponse
         if !self.isDownstreamWritable { connection.pauseReading() }
         let endpoint = connection.endpoint
-        if endpoint.basePath.isEmpty {
-            connection.write(self.request.head)
-        } else {
-            // The base path goes before the target: `METHOD /base/target …`.
-            var head = self.request.head
-            let space = head.readableBytesView.firstIndex(of: UInt8(ascii: " "))! - head.readerIndex + 1
-            var withBase = ByteBuffer()
-            withBase.writeBytes(head.readSlice(length: space)!.readableBytesView)
-            withBase.writeString(endpoint.basePath)
-            withBase.writeBuffer(&head)
-            connection.write(withBase)
+        // The head with the replica's base path (`METHOD /base/target …`) and `Host` line, in one write (a copy: the
+        // request keeps its head for another attempt).
+        let head = self.request.head
+        let basePath = endpoint.basePath
+        var bytes = ByteBuffer()
+        HeadWriter.append(to: &bytes, capacity: head.readableBytes + basePath.utf8.count + endpoint.hostFieldAndEnd.readableBytes) { writer in
+            head.withUnsafeReadableBytes { head in
+                if basePath.isEmpty {
+                    writer.write(head)
+                } else {
+                    let space = head.firstIndex(of: UInt8(ascii: " "))! + 1
+                    writer.write(UnsafeRawBufferPointer(rebasing: head[..<space]))
+                    writer.write(basePath)
+                    writer.write(UnsafeRawBufferPointer(rebasing: head[space...]))
+                }
+            }
+            endpoint.hostFieldAndEnd.withUnsafeReadableBytes { writer.write($0) }
         }
-        connection.write(endpoint.hostFieldAndEnd)
+        connection.write(bytes)
         self.writePendingBody(to: connection)
         if self.isRequestComplete { self.isRequestFullySent = self.isBodyWhole }
         connection.flush()
-        self.armTimer()
+        self.armTimer(now: now)
         if !self.isRequestComplete && connection.isWritable { self.delegate?.exchangeWantsRequestBody() }
     }
 
@@ -273,18 +283,18 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     /// Ends the current attempt: the connection goes back to the pool (`reuse`) or is closed; the upstream records
     /// the outcome.
-    private func endAttempt(_ outcome: UpstreamOutcome, reuse: Bool = false) {
+    private func endAttempt(_ outcome: UpstreamOutcome, reuse: Bool = false, now: NIODeadline? = nil) {
         self.pool.unwatch(self)
         if case .active(let connection) = self.state {
             connection.handler.delegate = nil
             if reuse {
-                self.pool.release(connection)
+                self.pool.release(connection, now: now ?? .now())
             } else {
                 connection.close()
             }
         }
         if let endpoint = self.endpoint {
-            self.request.upstream.finish(endpoint, outcome: outcome, heldBreakerPermit: true, startedAt: self.attemptStartedAt)
+            self.request.upstream.finish(endpoint, outcome: outcome, heldBreakerPermit: true, startedAt: self.attemptStartedAt, now: now)
             self.endpoint = nil
         }
         self.state = .idle
@@ -359,7 +369,9 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     func upstreamReceivedEnd() {
         guard case .active(let connection) = self.state else { return }
         let reuse = connection.handler.isReusable && self.isRequestFullySent
-        self.endAttempt(self.responseStatus >= 500 ? .serverError : .success, reuse: reuse)
+        let now = NIODeadline.now()
+        self.finishedAt = now
+        self.endAttempt(self.responseStatus >= 500 ? .serverError : .success, reuse: reuse, now: now)
         self.state = .finished
         let delegate = self.delegate
         self.delegate = nil
@@ -392,8 +404,8 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     // MARK: Timers
 
-    private func armTimer() {
-        self.lastActivity = .now()
+    private func armTimer(now: NIODeadline) {
+        self.lastActivity = now
         self.pool.watch(self)
     }
 

@@ -25,6 +25,8 @@ final class ResolvedRoute: Sendable {
     let rewritesPath: Bool
     let requiresToken: Bool
     let publicMethods: Set<String>?
+    /// `publicMethods` as a list (a handful of short strings: compared without hashing).
+    private let publicMethodList: [String]?
 
     init(route: GatewayRoute, upstream: Upstream, responseTimeout: TimeAmount) {
         self.route = route
@@ -38,12 +40,13 @@ final class ResolvedRoute: Sendable {
         self.rewritesPath = route.rewrite != route.prefix
         self.requiresToken = route.requiresToken
         self.publicMethods = route.publicMethods
+        self.publicMethodList = route.publicMethods.map { Array($0) }
     }
 
     /// Whether a request with `method` must carry a valid token at the edge (see ``GatewayRoute/needsToken(method:)``).
     func needsToken(method: String) -> Bool {
         guard self.requiresToken, method != "OPTIONS" else { return false }
-        if let publicMethods, publicMethods.contains(method) { return false }
+        if let publicMethodList, publicMethodList.contains(method) { return false }
         return true
     }
 
@@ -110,7 +113,7 @@ struct ProxyPlanner: Sendable {
     /// The path of a request target (origin form, or absolute form from a proxy-aware client), without the query.
     static func splitTarget(_ uri: String) -> (path: Substring, query: Substring?) {
         var target = Substring(uri)
-        if !target.hasPrefix("/"), target.lowercased().hasPrefix("http://") {
+        if target.utf8.first != UInt8(ascii: "/"), target.lowercased().hasPrefix("http://") {
             let authority = target.dropFirst("http://".count)
             target = authority[(authority.firstIndex(of: "/") ?? authority.endIndex)...]
         }
@@ -133,7 +136,11 @@ struct ProxyPlanner: Sendable {
 
     /// Whether a path has a `.` or `..` segment (also percent-encoded), which could reach another route upstream.
     static func hasDotSegment(_ path: Substring) -> Bool {
-        guard path.utf8.contains(UInt8(ascii: ".")) || path.utf8.contains(UInt8(ascii: "%")) else { return false }
+        let mayHave =
+            path.utf8.withContiguousStorageIfAvailable { bytes in
+                bytes.contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }
+            } ?? path.utf8.contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }
+        guard mayHave else { return false }
         let dotSegments: Set<String> = [".", "..", "%2e", "%2e%2e", ".%2e", "%2e."]
         for segment in path.split(separator: "/", omittingEmptySubsequences: false) where segment.utf8.count <= 6 {
             if dotSegments.contains(segment.lowercased()) { return true }
@@ -143,10 +150,30 @@ struct ProxyPlanner: Sendable {
 
     /// Whether a request is for the gateway's router rather than an upstream: CORS preflights, unknown paths.
     func isProxied(_ head: MessageHead, target: String) -> Bool {
-        if head.bytes.withUnsafeReadableBytes({ MessageHead.equals($0, head.first, "options") }), head.contains("access-control-request-method") {
-            return false
-        }
-        return self.route(for: Self.splitTarget(target).path) != nil
+        !Self.isPreflight(head) && self.route(for: Self.splitTarget(target).path) != nil
+    }
+
+    private static func isPreflight(_ head: MessageHead) -> Bool {
+        head.bytes.withUnsafeReadableBytes { MessageHead.equals($0, head.first, "options") } && head.contains("access-control-request-method")
+    }
+
+    /// ``plan(_:target:clientAddress:requestIDs:)`` for a request that ``isProxied(_:target:)``; nil for the others
+    /// (the router's), which are left untouched (no request id is taken). The route is looked up once.
+    func planIfProxied(_ head: MessageHead, method: String, target: String, clientAddress: String, requestIDs: inout RequestIDGenerator) -> ProxyPlan?
+    {
+        guard !Self.isPreflight(head) else { return nil }
+        let (path, query) = Self.splitTarget(target)
+        guard let route = self.route(for: path) else { return nil }
+        return self.plan(
+            head,
+            method: method,
+            target: target,
+            path: path,
+            query: query,
+            route: route,
+            clientAddress: clientAddress,
+            requestIDs: &requestIDs
+        )
     }
 
     /// Decides what to do with a request.
@@ -156,6 +183,30 @@ struct ProxyPlanner: Sendable {
     ///   - clientAddress: the peer's IP address.
     ///   - requestIDs: the id generator of the connection.
     func plan(_ head: MessageHead, target: String? = nil, clientAddress: String, requestIDs: inout RequestIDGenerator) -> ProxyPlan {
+        let target = target ?? head.target
+        let (path, query) = Self.splitTarget(target)
+        return self.plan(
+            head,
+            method: head.method,
+            target: target,
+            path: path,
+            query: query,
+            route: self.route(for: path),
+            clientAddress: clientAddress,
+            requestIDs: &requestIDs
+        )
+    }
+
+    private func plan(
+        _ head: MessageHead,
+        method: String,
+        target: String,
+        path: Substring,
+        query: Substring?,
+        route: (route: ResolvedRoute, isExact: Bool)?,
+        clientAddress: String,
+        requestIDs: inout RequestIDGenerator
+    ) -> ProxyPlan {
         // First pass: the fields the gateway reads or replaces.
         var requestID: String?
         var authorization: String?
@@ -193,9 +244,7 @@ struct ProxyPlanner: Sendable {
             }
         }
         let id = requestID.flatMap { RequestIDGenerator.isAcceptable($0) ? $0 : nil } ?? requestIDs.next()
-        let target = target ?? head.target
-        let (path, query) = Self.splitTarget(target)
-        guard let (resolved, isExact) = self.route(for: path) else {
+        guard let (resolved, isExact) = route else {
             return .reject(.notFound("No route for \(path)"), requestID: id, routeLabel: "unmatched", closeConnection: false)
         }
         let routeLabel = isExact ? resolved.exactLabel : resolved.wildcardLabel
@@ -210,7 +259,6 @@ struct ProxyPlanner: Sendable {
             if let wait = limiter.acquire(client) { return reject(.tooManyRequests(retryAfterSeconds: wait)) }
         }
 
-        let method = head.method
         if resolved.needsToken(method: method) {
             guard let authorization, authorization.utf8.count > 7, authorization.prefix(7).equalsIgnoringASCIICase("bearer ") else {
                 return reject(.unauthorized("Missing or invalid Authorization header"))
@@ -233,63 +281,80 @@ struct ProxyPlanner: Sendable {
 
         // The upstream head: request line, the fields as they came (minus hop-by-hop ones), framing, forwarding
         // fields. `Host` is added per replica.
+        let isOriginForm = target.utf8.first == UInt8(ascii: "/")
         let uri: Substring
         if !resolved.rewritesPath {
-            uri = target.hasPrefix("/") ? target[...] : path
+            uri = isOriginForm ? target[...] : path
         } else {
             uri = (resolved.rewrite + path.dropFirst(resolved.prefixLength))[...]
         }
-        var prefix = ByteBuffer()
-        prefix.reserveCapacity(head.bytes.readableBytes + 320)
-        prefix.writeString(method)
-        prefix.writeStaticString(" ")
-        prefix.writeSubstring(uri)
-        if !target.hasPrefix("/") || resolved.rewritesPath, let query {
-            prefix.writeStaticString("?")
-            prefix.writeSubstring(query)
-        }
-        prefix.writeStaticString(" HTTP/1.1\r\n")
+        let writesQuery = !isOriginForm || resolved.rewritesPath
+        let forwardedHostValue = forwardedHost ?? host
+        // At most: the request line, the field lines received, framing and the forwarding fields (fixed text < 192).
+        var capacity = method.utf8.count + uri.utf8.count + (query?.utf8.count ?? 0) + head.bytes.readableBytes + 192
+        capacity += (forwardedFor?.utf8.count ?? 0) + clientAddress.utf8.count + (forwardedProto?.utf8.count ?? 4)
+        capacity += (forwardedHostValue?.utf8.count ?? 0) + id.utf8.count
         let listed = head.connectionListsFields ? Self.connectionListedNames(head) : nil
-        head.bytes.withUnsafeReadableBytes { bytes in
-            for index in 0..<head.fieldCount {
-                switch Self.disposition(bytes, head.nameRange(index)) {
-                case .forward:
-                    if let listed, listed.contains(head.name(index).lowercased()) { continue }
-                    prefix.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.lineRange(index)]))
-                case .forwardAndRead:
-                    // Never stripped through `Connection`: the replica sees what the gateway decided on.
-                    prefix.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[head.lineRange(index)]))
-                case .replace, .drop:
-                    break
-                }
+        var prefix = ByteBuffer()
+        HeadWriter.append(to: &prefix, capacity: capacity) { writer in
+            writer.write(method)
+            writer.writeStatic(" ")
+            writer.write(uri)
+            if writesQuery, let query {
+                writer.writeStatic("?")
+                writer.write(query)
             }
+            writer.writeStatic(" HTTP/1.1\r\n")
+            head.bytes.withUnsafeReadableBytes { bytes in
+                // Field lines are contiguous: each run of forwarded lines is copied at once.
+                var run = 0..<0
+                for index in 0..<head.fieldCount {
+                    switch Self.disposition(bytes, head.nameRange(index)) {
+                    case .forward:
+                        if let listed, listed.contains(head.name(index).lowercased()) { continue }
+                    case .forwardAndRead:
+                        // Never stripped through `Connection`: the replica sees what the gateway decided on.
+                        break
+                    case .replace, .drop:
+                        continue
+                    }
+                    let line = head.lineRange(index)
+                    if !run.isEmpty, run.upperBound == line.lowerBound {
+                        run = run.lowerBound..<line.upperBound
+                    } else {
+                        writer.write(UnsafeRawBufferPointer(rebasing: bytes[run]))
+                        run = line
+                    }
+                }
+                writer.write(UnsafeRawBufferPointer(rebasing: bytes[run]))
+            }
+            switch framing {
+            case .chunked:
+                writer.writeStatic("Transfer-Encoding: chunked\r\n")
+            case .length(let length):
+                writer.writeStatic("Content-Length: ")
+                writer.write(String(length))
+                writer.writeStatic("\r\n")
+            case .none, .untilClose:
+                break
+            }
+            // The chain of a trusted peer (nil otherwise), then the peer.
+            writer.writeStatic("X-Forwarded-For: ")
+            if let forwardedFor {
+                writer.write(forwardedFor)
+                writer.writeStatic(", ")
+            }
+            writer.write(clientAddress)
+            writer.writeStatic("\r\nX-Forwarded-Proto: ")
+            writer.write(forwardedProto ?? "http")
+            if let forwardedHostValue {
+                writer.writeStatic("\r\nX-Forwarded-Host: ")
+                writer.write(forwardedHostValue)
+            }
+            writer.writeStatic("\r\nX-Request-ID: ")
+            writer.write(id)
+            writer.writeStatic("\r\n")
         }
-        switch framing {
-        case .chunked:
-            prefix.writeStaticString("Transfer-Encoding: chunked\r\n")
-        case .length(let length):
-            prefix.writeStaticString("Content-Length: ")
-            prefix.writeString(String(length))
-            prefix.writeStaticString("\r\n")
-        case .none, .untilClose:
-            break
-        }
-        // The chain of a trusted peer (nil otherwise), then the peer.
-        prefix.writeStaticString("X-Forwarded-For: ")
-        if let forwardedFor {
-            prefix.writeString(forwardedFor)
-            prefix.writeStaticString(", ")
-        }
-        prefix.writeString(clientAddress)
-        prefix.writeStaticString("\r\nX-Forwarded-Proto: ")
-        prefix.writeString(forwardedProto ?? "http")
-        if let forwardedHost = forwardedHost ?? host {
-            prefix.writeStaticString("\r\nX-Forwarded-Host: ")
-            prefix.writeString(forwardedHost)
-        }
-        prefix.writeStaticString("\r\nX-Request-ID: ")
-        prefix.writeString(id)
-        prefix.writeStaticString("\r\n")
 
         let request = ProxyRequest(
             method: method,

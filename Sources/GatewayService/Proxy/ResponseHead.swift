@@ -39,7 +39,8 @@ enum ResponseHead {
         _ upstream: MessageHead,
         keepsTransferEncoding: Bool,
         replacesAllowOrigin: Bool,
-        _ body: (UnsafeRawBufferPointer, Int) -> Void
+        _ body: (UnsafeRawBufferPointer, Int) -> Void,
+        end: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) {
         let listed = upstream.connectionListsFields ? ProxyPlanner.connectionListedNames(upstream) : nil
         upstream.bytes.withUnsafeReadableBytes { bytes in
@@ -56,6 +57,7 @@ enum ResponseHead {
                     break
                 }
             }
+            end(bytes)
         }
     }
 
@@ -69,20 +71,49 @@ enum ResponseHead {
         keepsTransferEncoding: Bool,
         connection: ConnectionField
     ) {
-        buffer.writeStaticString("HTTP/1.1 ")
-        upstream.bytes.withUnsafeReadableBytes { bytes in
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[upstream.first]))
-            buffer.writeStaticString(" ")
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[upstream.second]))
+        // At most: the upstream head, the request id, the origin, and fixed text (< 192 bytes).
+        let capacity = upstream.bytes.readableBytes + requestID.utf8.count + (allowOrigin?.utf8.count ?? 0) + 192
+        HeadWriter.append(to: &buffer, capacity: capacity) { writer in
+            writer.writeStatic("HTTP/1.1 ")
+            upstream.bytes.withUnsafeReadableBytes { bytes in
+                writer.write(UnsafeRawBufferPointer(rebasing: bytes[upstream.first]))
+                writer.writeStatic(" ")
+                writer.write(UnsafeRawBufferPointer(rebasing: bytes[upstream.second]))
+            }
+            writer.writeStatic("\r\n")
+            // Field lines are contiguous: each run of forwarded lines is copied at once.
+            var run = 0..<0
+            Self.forEachForwarded(upstream, keepsTransferEncoding: keepsTransferEncoding, replacesAllowOrigin: allowOrigin != nil) { bytes, index in
+                let line = upstream.lineRange(index)
+                if !run.isEmpty, run.upperBound == line.lowerBound {
+                    run = run.lowerBound..<line.upperBound
+                } else {
+                    writer.write(UnsafeRawBufferPointer(rebasing: bytes[run]))
+                    run = line
+                }
+            } end: { bytes in
+                writer.write(UnsafeRawBufferPointer(rebasing: bytes[run]))
+            }
+            writer.writeStatic("X-Request-ID: ")
+            writer.write(requestID)
+            writer.writeStatic("\r\nX-Gateway-Service: bookstore-gateway\r\n")
+            Self.writeEnd(of: &writer, allowOrigin: allowOrigin, connection: connection)
         }
-        buffer.writeStaticString("\r\n")
-        Self.forEachForwarded(upstream, keepsTransferEncoding: keepsTransferEncoding, replacesAllowOrigin: allowOrigin != nil) { bytes, index in
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[upstream.lineRange(index)]))
+    }
+
+    /// ``writeEnd(of:allowOrigin:connection:)`` for a head written with a ``HeadWriter``.
+    static func writeEnd(of writer: inout HeadWriter, allowOrigin: String?, connection: ConnectionField) {
+        if let allowOrigin {
+            writer.writeStatic("Access-Control-Allow-Origin: ")
+            writer.write(allowOrigin)
+            writer.writeStatic(allowOrigin == "*" ? "\r\n" : "\r\nVary: Origin\r\n")
         }
-        buffer.writeStaticString("X-Request-ID: ")
-        buffer.writeString(requestID)
-        buffer.writeStaticString("\r\nX-Gateway-Service: bookstore-gateway\r\n")
-        Self.writeEnd(of: &buffer, allowOrigin: allowOrigin, connection: connection)
+        switch connection {
+        case .none: break
+        case .close: writer.writeStatic("Connection: close\r\n")
+        case .keepAlive: writer.writeStatic("Connection: keep-alive\r\n")
+        }
+        writer.writeStatic("\r\n")
     }
 
     /// The last fields of every head the gateway writes — CORS origin (with `Vary`) and `Connection` — and the empty

@@ -10,6 +10,8 @@ final class ConnectionPool {
     private let maxIdlePerEndpoint: Int
     private let idleTimeout: TimeAmount
     private var idle: [ObjectIdentifier: IdleConnections] = [:]
+    /// The list of the replica used last (requests mostly go to the same few replicas): found without hashing.
+    private var lastIdle: (key: ObjectIdentifier, list: IdleConnections)?
 
     /// Idle connections to one replica, most recently used last (a class, so that it changes in place).
     private final class IdleConnections {
@@ -31,15 +33,12 @@ final class ConnectionPool {
     }
 
     /// The most recently used open idle connection to `endpoint`, if any.
-    func takeIdle(to endpoint: ReplicaEndpoint) -> UpstreamConnection? {
-        guard let list = self.idle[ObjectIdentifier(endpoint)], !list.connections.isEmpty else { return nil }
-        var now: NIODeadline?
+    func takeIdle(to endpoint: ReplicaEndpoint, now: NIODeadline = .now()) -> UpstreamConnection? {
+        guard let list = self.idleList(for: ObjectIdentifier(endpoint), creating: false), !list.connections.isEmpty else { return nil }
         while let connection = list.connections.popLast() {
             connection.isIdle = false
             if connection.isActive {
-                let current = now ?? .now()
-                now = current
-                if current - connection.idleSince < self.idleTimeout { return connection }
+                if now - connection.idleSince < self.idleTimeout { return connection }
             }
             connection.close()
         }
@@ -64,16 +63,9 @@ final class ConnectionPool {
     }
 
     /// Keeps a connection whose exchange completed cleanly for the next request to the same replica.
-    func release(_ connection: UpstreamConnection) {
+    func release(_ connection: UpstreamConnection, now: NIODeadline = .now()) {
         guard connection.isActive else { return }
-        let key = ObjectIdentifier(connection.endpoint)
-        let list: IdleConnections
-        if let existing = self.idle[key] {
-            list = existing
-        } else {
-            list = IdleConnections()
-            self.idle[key] = list
-        }
+        let list = self.idleList(for: ObjectIdentifier(connection.endpoint), creating: true)!
         if list.connections.count >= 8, !list.connections[0].isActive {
             // Connections the replica closed while idle are dropped when found (no per-connection callbacks).
             list.connections.removeAll { !$0.isActive }
@@ -84,15 +76,31 @@ final class ConnectionPool {
         }
         connection.handler.delegate = nil
         connection.handler.resumeReading()
-        connection.idleSince = .now()
+        connection.idleSince = now
         connection.isIdle = true
         list.connections.append(connection)
+    }
+
+    /// The idle connections to the replica `key`, if it has a list (or `creating`).
+    private func idleList(for key: ObjectIdentifier, creating: Bool) -> IdleConnections? {
+        if let last = self.lastIdle, last.key == key { return last.list }
+        let list: IdleConnections
+        if let existing = self.idle[key] {
+            list = existing
+        } else {
+            guard creating else { return nil }
+            list = IdleConnections()
+            self.idle[key] = list
+        }
+        self.lastIdle = (key, list)
+        return list
     }
 
     /// Closes every idle connection (shutdown).
     func closeAll() {
         let all = self.idle.values.flatMap(\.connections)
         self.idle = [:]
+        self.lastIdle = nil
         for connection in all {
             connection.isIdle = false
             connection.close()

@@ -84,11 +84,12 @@ final class ReplicaEndpoint: Sendable, CustomStringConvertible {
     }
 
     /// Counts an attempt's outcome and, when it was sent (`startedAt`), its duration.
-    func record(_ outcome: UpstreamOutcome, startedAt: NIODeadline?) {
+    /// - Parameter now: the current time, when the caller has it.
+    func record(_ outcome: UpstreamOutcome, startedAt: NIODeadline?, now: NIODeadline? = nil) {
         guard !self.outcomes.isEmpty else { return }
         self.outcomes[outcome.rawValue].increment()
         if let startedAt, let latency = self.latency {
-            latency.recordNanoseconds(max(0, (NIODeadline.now() - startedAt).nanoseconds))
+            latency.recordNanoseconds(max(0, ((now ?? .now()) - startedAt).nanoseconds))
         }
     }
 

@@ -122,20 +122,28 @@ public final class Upstream: Sendable {
     // MARK: Attempts
 
     /// Chooses a replica for one attempt (see ``ReplicaSet/choose(excluding:at:)``); nil when none is available.
-    func choose(excluding tried: [ReplicaEndpoint]) -> ReplicaEndpoint? {
-        self.replicaSet.withLock { $0.choose(excluding: tried, at: .now) }
+    func choose(excluding tried: [ReplicaEndpoint], at now: ContinuousClock.Instant = .now) -> ReplicaEndpoint? {
+        self.replicaSet.withLock { $0.choose(excluding: tried, at: now) }
     }
 
     /// Ends an attempt: metrics, passive health of the replica (ejection), and the circuit breaker when the attempt
     /// held a breaker permit.
-    func finish(_ endpoint: ReplicaEndpoint, outcome: UpstreamOutcome, heldBreakerPermit: Bool, startedAt: NIODeadline? = nil) {
-        endpoint.record(outcome, startedAt: startedAt)
+    /// - Parameter now: the current time, when the caller has it.
+    func finish(
+        _ endpoint: ReplicaEndpoint,
+        outcome: UpstreamOutcome,
+        heldBreakerPermit: Bool,
+        startedAt: NIODeadline? = nil,
+        now: NIODeadline? = nil
+    ) {
+        endpoint.record(outcome, startedAt: startedAt, now: now)
         let failed = outcome.isFailure
-        let ejection = self.replicaSet.withLock { $0.finish(endpoint, failed: failed, at: .now) }
+        let clock = ContinuousClock.now
+        let ejection = self.replicaSet.withLock { $0.finish(endpoint, failed: failed, at: clock) }
         if heldBreakerPermit {
             switch failed {
-            case true?: self.breaker.recordFailure()
-            case false?: self.breaker.recordSuccess()
+            case true?: self.breaker.recordFailure(at: clock)
+            case false?: self.breaker.recordSuccess(at: clock)
             case nil:
                 // Neither way — but an abandoned probe must still end the half-open state.
                 if self.breaker.state == .halfOpen { self.breaker.recordFailure() }
@@ -155,8 +163,8 @@ public final class Upstream: Sendable {
     }
 
     /// Counts a request (not a retry) for the retry budget.
-    func recordRequest() {
-        self.budget.withLock { $0.recordRequest(at: .now) }
+    func recordRequest(at now: ContinuousClock.Instant = .now) {
+        self.budget.withLock { $0.recordRequest(at: now) }
     }
 
     /// Takes a retry from the budget and counts it; false when the budget is spent.
