@@ -68,7 +68,7 @@ public enum LoadRunner {
         if let group {
             return try await run(plan, loops: Array(group.makeIterator().prefix(threads)), progress: progress)
         }
-        let ownGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let ownGroup = makeGroup(configuration.transport, threads: threads)
         do {
             let result = try await run(plan, loops: Array(ownGroup.makeIterator()), progress: progress)
             try? await ownGroup.shutdownGracefully()
@@ -77,6 +77,14 @@ public enum LoadRunner {
             try? await ownGroup.shutdownGracefully()
             throw error
         }
+    }
+
+    /// Event loops for `transport`: the engine's own sockets (Linux) or SwiftNIO's.
+    static func makeGroup(_ transport: LoadTransport, threads: Int) -> any EventLoopGroup {
+        #if os(Linux)
+        if transport == .sockets { return SocketEventLoopGroup(numberOfThreads: threads) }
+        #endif
+        return MultiThreadedEventLoopGroup(numberOfThreads: threads)
     }
 
     private static func run(
