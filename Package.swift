@@ -258,7 +258,8 @@ let package = Package(
         ),
         /// epoll and eventfd from glibc's headers (libc6-dev) for the load engine's own event loop on Linux.
         .systemLibrary(name: "CEpoll", path: "LoadTests/Sources/CEpoll"),
-        /// The load generator (SPEC §10): a SwiftNIO engine, HdrHistogram statistics, thresholds and reports.
+        /// The load generator (SPEC §10): an engine on its own epoll loops (Linux) or SwiftNIO, HdrHistogram statistics,
+        /// thresholds and reports.
         .target(
             name: "LoadTestKit",
             dependencies: [

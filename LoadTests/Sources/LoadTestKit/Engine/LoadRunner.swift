@@ -23,7 +23,7 @@ public struct LoadProgress: Sendable {
     public var p99: Duration
 }
 
-/// Runs load against a server with the SwiftNIO engine.
+/// Runs load against a server: on the engine's own epoll loops (``LoadTransport/sockets``, Linux) or SwiftNIO channels.
 ///
 /// ```swift
 /// let configuration = LoadConfiguration(
@@ -42,7 +42,9 @@ public enum LoadRunner {
     ///
     /// - Parameters:
     ///   - configuration: What to run.
-    ///   - group: Event loops to use; nil creates (and shuts down) a group with ``LoadConfiguration/threads`` threads.
+    ///   - group: Event loops to use (SwiftNIO's: the engine then runs on SwiftNIO channels, whatever
+    ///     ``LoadConfiguration/transport`` says); nil creates (and shuts down) a group of ``LoadConfiguration/transport``
+    ///     with ``LoadConfiguration/threads`` threads.
     ///   - progress: Called periodically with live figures.
     /// - Throws: ``ScenarioError`` for an invalid configuration or an unresolvable host.
     public static func run(
