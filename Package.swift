@@ -256,10 +256,14 @@ let package = Package(
             path: "Conformance/Sources/conformance",
             swiftSettings: swiftSettings
         ),
-        /// The load generator (SPEC §10): a SwiftNIO engine, HdrHistogram statistics, thresholds and reports.
+        /// epoll and eventfd from glibc's headers (libc6-dev) for the load engine's own event loop on Linux.
+        .systemLibrary(name: "CEpoll", path: "LoadTests/Sources/CEpoll"),
+        /// The load generator (SPEC §10): an engine on its own epoll loops (Linux) or SwiftNIO, HdrHistogram statistics,
+        /// thresholds and reports.
         .target(
             name: "LoadTestKit",
             dependencies: [
+                .target(name: "CEpoll", condition: .when(platforms: [.linux])),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

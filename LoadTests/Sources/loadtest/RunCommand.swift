@@ -50,6 +50,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Event loop threads (default: one per core).")
     var threads: Int?
 
+    @Option(help: "Connections: 'sockets' (the engine's own epoll loops; default on Linux) or 'nio' (SwiftNIO channels).")
+    var transport: String?
+
     @Option(name: .customLong("late-threshold"), help: "A send this late after its intended time counts as late (default 5ms).")
     var lateThreshold: String?
 
@@ -169,6 +172,14 @@ struct RunCommand: AsyncParsableCommand {
             printError("loadtest: --rate (open model) and --connections (closed model) exclude each other")
             throw ExitStatus.invalid
         }
+        var parsedTransport = LoadTransport.default
+        if let transport {
+            guard let value = LoadTransport(rawValue: transport) else {
+                printError("loadtest: --transport must be 'sockets' or 'nio', not '\(transport)'")
+                throw ExitStatus.invalid
+            }
+            parsedTransport = value
+        }
         return ScenarioOverrides(
             baseURL: baseURL,
             rate: rate,
@@ -181,7 +192,8 @@ struct RunCommand: AsyncParsableCommand {
             thresholds: parsedThresholds,
             recordsOutcomes: recordsOutcomes,
             lateSendThreshold: try parseDuration(lateThreshold, "late-threshold"),
-            seed: seed
+            seed: seed,
+            transport: parsedTransport
         )
     }
 

@@ -6,8 +6,9 @@ import Testing
 @testable import LoadTestKit
 
 extension EngineTests {
-    /// The engine against servers that close connections: every response with `Connection: close` (as HTTP/1.0 servers
-    /// and `keepalive_timeout 0` do), or a keep-alive response followed by a close (an idle timeout racing the next request).
+    /// The engine, on both transports (its own sockets and SwiftNIO channels), against servers that close connections:
+    /// every response with `Connection: close` (as HTTP/1.0 servers and `keepalive_timeout 0` do), or a keep-alive
+    /// response followed by a close (an idle timeout racing the next request).
     ///
     /// Before the fix, a request due while no connection was idle waited in the queue until the next timeout sweep
     /// (100 ms with the default 10 s timeout): at 50 req/s against a closing server nearly every request was a late send
@@ -26,7 +27,7 @@ extension EngineTests {
 
         /// 50 req/s for 2 s: each request opens its connection when it is due, so nothing is late and the corrected
         /// latency is the service time plus a connect.
-        @Test func connectionCloseAtAModestRateSendsOnTime() async throws {
+        @Test(arguments: LoadTransport.allCases) func connectionCloseAtAModestRateSendsOnTime(transport: LoadTransport) async throws {
             try await withTestServer(route: Self.closing) { server in
                 let configuration = LoadConfiguration(
                     baseURL: try BaseURL(server.baseURL),
@@ -34,7 +35,8 @@ extension EngineTests {
                     model: .open(.constant(50)),
                     duration: .seconds(2),
                     threads: 1,
-                    lateSendThreshold: .milliseconds(20)
+                    lateSendThreshold: .milliseconds(20),
+                    transport: transport
                 )
                 let result = try await LoadRunner.run(configuration)
                 #expect(result.intended == 100)
@@ -51,14 +53,17 @@ extension EngineTests {
 
         /// 200 req/s for 1 s: the corrected p50 stays far below the old wait for the sweep (before the fix: ~50 ms at any
         /// rate, since requests waited for a tick every 100 ms; 52 ms at 400 req/s).
-        @Test func connectionCloseAtAHigherRateKeepsLatencyNearTheServiceTime() async throws {
+        @Test(arguments: LoadTransport.allCases) func connectionCloseAtAHigherRateKeepsLatencyNearTheServiceTime(
+            transport: LoadTransport
+        ) async throws {
             try await withTestServer(route: Self.closing) { server in
                 let configuration = LoadConfiguration(
                     baseURL: try BaseURL(server.baseURL),
                     requests: [RequestDefinition(name: "get", path: .literal("/"))],
                     model: .open(.constant(200)),
                     duration: .seconds(1),
-                    threads: 1
+                    threads: 1,
+                    transport: transport
                 )
                 let result = try await LoadRunner.run(configuration)
                 #expect(result.overall.completed == 200)
@@ -74,14 +79,15 @@ extension EngineTests {
 
         /// 1 000 req/s for 0.5 s, a new connection every millisecond: connections open concurrently and every request
         /// completes without an error. (No latency bound: a debug build on a busy 2-core machine may fall behind here.)
-        @Test func connectionCloseAtAHighRateCompletesEveryRequest() async throws {
+        @Test(arguments: LoadTransport.allCases) func connectionCloseAtAHighRateCompletesEveryRequest(transport: LoadTransport) async throws {
             try await withTestServer(route: Self.closing) { server in
                 let configuration = LoadConfiguration(
                     baseURL: try BaseURL(server.baseURL),
                     requests: [RequestDefinition(name: "get", path: .literal("/"))],
                     model: .open(.constant(1000)),
                     duration: .milliseconds(500),
-                    threads: 2
+                    threads: 2,
+                    transport: transport
                 )
                 let result = try await LoadRunner.run(configuration)
                 #expect(result.intended == 500)
@@ -93,7 +99,7 @@ extension EngineTests {
         }
 
         /// The closed model replaces each closed connection at once and keeps going.
-        @Test func closedModelReconnectsAfterEachConnectionClose() async throws {
+        @Test(arguments: LoadTransport.allCases) func closedModelReconnectsAfterEachConnectionClose(transport: LoadTransport) async throws {
             try await withTestServer(route: Self.closing) { server in
                 let configuration = LoadConfiguration(
                     baseURL: try BaseURL(server.baseURL),
@@ -101,7 +107,8 @@ extension EngineTests {
                     model: .closed(connections: 4),
                     duration: .seconds(20),
                     maxRequests: 400,
-                    threads: 1
+                    threads: 1,
+                    transport: transport
                 )
                 let clock = ContinuousClock()
                 let began = clock.now
@@ -116,7 +123,7 @@ extension EngineTests {
 
         /// A keep-alive response followed by a close: the next GET, already on its way on that connection, got nothing
         /// back, so it is sent again on a new connection instead of counting as a reset.
-        @Test func getOnAConnectionTheServerClosedIsRetriedOnAFreshOne() async throws {
+        @Test(arguments: LoadTransport.allCases) func getOnAConnectionTheServerClosedIsRetriedOnAFreshOne(transport: LoadTransport) async throws {
             try await withTestServer(route: Self.closingWithoutNotice) { server in
                 let configuration = LoadConfiguration(
                     baseURL: try BaseURL(server.baseURL),
@@ -124,7 +131,8 @@ extension EngineTests {
                     model: .closed(connections: 2),
                     duration: .seconds(20),
                     maxRequests: 200,
-                    threads: 1
+                    threads: 1,
+                    transport: transport
                 )
                 let result = try await LoadRunner.run(configuration)
                 #expect(result.overall.completed == 200)
@@ -140,7 +148,7 @@ extension EngineTests {
 
         /// The same race with POSTs: a request that may have reached the server is not sent again (a reset error instead);
         /// only one never written is. The server never sees a request twice.
-        @Test func postIsNeverSentTwice() async throws {
+        @Test(arguments: LoadTransport.allCases) func postIsNeverSentTwice(transport: LoadTransport) async throws {
             try await withTestServer(keepsRequests: true, route: Self.closingWithoutNotice) { server in
                 let configuration = LoadConfiguration(
                     baseURL: try BaseURL(server.baseURL),
@@ -148,7 +156,8 @@ extension EngineTests {
                     model: .closed(connections: 2),
                     duration: .seconds(20),
                     maxRequests: 200,
-                    threads: 1
+                    threads: 1,
+                    transport: transport
                 )
                 let result = try await LoadRunner.run(configuration)
                 let uris = server.requests().map(\.uri)

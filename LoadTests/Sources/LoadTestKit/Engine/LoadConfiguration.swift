@@ -2,6 +2,23 @@
 ///
 /// Build one directly for programmatic use (e.g. steady open-model load from another test suite), or let
 /// ``ScenarioRunner`` build it from a ``Scenario``.
+/// How the engine makes its connections.
+public enum LoadTransport: String, Sendable, CaseIterable {
+    /// Its own event loops with non-blocking sockets on epoll (Linux): the least CPU per connection.
+    case sockets
+    /// SwiftNIO channels on NIO's event loops.
+    case nio
+
+    /// `sockets` on Linux, `nio` elsewhere.
+    public static var `default`: LoadTransport {
+        #if os(Linux)
+        .sockets
+        #else
+        .nio
+        #endif
+    }
+}
+
 public struct LoadConfiguration: Sendable {
     /// A name for reports.
     public var name: String
@@ -37,6 +54,8 @@ public struct LoadConfiguration: Sendable {
     public var progressInterval: Duration
     /// Seed for the request mix and templates; nil for a random seed.
     public var seed: UInt64?
+    /// How connections are made when ``LoadRunner`` creates its own event loops.
+    public var transport: LoadTransport
 
     /// Creates a configuration.
     public init(
@@ -56,7 +75,8 @@ public struct LoadConfiguration: Sendable {
         maximumRecordedOutcomes: Int = 1_000_000,
         timelineInterval: Duration? = nil,
         progressInterval: Duration = .seconds(1),
-        seed: UInt64? = nil
+        seed: UInt64? = nil,
+        transport: LoadTransport = .default
     ) {
         self.name = name
         self.baseURL = baseURL
@@ -75,6 +95,7 @@ public struct LoadConfiguration: Sendable {
         self.timelineInterval = timelineInterval
         self.progressInterval = progressInterval
         self.seed = seed
+        self.transport = transport
     }
 
     /// Checks the bounds and the model.

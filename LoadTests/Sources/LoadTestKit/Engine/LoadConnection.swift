@@ -38,6 +38,12 @@ final class LoadConnection: ChannelInboundHandler {
     private var hasCompletedResponse = false
     /// Whether the request in flight was flushed to the socket (it may have reached the server).
     private var isFlushed = false
+    #if os(Linux)
+    /// The socket, on a ``SocketEventLoop`` (nil on SwiftNIO channels).
+    private(set) var socket: LoopSocket?
+    /// A request written with `flush` false, on a socket.
+    private var unflushed: ByteBuffer?
+    #endif
 
     init(worker: LoadWorker) {
         self.worker = worker
@@ -59,6 +65,21 @@ final class LoadConnection: ChannelInboundHandler {
         sentAt = now
         parser.reset(isHeadRequest: isHeadRequest)
         isFlushed = flush
+        #if os(Linux)
+        if let socket {
+            guard socket.isActive else {
+                isFlushed = false
+                abort(.reset)
+                return
+            }
+            if flush {
+                socket.write(bytes)
+            } else {
+                unflushed = bytes
+            }
+            return
+        }
+        #endif
         guard let context, context.channel.isActive else {
             // Closed under us: nothing was written.
             isFlushed = false
@@ -75,12 +96,25 @@ final class LoadConnection: ChannelInboundHandler {
     /// Sends written bytes.
     func flush() {
         isFlushed = true
+        #if os(Linux)
+        if let socket {
+            if let bytes = unflushed {
+                unflushed = nil
+                socket.write(bytes)
+            }
+            return
+        }
+        #endif
         context?.flush()
     }
 
     /// Whether a new request may be sent on this connection.
     var isUsable: Bool {
-        guard !isClosing, let context else { return false }
+        guard !isClosing else { return false }
+        #if os(Linux)
+        if let socket { return socket.isActive }
+        #endif
+        guard let context else { return false }
         return context.channel.isActive
     }
 
@@ -96,26 +130,41 @@ final class LoadConnection: ChannelInboundHandler {
         let wasBusy = isBusy
         isBusy = false
         isClosing = true
-        context?.close(promise: nil)
+        closeTransport()
         if wasBusy { worker.requestFailed(on: self, kind: kind) }
     }
 
     /// Closes the connection without reporting anything.
     func close() {
         isClosing = true
+        closeTransport()
+    }
+
+    private func closeTransport() {
+        #if os(Linux)
+        if let socket {
+            socket.close()
+            return
+        }
+        #endif
         context?.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = Self.unwrapInboundIn(data)
-        receivedBytes &+= UInt64(buffer.readableBytes)
+        buffer.withUnsafeReadableBytes { received($0) }
+    }
+
+    /// Bytes of the response in flight arrived.
+    @inline(__always)
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        receivedBytes &+= UInt64(bytes.count)
         guard isBusy else {
             // Bytes nobody asked for: the connection is out of step.
             close()
             return
         }
-        let result = buffer.withUnsafeReadableBytes { parser.feed($0) }
-        switch result {
+        switch parser.feed(bytes) {
         case .incomplete:
             return
         case .complete(let status, let keepAlive, let extraBytes):
@@ -123,13 +172,19 @@ final class LoadConnection: ChannelInboundHandler {
             hasCompletedResponse = true
             if !keepAlive || extraBytes > 0 { isClosing = true }
             worker.requestCompleted(on: self, status: status)
-            if isClosing { context.close(promise: nil) }
+            // Done with the connection: closed at once, without reading the server's end of stream.
+            if isClosing { closeTransport() }
         case .invalid:
             abort(.protocolError)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        transportClosed()
+    }
+
+    /// The connection closed (by either side).
+    private func transportClosed() {
         if isBusy {
             isBusy = false
             if parser.readsUntilClose, case .complete(let status, _, _) = parser.finishAtClose() {
@@ -148,3 +203,31 @@ final class LoadConnection: ChannelInboundHandler {
         context.close(promise: nil)
     }
 }
+
+#if os(Linux)
+extension LoadConnection: LoopSocketHandler {
+    /// Opens the connection on `loop`; the worker hears of it through ``LoadWorker/connected(_:)`` or
+    /// ``LoadWorker/connectFailed(countsPending:)``.
+    func open(on loop: SocketEventLoop, to address: SocketAddress, timeout: TimeAmount) {
+        loop.connect(to: address, timeout: timeout, handler: self)
+    }
+
+    func socketConnected(_ socket: LoopSocket) {
+        self.socket = socket
+        worker.socketConnected(self)
+    }
+
+    func socketConnectFailed(_ socket: LoopSocket) {
+        worker.socketConnectFailed()
+    }
+
+    func socketReceived(_ socket: LoopSocket, _ bytes: UnsafeRawBufferPointer) {
+        received(bytes)
+    }
+
+    func socketClosed(_ socket: LoopSocket) {
+        unflushed = nil
+        transportClosed()
+    }
+}
+#endif

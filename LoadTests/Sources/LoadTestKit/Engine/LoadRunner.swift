@@ -23,7 +23,7 @@ public struct LoadProgress: Sendable {
     public var p99: Duration
 }
 
-/// Runs load against a server with the SwiftNIO engine.
+/// Runs load against a server: on the engine's own epoll loops (``LoadTransport/sockets``, Linux) or SwiftNIO channels.
 ///
 /// ```swift
 /// let configuration = LoadConfiguration(
@@ -42,7 +42,9 @@ public enum LoadRunner {
     ///
     /// - Parameters:
     ///   - configuration: What to run.
-    ///   - group: Event loops to use; nil creates (and shuts down) a group with ``LoadConfiguration/threads`` threads.
+    ///   - group: Event loops to use (SwiftNIO's: the engine then runs on SwiftNIO channels, whatever
+    ///     ``LoadConfiguration/transport`` says); nil creates (and shuts down) a group of ``LoadConfiguration/transport``
+    ///     with ``LoadConfiguration/threads`` threads.
     ///   - progress: Called periodically with live figures.
     /// - Throws: ``ScenarioError`` for an invalid configuration or an unresolvable host.
     public static func run(
@@ -68,7 +70,7 @@ public enum LoadRunner {
         if let group {
             return try await run(plan, loops: Array(group.makeIterator().prefix(threads)), progress: progress)
         }
-        let ownGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let ownGroup = makeGroup(configuration.transport, threads: threads)
         do {
             let result = try await run(plan, loops: Array(ownGroup.makeIterator()), progress: progress)
             try? await ownGroup.shutdownGracefully()
@@ -77,6 +79,14 @@ public enum LoadRunner {
             try? await ownGroup.shutdownGracefully()
             throw error
         }
+    }
+
+    /// Event loops for `transport`: the engine's own sockets (Linux) or SwiftNIO's.
+    static func makeGroup(_ transport: LoadTransport, threads: Int) -> any EventLoopGroup {
+        #if os(Linux)
+        if transport == .sockets { return SocketEventLoopGroup(numberOfThreads: threads) }
+        #endif
+        return MultiThreadedEventLoopGroup(numberOfThreads: threads)
     }
 
     private static func run(

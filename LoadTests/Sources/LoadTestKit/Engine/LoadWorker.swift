@@ -41,6 +41,11 @@ final class LoadWorker {
     let control: RunControl
     let done: EventLoopPromise<WorkerReport>
     private lazy var bootstrap: ClientBootstrap = makeBootstrap()
+    #if os(Linux)
+    /// The loop's own sockets, when the worker runs on a ``SocketEventLoop`` (SwiftNIO channels otherwise).
+    private let socketLoop: SocketEventLoop?
+    #endif
+    private let connectTimeout: TimeAmount
 
     var stats: WorkerStatistics
     private var templateContext: TemplateContext
@@ -91,6 +96,10 @@ final class LoadWorker {
         self.workerCount = workerCount
         self.control = control
         self.done = eventLoop.makePromise(of: WorkerReport.self)
+        #if os(Linux)
+        socketLoop = eventLoop as? SocketEventLoop
+        #endif
+        connectTimeout = .nanoseconds(Int64(plan.configuration.connectTimeout.nanosecondsClamped))
         let configuration = plan.configuration
         stats = WorkerStatistics(
             requests: Array(repeating: RequestRecorder(), count: plan.requests.count),
@@ -121,7 +130,7 @@ final class LoadWorker {
         // ClientBootstrap sets TCP_NODELAY itself (as a `.tcpOption`); setting it again as a `.socketOption` cost a
         // second setsockopt and option future per connection, which shows with servers that close every connection.
         return ClientBootstrap(group: eventLoop)
-            .connectTimeout(TimeAmount.nanoseconds(Int64(plan.configuration.connectTimeout.nanosecondsClamped)))
+            .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(LoadConnection(worker: bound.value))
@@ -509,6 +518,12 @@ final class LoadWorker {
 
     private func connect() {
         pendingConnects += 1
+        #if os(Linux)
+        if let socketLoop {
+            LoadConnection(worker: self).open(on: socketLoop, to: plan.address, timeout: connectTimeout)
+            return
+        }
+        #endif
         bootstrap
             .connect(to: plan.address)
             .assumeIsolated()
@@ -530,6 +545,27 @@ final class LoadWorker {
             if !finished { connectFailed(countsPending: false) }
             return
         }
+        connected(connection)
+    }
+
+    #if os(Linux)
+    /// A connection of the ``SocketEventLoop`` is established.
+    func socketConnected(_ connection: LoadConnection) {
+        pendingConnects -= 1
+        guard !finished else {
+            connection.close()
+            return
+        }
+        connected(connection)
+    }
+
+    /// A connection of the ``SocketEventLoop`` could not be established.
+    func socketConnectFailed() {
+        connectFailed()
+    }
+    #endif
+
+    private func connected(_ connection: LoadConnection) {
         connection.poolIndex = connections.count
         connections.append(connection)
         stats.connectionsOpened += 1

@@ -27,6 +27,8 @@ public struct ScenarioOverrides: Sendable {
     public var lateSendThreshold: Duration?
     /// Seed for the request mix and templates.
     public var seed: UInt64?
+    /// How connections are made.
+    public var transport: LoadTransport
 
     /// No overrides.
     public init(
@@ -41,7 +43,8 @@ public struct ScenarioOverrides: Sendable {
         thresholds: [Threshold] = [],
         recordsOutcomes: Bool = false,
         lateSendThreshold: Duration? = nil,
-        seed: UInt64? = nil
+        seed: UInt64? = nil,
+        transport: LoadTransport = .default
     ) {
         self.baseURL = baseURL
         self.rate = rate
@@ -55,6 +58,7 @@ public struct ScenarioOverrides: Sendable {
         self.recordsOutcomes = recordsOutcomes
         self.lateSendThreshold = lateSendThreshold
         self.seed = seed
+        self.transport = transport
     }
 }
 
@@ -164,7 +168,8 @@ public enum ScenarioRunner {
             variables: variables,
             threads: overrides.threads,
             recordsOutcomes: overrides.recordsOutcomes,
-            seed: overrides.seed
+            seed: overrides.seed,
+            transport: overrides.transport
         )
         if let late = overrides.lateSendThreshold { configuration.lateSendThreshold = late }
         try configuration.validate()
