@@ -119,7 +119,8 @@ public enum GatewayApp {
             settings: ExchangeSettings(
                 maxAttempts: configuration.maxAttempts,
                 backoff: configuration.retryBackoff,
-                replayableBodyLimit: configuration.replayableBodyLimit
+                replayableBodyLimit: configuration.replayableBodyLimit,
+                resendsEveryFailedRequest: RetrySeam.resendsEveryFailedRequest
             ),
             metrics: scaffold.metrics,
             renderError: renderError,

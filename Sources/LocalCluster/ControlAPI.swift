@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// The local cluster as one service: the supervisor and its control API on 127.0.0.1.
 ///
 /// Control API (JSON): `GET /replicas`, `GET /replicas/{id}`, `POST /replicas/{id}/kill` (SIGKILL; restarted),
-/// `POST /replicas/{id}/stop` (SIGTERM; stays down), `POST /replicas/{id}/start`,
+/// `POST /replicas/{id}/stop` (SIGTERM; stays down), `POST /replicas/{id}/start`, `POST /replicas/{id}/pause` (SIGSTOP:
+/// it holds its connections and answers nothing) and `…/resume` (SIGCONT),
 /// `POST /services/{service}/scale?replicas=N`, `GET /health`, and, with autoscaling, `GET /autoscalers` (like
 /// `kubectl get hpa -o json`) and `GET /autoscalers/{service}`; with a dependency command,
 /// `POST /dependencies/{postgres|mongo|rabbitmq}/stop` and `…/start` (they return once the command has finished).
@@ -56,6 +57,12 @@ public struct LocalClusterService: Service {
         }
         router.post("/replicas/:id/stop") { _, context in
             try await Self.answer { try await supervisor.stop(try Self.id(context)).json }
+        }
+        router.post("/replicas/:id/pause") { _, context in
+            try await Self.answer { try await supervisor.pause(try Self.id(context)).json }
+        }
+        router.post("/replicas/:id/resume") { _, context in
+            try await Self.answer { try await supervisor.resume(try Self.id(context)).json }
         }
         router.post("/replicas/:id/start") { _, context in
             try await Self.answer { try await supervisor.start(try Self.id(context)).json }
@@ -117,6 +124,8 @@ public struct LocalClusterService: Service {
             return Response.json(try await body())
         } catch Supervisor.ControlError.unknownReplica(let id) {
             return Response.json(["error": .string("unknown replica \(id)")], status: .notFound)
+        } catch Supervisor.ControlError.notRunning(let id) {
+            return Response.json(["error": .string("replica \(id) is not running")], status: .conflict)
         } catch Supervisor.ControlError.invalidReplicaCount(let count) {
             return Response.json(["error": .string("invalid replica count \(count): expected 0...20")], status: .badRequest)
         }

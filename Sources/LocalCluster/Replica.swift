@@ -25,6 +25,8 @@ public struct Replica: Sendable, Equatable {
     /// Whether the supervisor keeps it running (false after `stop`).
     public var desired: Bool
     public var restarts: Int
+    /// Stopped with SIGSTOP (``Supervisor/pause(_:)``): it holds its sockets and answers nothing until resumed.
+    public var paused = false
     public var lastExitStatus: Int32?
     public var generation: Int
     var startedAt: ContinuousClock.Instant?
@@ -50,6 +52,7 @@ public struct Replica: Sendable, Equatable {
             "id": .string(self.id), "service": .string(self.kind.rawValue), "serviceName": .string(self.serviceName),
             "port": .int(self.port), "url": .string(self.url), "pid": self.pid.map { .int($0) } ?? .null,
             "status": .string(self.status.rawValue), "desired": .bool(self.desired), "restarts": .int(self.restarts),
+            "paused": .bool(self.paused),
             "lastExitStatus": self.lastExitStatus.map { .int($0) } ?? .null,
         ]
     }

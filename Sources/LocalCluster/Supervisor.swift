@@ -78,6 +78,7 @@ public actor Supervisor {
         for index in self.replicas.indices {
             self.replicas[index].desired = false
             if let pid = self.replicas[index].pid { Glibc.kill(pid, SIGTERM) }
+            self.continueIfPaused(index)
         }
         let deadline = ContinuousClock.now + grace
         while self.processes.values.contains(where: \.isRunning), ContinuousClock.now < deadline {
@@ -93,6 +94,7 @@ public actor Supervisor {
     public enum ControlError: Error, Equatable {
         case unknownReplica(String)
         case invalidReplicaCount(Int)
+        case notRunning(String)
     }
 
     /// SIGKILLs a replica; the supervisor starts it again (a crash).
@@ -104,6 +106,34 @@ public actor Supervisor {
         return self.replicas[index]
     }
 
+    /// SIGSTOPs a replica: it keeps its listening socket and the connections it has, but reads and answers nothing
+    /// (a stalled process: a long GC pause, a frozen VM) until ``resume(_:)``. Its readiness fails meanwhile.
+    @discardableResult
+    public func pause(_ id: String) throws -> Replica {
+        guard let index = self.replicas.firstIndex(where: { $0.id == id }) else { throw ControlError.unknownReplica(id) }
+        guard let pid = self.replicas[index].pid else { throw ControlError.notRunning(id) }
+        Glibc.kill(pid, SIGSTOP)
+        self.replicas[index].paused = true
+        self.logger.info("Replica paused", metadata: ["replica.id": .string(id)])
+        return self.replicas[index]
+    }
+
+    /// SIGCONTs a paused replica: it goes on with what it had received.
+    @discardableResult
+    public func resume(_ id: String) throws -> Replica {
+        guard let index = self.replicas.firstIndex(where: { $0.id == id }) else { throw ControlError.unknownReplica(id) }
+        self.continueIfPaused(index)
+        self.logger.info("Replica resumed", metadata: ["replica.id": .string(id)])
+        return self.replicas[index]
+    }
+
+    /// A paused process does not act on SIGTERM until continued.
+    private func continueIfPaused(_ index: Int) {
+        guard self.replicas[index].paused else { return }
+        if let pid = self.replicas[index].pid { Glibc.kill(pid, SIGCONT) }
+        self.replicas[index].paused = false
+    }
+
     /// SIGTERMs a replica and keeps it stopped.
     @discardableResult
     public func stop(_ id: String) throws -> Replica {
@@ -111,6 +141,7 @@ public actor Supervisor {
         self.replicas[index].desired = false
         self.replicas[index].restartAt = nil
         if let pid = self.replicas[index].pid { Glibc.kill(pid, SIGTERM) } else { self.replicas[index].status = .stopped }
+        self.continueIfPaused(index)
         self.logger.info("Replica stopped", metadata: ["replica.id": .string(id)])
         return self.replicas[index]
     }
@@ -135,7 +166,10 @@ public actor Supervisor {
         }
         while current.count > count, let last = current.popLast() {
             self.replicas[self.replicas.firstIndex { $0.id == last.id }!].desired = false
-            if let pid = last.pid { Glibc.kill(pid, SIGTERM) }
+            if let pid = last.pid {
+                Glibc.kill(pid, SIGTERM)
+                if last.paused { Glibc.kill(pid, SIGCONT) }
+            }
             self.replicas.removeAll { $0.id == last.id }
             self.removeTarget(last)
         }
@@ -217,6 +251,7 @@ public actor Supervisor {
         self.processes[id] = nil
         var replica = self.replicas[index]
         replica.pid = nil
+        replica.paused = false
         replica.lastExitStatus = status
         if replica.desired {
             replica.status = .crashed

@@ -22,6 +22,8 @@ public struct Fault: Sendable {
     public let settings: [String: String]
     /// A replica that, once killed, never comes back: every start after its first exits at once (cluster stage).
     public let startsOnce: Bool
+    /// A gateway that re-sends every failed request, keyless POSTs after a timeout included (``RetrySeam``).
+    public private(set) var resendsEveryFailedRequest = false
     /// Alerting rules with another expression (alert name → PromQL), loaded into the local cluster's Prometheus in
     /// place of the real ones (cluster stage; `bookstore-faults rules`).
     public let alertRules: [String: String]
@@ -53,6 +55,12 @@ public struct Fault: Sendable {
     /// starts only once.
     public init(_ name: String, service: String, checks: [String], _ summary: String, settings: [String: String] = [:], startsOnce: Bool = false) {
         self.init(name, service, checks, summary, handle: nil, bus: nil, settings: settings, startsOnce: startsOnce, alertRules: [:], manifests: [:])
+    }
+
+    /// A gateway whose retry rule re-sends every failed request (cluster stage; ``RetrySeam``).
+    public init(_ name: String, service: String, checks: [String], _ summary: String, resendsEveryFailedRequest: Bool) {
+        self.init(name, service, checks, summary, handle: nil, bus: nil, settings: [:], startsOnce: false, alertRules: [:], manifests: [:])
+        self.resendsEveryFailedRequest = resendsEveryFailedRequest
     }
 
     /// A defect of the Kubernetes manifests the local cluster's autoscaler follows (cluster stage).

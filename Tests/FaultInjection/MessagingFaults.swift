@@ -120,6 +120,13 @@ extension FaultCatalogue {
             settings: ["GATEWAY_EJECT_FAILURES": "1000000", "GATEWAY_HEALTH_INTERVAL_MS": "0", "GATEWAY_RETRY_ATTEMPTS": "1"]
         ),
         Fault(
+            "gateway-resends-keyless-post",
+            service: "gateway-service",
+            checks: ["FAILOVER-KEYLESS-POST-NOT-RESENT"],
+            "the gateway re-sends every failed request to another replica, a POST without Idempotency-Key that timed out included",
+            resendsEveryFailedRequest: true
+        ),
+        Fault(
             "reviews-replica-never-restarts",
             service: reviews,
             checks: ["FAILOVER-GATEWAY-ZERO-ERRORS", "FAILOVER-REPLICA-RETURNS"],

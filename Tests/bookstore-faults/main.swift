@@ -95,9 +95,12 @@ struct BookstoreFaults: AsyncParsableCommand {
             }
             let secret = settings.string("JWT_SECRET", default: Runtime.embeddedDevelopmentSecret)
             let tokens = TokenService(settings: try TokenSettings(settings: settings.withDefaults(["JWT_SECRET": secret])))
+            let resends = fault.resendsEveryFailedRequest && settings["SERVICE_NAME"] == fault.service
             try await MiddlewareSeam.$outermost.withValue(fault.provider(tokens: tokens)) {
                 try await EventBusSeam.$wrap.withValue(fault.busProvider) {
-                    try await Runtime.serve(kind, settings: settings, logger: logger)
+                    try await RetrySeam.$resendsEveryFailedRequest.withValue(resends) {
+                        try await Runtime.serve(kind, settings: settings, logger: logger)
+                    }
                 }
             }
         }

@@ -76,7 +76,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         self.delegate = delegate
         self.decodesResponse = decodesResponse
         self.encodesRequestChunks = encodesRequestChunks
-        self.keepsBody = request.hasBody && request.isIdempotent && settings.maxAttempts > 1
+        self.keepsBody = request.hasBody && (request.isIdempotent || settings.resendsEveryFailedRequest) && settings.maxAttempts > 1
         self.isRequestComplete = !request.hasBody
         self.generator = SeededGenerator(seed: seed)
     }
@@ -316,6 +316,9 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     private func mayRetry(after outcome: UpstreamOutcome) -> Bool {
         // A body whose start is gone cannot be sent again, whatever happened.
         guard self.attempts < self.settings.maxAttempts, !self.hasDroppedBody else { return false }
+        if self.settings.resendsEveryFailedRequest, outcome != .success, outcome != .cancelled {
+            return self.request.upstream.tryRetry()
+        }
         switch outcome {
         case .connectFailure:
             // Nothing reached the replica; the body parts were not written (or were kept).
@@ -437,6 +440,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     /// Called by the pool's sweep when ``isTimedOut(at:)``.
     func responseTimedOut() {
         guard case .active = self.state else { return }
+        guard !self.settings.resendsEveryFailedRequest else { return self.attemptFailed(.timeout) }
         self.endAttempt(.timeout)
         self.fail(APIError(status: .gatewayTimeout, message: "Upstream \(self.request.upstream.name) timed out"))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import JSONKit
 
 /// failover: steady open-model GET load through the gateway while one replica of a service is killed (SIGKILL) or
 /// stopped (SIGTERM): failed requests within the budget (0 for GETs), the replica comes back ready, and traffic
@@ -14,7 +15,7 @@ public enum FailoverSuite {
     }
 
     public static var checks: [Check] {
-        [self.zeroErrors, self.replicaReturns, self.trafficReturns, self.gracefulStop, self.readinessFollowsDatabase]
+        [self.zeroErrors, self.replicaReturns, self.trafficReturns, self.gracefulStop, self.readinessFollowsDatabase, self.keylessPostNotResent]
     }
 
     static func check(
@@ -105,6 +106,72 @@ public enum FailoverSuite {
                 seen: last.map { "\($0.status) \($0.excerpt)" } ?? "no answer"
             )
             context.measure("database back → ready", "\(Evidence.milliseconds(ContinuousClock.now - started)) ms")
+        }
+    }
+
+    /// SPEC §5: the gateway never re-sends a POST that may have reached the upstream unless it carries an
+    /// `Idempotency-Key`. A reviews replica is frozen (SIGSTOP) with votes in flight to it: a gateway that gives up on
+    /// it (504) is right; one that re-sends a vote to the other replica has it counted twice once the frozen replica
+    /// goes on with what it had received.
+    static var keylessPostNotResent: Check {
+        self.check(
+            "FAILOVER-KEYLESS-POST-NOT-RESENT",
+            "A POST without Idempotency-Key that reached a replica which then stalls is not re-sent to another: helpful votes "
+                + "sent while a reviews replica is frozen are each counted once",
+            timeLimit: .seconds(150)
+        ) { context in
+            let control = try self.control(context)
+            let (victim, _) = try await self.pickVictim(context, service: "reviews")
+            let alice = try await context.user("alice")
+            let (_, review) = try await context.createReview(by: alice, bookID: await context.uniqueName("book"))
+            let id = review["review_id"]?.stringValue ?? ""
+            let votes = 6
+            try await control.pause(victim.id)
+            await context.run.addCleanup("resume \(victim.id)") { try? await control.resume(victim.id) }
+            context.note("froze \(victim.id); sending \(votes) helpful votes without Idempotency-Key at once")
+            let answers = await withTaskGroup(of: (Int?, Duration).self) { group in
+                for _ in 0..<votes {
+                    group.addTask {
+                        let start = ContinuousClock.now
+                        let response = try? await context.http.send(
+                            "POST",
+                            "/api/reviews/\(id)/helpful",
+                            headers: HTTPDriver.authorized([], token: alice.token),
+                            timeout: .seconds(60)
+                        )
+                        return (response?.status, ContinuousClock.now - start)
+                    }
+                }
+                var answers: [(Int?, Duration)] = []
+                for await answer in group { answers.append(answer) }
+                return answers
+            }
+            try await control.resume(victim.id)
+            await context.run.removeCleanups("resume \(victim.id)")
+            let seen = answers.map { "\($0.0.map(String.init) ?? "no answer") after \(Evidence.milliseconds($0.1)) ms" }.joined(separator: ", ")
+            context.measure("answers", seen)
+            // Votes the healthy replica took are answered at once; the ones held by the frozen replica wait for the
+            // gateway's read timeout.
+            let held = answers.count(where: { $0.1 > .seconds(2) })
+            guard held > 0 else {
+                throw CheckBlocked(fixture: "helpful votes held by the frozen \(victim.id)", seen: "every vote answered within 2 s: \(seen)")
+            }
+            // The frozen replica, resumed, goes on with the votes it had received: wait until every vote is counted,
+            // then a little longer for a re-sent one.
+            var count = 0
+            _ = try await Polling.until(budget: .seconds(20), interval: .milliseconds(500)) { () -> Bool? in
+                count = try await context.http.get("/api/reviews/\(id)", record: false).json?["helpful_count"]?.intValue ?? 0
+                return count >= votes ? true : nil
+            }
+            try await Task.sleep(for: .seconds(2))
+            let final = try await context.http.get("/api/reviews/\(id)")
+            count = final.json?["helpful_count"]?.intValue ?? count
+            context.measure("helpful_count", "\(count) after \(votes) votes, \(held) held by the frozen replica")
+            try context.require(
+                count <= votes,
+                expected: "helpful_count at most \(votes) after \(votes) votes (a vote held by a stalled replica is not re-sent)",
+                seen: "helpful_count \(count); answers: \(seen)"
+            )
         }
     }
 

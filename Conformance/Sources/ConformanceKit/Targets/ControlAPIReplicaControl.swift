@@ -2,7 +2,7 @@ import Foundation
 import JSONKit
 
 /// Replica control through the local cluster's control API (`bookstore cluster up`): `GET /replicas`,
-/// `POST /replicas/{id}/kill|stop|start`, `POST /dependencies/{name}/stop|start`.
+/// `POST /replicas/{id}/kill|stop|start|pause|resume`, `POST /dependencies/{name}/stop|start`.
 public struct ControlAPIReplicaControl: ReplicaControl {
     public let baseURL: String
     let driver: HTTPDriver
@@ -34,6 +34,19 @@ public struct ControlAPIReplicaControl: ReplicaControl {
     public func kill(_ id: String) async throws { try await self.action(id, "kill") }
     public func stop(_ id: String) async throws { try await self.action(id, "stop") }
     public func start(_ id: String) async throws { try await self.action(id, "start") }
+
+    public func pause(_ id: String) async throws {
+        let escaped = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? id
+        let response = try await self.driver.post("/replicas/\(escaped)/pause")
+        if response.status == 404 && response.json?["error"]?.stringValue?.hasPrefix("unknown replica") != true {
+            throw CheckSkip("the control API cannot freeze a replica (POST /replicas/\(id)/pause answered 404)")
+        }
+        guard (200..<300).contains(response.status) else {
+            throw TargetError("control API POST /replicas/\(id)/pause answered \(response.status): \(response.excerpt)")
+        }
+    }
+
+    public func resume(_ id: String) async throws { try await self.action(id, "resume") }
 
     public func setDependency(_ name: String, running: Bool) async throws {
         let path = "/dependencies/\(name)/\(running ? "start" : "stop")"

@@ -48,6 +48,11 @@ public protocol ReplicaControl: Sendable {
     func stopService(_ service: String) async throws -> [String]
     /// Undoes ``stopService(_:)``.
     func restoreService(_ service: String, token: [String]) async throws
+    /// Freezes a replica (SIGSTOP): it keeps its connections, and what it received, but answers nothing until
+    /// ``resume(_:)``. Throws ``CheckSkip`` where the target cannot do that.
+    func pause(_ id: String) async throws
+    /// Lets a paused replica go on (SIGCONT).
+    func resume(_ id: String) async throws
     /// Stops (`running` false) or starts a dependency of the services: `postgres`, `mongo` or `rabbitmq`; returns once
     /// it is down, or up and ready. Throws ``CheckSkip`` where the target cannot do that.
     func setDependency(_ name: String, running: Bool) async throws
@@ -57,6 +62,12 @@ extension ReplicaControl {
     public func setDependency(_ name: String, running: Bool) async throws {
         throw CheckSkip("this target cannot stop and start its dependencies (the local cluster's control API can)")
     }
+
+    public func pause(_ id: String) async throws {
+        throw CheckSkip("this target cannot freeze a replica (the local cluster's control API can: POST /replicas/{id}/pause)")
+    }
+
+    public func resume(_ id: String) async throws {}
 }
 
 extension ReplicaControl {
