@@ -349,6 +349,16 @@ public enum FaultCatalogue {
             return .object(review)
         },
         Fault(
+            "users-login-not-rate-limited",
+            service: users,
+            checks: ["API-USERS-LOGIN-429"],
+            "failed logins are never rate-limited: every attempt past the limit is answered 401 like the first"
+        ) { request, context, _, next in
+            let response = try await next(request, context)
+            guard request.method == .post, request.uri.path == "/api/auth/login", response.status == .tooManyRequests else { return response }
+            return Rewrite.jsonResponse(["message": "Invalid username/email or password", "success": false], status: .unauthorized)
+        },
+        Fault(
             "payments-python-idempotency-ignored",
             service: python,
             checks: ["API-PAYPY-IDEMPOTENT-REPLAY"],

@@ -103,6 +103,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: "kubernetes: the namespace.")
     var namespace = "bookstore"
 
+    @Option(
+        help:
+            "contracts: the most failed logins from one client the target may answer 401 before a 429 (its login limit's burst over all replicas plus what refills meanwhile)."
+    )
+    var loginAttempts = 1_000
+
     @Option(help: "failover: the service whose replica is killed.")
     var failoverService = "reviews"
 
@@ -199,6 +205,7 @@ struct Run: AsyncParsableCommand {
         FileHandle.standardError.write(Data("Target \(target.name) at \(endpoints.baseURL ?? "?"): \(offered.joined(separator: " "))\n".utf8))
         var runOptions = RunOptions()
         runOptions.failoverService = self.failoverService
+        runOptions.loginAttempts = self.loginAttempts
         runOptions.failoverRate = self.failoverRate
         runOptions.failoverDuration = .seconds(self.failoverSeconds)
         runOptions.alertService = self.alertService

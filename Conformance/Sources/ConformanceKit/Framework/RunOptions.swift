@@ -10,6 +10,11 @@ public struct RunOptions: Sendable {
     /// the default 85 % success rate below 1 in 10 000 runs (0.85^60 ≈ 6e-5).
     public var paymentAttempts: Int
 
+    /// The most failed logins from one client the target may answer 401 before a 429 (`API-USERS-LOGIN-429`): its
+    /// login limit's burst over all replicas plus what refills while the check sends them. A fixed count, so that the
+    /// verdict depends on the target's limit and not on how fast this machine sends.
+    public var loginAttempts = 1_000
+
     // async
     /// Requests sent by the no-loss check.
     public var asyncMessages: Int

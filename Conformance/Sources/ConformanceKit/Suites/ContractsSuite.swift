@@ -139,7 +139,8 @@ public enum ContractsSuite {
             let body = (["usernameOrEmail": .string("cf_\(context.options.runID)_nobody"), "password": "wrong-password"] as JSON).bytes
             let http = context.http
             let attempts = SharedCounter()
-            let limit = 20_000
+            let limit = context.options.loginAttempts
+            let started = ContinuousClock.now
             // Eight clients at once from this address: a limit enforced per replica must still be exceeded.
             let outcome = try await withThrowingTaskGroup(of: (HTTPResponse?, [Int: Int]).self) { group in
                 for _ in 0..<8 {
@@ -173,11 +174,15 @@ public enum ContractsSuite {
                 return (found, statuses)
             }
             let (response, statuses) = outcome
-            let seen = statuses.sorted { $0.key < $1.key }.map { "\($0.value)×\($0.key)" }.joined(separator: ", ")
+            let elapsed = ContinuousClock.now - started
+            let sent = statuses.values.reduce(0, +)
+            let seen =
+                statuses.sorted { $0.key < $1.key }.map { "\($0.value)×\($0.key)" }.joined(separator: ", ")
+                + " in \(Evidence.milliseconds(elapsed)) ms (\(Int(Double(sent) / max(elapsed.asSeconds, 0.001))) per second)"
             context.measure("failed logins sent", seen)
             guard let response, response.status == 429 else {
                 if let response { try context.expectStatus(response, 401, because: "bad credentials") }
-                throw CheckFailure(expected: "429 within \(limit) failed logins", seen: seen)
+                throw CheckFailure(expected: "429 within \(limit) failed logins (--login-attempts)", seen: seen)
             }
             context.evidence.add(.exchange(HTTPExchange(response)))
             try context.expectConforms(response)

@@ -126,6 +126,17 @@ public enum FailoverSuite {
             let (_, review) = try await context.createReview(by: alice, bookID: await context.uniqueName("book"))
             let id = review["review_id"]?.stringValue ?? ""
             let votes = 6
+            // A replica just back from an earlier check may be ready before the gateway sends it traffic again.
+            if let url = victim.url {
+                let taking = try await Polling.until(budget: .seconds(30), interval: .milliseconds(500)) { () -> Bool? in
+                    let before = try await self.applicationRequests(context, url: url)
+                    for _ in 0..<10 { _ = try await context.http.get("/api/reviews/\(id)", record: false) }
+                    return try await self.applicationRequests(context, url: url) > before ? true : nil
+                }
+                guard taking != nil else {
+                    throw CheckBlocked(fixture: "gateway traffic to \(victim.id) before freezing it", seen: "none within 30 s")
+                }
+            }
             try await control.pause(victim.id)
             await context.run.addCleanup("resume \(victim.id)") { try? await control.resume(victim.id) }
             context.note("froze \(victim.id); sending \(votes) helpful votes without Idempotency-Key at once")
