@@ -17,6 +17,11 @@ import Testing
         #expect(ClusterTable.replicas(.null) == ["REPLICA              PORT   PID      STATUS    RESTARTS"])
     }
 
+    @Test func aPausedReplicaIsShownAsPaused() throws {
+        let replicas = try JSON.parse(#"[{"id":"reviews-2","port":5003,"pid":9,"status":"unready","restarts":0,"paused":true}]"#)
+        #expect(ClusterTable.replicas(replicas)[1] == "reviews-2            5003   9        paused    0   ")
+    }
+
     @Test func theColumnsOfTheStatusTableAreWhatCiLocalClusterReads() throws {
         // ci/local-cluster waits with `awk 'NR > 1 && $4 != "ready"'`: the fourth field is the status.
         let replicas = try JSON.parse(#"[{"id":"reviews-1","port":9301,"pid":7,"status":"starting","restarts":1}]"#)

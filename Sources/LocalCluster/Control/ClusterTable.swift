@@ -3,7 +3,8 @@ import JSONKit
 
 /// The control API's answers as the text tables `bookstore cluster status` and `bookstore cluster hpa` print.
 public enum ClusterTable {
-    /// `REPLICA PORT PID STATUS RESTARTS`, one line per replica of `GET /replicas` (absent or null values as `-`).
+    /// `REPLICA PORT PID STATUS RESTARTS`, one line per replica of `GET /replicas` (absent or null values as `-`; a
+    /// paused replica's status is `paused`).
     public static func replicas(_ replicas: JSON) -> [String] {
         func column(_ value: JSON?, _ width: Int) -> String {
             let text: String = value == nil || value == .null ? "-" : (value?.stringValue ?? value?.description ?? "-")
@@ -13,7 +14,7 @@ public enum ClusterTable {
         for replica in replicas.arrayValue ?? [] {
             let line: String =
                 column(replica["id"], 20) + " " + column(replica["port"], 6) + " " + column(replica["pid"], 8) + " "
-                + column(replica["status"], 9) + " " + column(replica["restarts"], 4)
+                + column(replica["paused"] == .bool(true) ? "paused" : replica["status"], 9) + " " + column(replica["restarts"], 4)
             lines.append(line)
         }
         return lines
