@@ -5,8 +5,10 @@ import Synchronization
 final class OutputBuffer: Sendable {
     static let maximum = 4 << 20
     private let bytes = Mutex<[UInt8]>([])
+    /// Whether the reader of ``makePipe()`` reached the end of the stream.
+    private let ended = Atomic<Bool>(false)
 
-    func append(_ data: Data) {
+    func append(_ data: some Collection<UInt8>) {
         self.bytes.withLock { buffer in
             if buffer.count < Self.maximum { buffer.append(contentsOf: data.prefix(Self.maximum - buffer.count)) }
         }
@@ -14,18 +16,45 @@ final class OutputBuffer: Sendable {
 
     var text: String { String(decoding: self.bytes.withLock { $0 }, as: UTF8.self) }
 
-    /// A pipe whose output lands in this buffer.
+    /// A pipe whose output lands in this buffer, read with blocking reads on a thread of its own until the end of
+    /// the stream.
+    ///
+    /// Not with `FileHandle.readabilityHandler`: on Linux that is a libdispatch read source, and libdispatch's epoll
+    /// bookkeeping races when such sources are torn down (the handler cleared at the end of the stream) while others
+    /// are set up or get events (children starting and ending concurrently, as the tests run them): its manager thread
+    /// is left with an epoll event for a muxnote already freed and dereferences it, which crashed the test process
+    /// (SIGSEGV in `_dispatch_event_loop_drain`; swift-corelibs-libdispatch#949, swift-corelibs-foundation#3276).
     func makePipe() -> Pipe {
         let pipe = Pipe()
-        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-            } else {
-                self.append(data)
+        let reader = pipe.fileHandleForReading
+        let thread = Thread { [self] in
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(reader.fileDescriptor, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    self.append(chunk[0..<count])
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    // The end of the stream (every writer closed it), or an error.
+                    self.ended.store(true, ordering: .releasing)
+                    return
+                }
             }
         }
+        thread.name = "child-output"
+        thread.start()
         return pipe
+    }
+
+    /// Waits until the reader of ``makePipe()`` reached the end of the stream (every byte the child wrote is in the
+    /// buffer), or `timeout` passed (a grandchild may hold the pipe open).
+    func waitForEnd(timeout: Duration) async {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while !self.ended.load(ordering: .acquiring), clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
     }
 }
 
@@ -97,8 +126,9 @@ public final class ChildProcess: Sendable {
             await child.terminate(grace: .seconds(2))
             throw TargetError("\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout.asSeconds)) s")
         }
-        // Let the pipe readers deliver the last bytes.
-        try? await Task.sleep(for: .milliseconds(100))
+        // Let the pipe readers take the last bytes.
+        await child.standardOutput.waitForEnd(timeout: .seconds(1))
+        await child.standardError.waitForEnd(timeout: .seconds(1))
         return (child.exitStatus ?? -1, child.outputText, child.errorText)
     }
 }

@@ -152,6 +152,9 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
     private let threadID = Atomic<UInt>(0)
     private let incoming = Mutex<[@Sendable () -> Void]>([])
     private let wakeRequested = Atomic<Bool>(false)
+    /// Whether `wakeFD` is closed (the loop ended): held while writing to it, so that no write reaches a file that
+    /// reused its number.
+    private let wakeClosed = Mutex<Bool>(false)
     private let shutdownCallbacks = Mutex<[(DispatchQueue, @Sendable ((any Error)?) -> Void)]>([])
     private let isStopped = Atomic<Bool>(false)
 
@@ -408,8 +411,12 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
 
     private func wake() {
         guard !wakeRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        var one: UInt64 = 1
-        _ = Glibc.write(wakeFD, &one, 8)
+        // Other threads may call this (through `execute`) after the loop ended and closed `wakeFD`.
+        wakeClosed.withLock { closed in
+            guard !closed else { return }
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
     }
 
     private func runTasks() -> Bool {
@@ -499,7 +506,12 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
         for case let socket? in sockets { close(socket, notify: false) }
         sockets.removeAll()
         Glibc.close(epollFD)
-        Glibc.close(wakeFD)
+        wakeClosed.withLock { closed in
+            Glibc.close(wakeFD)
+            closed = true
+        }
+        // The thread ends: a later thread may get the same `pthread_t`, and must not count as this loop's.
+        threadID.store(0, ordering: .releasing)
         let callbacks = shutdownCallbacks.withLock { callbacks in
             isStopped.store(true, ordering: .releasing)
             let taken = callbacks
