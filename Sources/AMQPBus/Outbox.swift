@@ -126,7 +126,9 @@ final class Outbox {
         self.dataDescriptor = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard self.dataDescriptor >= 0 else {
             let error = OutboxIOError("open", path: path)
-            Glibc.close(lockDescriptor)
+            // Every stored property is set, so deinit runs too: close through close(), which marks what it closed
+            // (closing the lock here directly and again in deinit could close a descriptor reused meanwhile).
+            self.close()
             throw error
         }
         do {
