@@ -75,6 +75,23 @@ import Testing
         }
     }
 
+    /// Issue 10 (planted twin: gateway-resends-keyless-post): votes held by a frozen replica are answered 504 and
+    /// counted once it goes on; a gateway that re-sends them has them counted twice.
+    @Test(arguments: [false, true])
+    func keylessVotesHeldByAFrozenReplicaAreCountedOnce(_ resends: Bool) async throws {
+        try await FakeServer.with(FakeFreezableReviews(resendsHeldVotes: resends).router) { url in
+            let id = "FAILOVER-KEYLESS-POST-NOT-RESENT"
+            let results = try await Harness.run([id], endpoints: Self.endpoints(url), options: Self.options)
+            let result = try #require(results[id])
+            if resends {
+                #expect(result.status.isFailure, "\(result.status)")
+                #expect(result.status.message?.contains("helpful_count 9") == true, "\(result.status.message ?? "")")
+            } else {
+                #expect(result.status == .passed, "\(result.status.message ?? "")")
+            }
+        }
+    }
+
     /// Issue 10: 3xx and 429 answers counted as served.
     @Test(arguments: [FakeOperations.Defects(gatewayThrottlesDuringKill: true), FakeOperations.Defects(redirectsDuringKill: true)])
     func throttledOrRedirectedRequestsDuringTheKillFail(_ defects: FakeOperations.Defects) async throws {
