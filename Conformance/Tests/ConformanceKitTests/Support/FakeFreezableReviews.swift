@@ -37,6 +37,14 @@ final class FakeFreezableReviews: Sendable {
         }
     }
 
+    /// Counts a vote where a running replica takes it; returns the new count.
+    private func countVote() -> Int {
+        self.state.withLock { state in
+            state.helpfulCount += 1
+            return state.helpfulCount
+        }
+    }
+
     private func review(_ count: Int) -> JSON {
         ["review_id": "r-1", "book_id": "b-1", "rating": 4, "helpful_count": .int(count), "status": "active"]
     }
@@ -100,22 +108,13 @@ final class FakeFreezableReviews: Sendable {
         }
         router.post("/api/reviews/:id/helpful") { _, _ in
             let (replica, paused) = self.nextReplica()
-            guard paused else {
-                return Response.json(self.review(self.state.withLock { state in
-                    state.helpfulCount += 1
-                    return state.helpfulCount
-                }))
-            }
+            guard paused else { return Response.json(self.review(self.countVote())) }
             self.state.withLock { $0.held[replica, default: 0] += 1 }
             try await Task.sleep(for: self.readTimeout)
             guard self.resendsHeldVotes else {
                 return Response.json(["status": "error", "message": "Upstream reviews timed out"], status: .gatewayTimeout)
             }
-            let count = self.state.withLock { state in
-                state.helpfulCount += 1
-                return state.helpfulCount
-            }
-            return Response.json(self.review(count))
+            return Response.json(self.review(self.countVote()))
         }
         return router
     }
