@@ -170,16 +170,8 @@ extension PSQLError {
     public var constraintName: String? { self.serverInfo?[.constraintName] }
 }
 
-/// Runs `body`, throwing `CancellationError` if it takes longer than `timeout`.
+/// Runs `body`, throwing ``OperationTimedOut`` if it takes longer than `timeout` (one shared ticker watches every
+/// operation's deadline; see ``OperationTimeouts``).
 func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw CancellationError()
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw CancellationError() }
-        return first
-    }
+    try await OperationTimeouts.shared.run(within: timeout, body)
 }

@@ -1,6 +1,7 @@
 import Foundation
-import PaymentsService
 import Testing
+
+@testable import PaymentsService
 
 @Suite struct CardValidatorTests {
     /// 15 March 2026, 12:00 UTC.
@@ -61,5 +62,23 @@ import Testing
         let validator = CardValidator(now: { Date(timeIntervalSince1970: 1_767_223_800) })
         #expect(validator.problem(expiryDate: "12/25") == nil)
         #expect(validator.problem(expiryDate: "11/25") != nil)
+    }
+
+    @Test func utcMonthArithmeticAgreesWithTheGregorianCalendar() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        // Every 6 hours and 17 seconds from 1960 to 2110 (crossing every month boundary, leap days and 2000/2100),
+        // and the last and first second of each day around the epoch.
+        var instants = Array(stride(from: -315_619_200.0, to: 4_417_977_600.0, by: 21_617))
+        instants += (-3...3).flatMap { day in [Double(day) * 86_400 - 1, Double(day) * 86_400] }
+        for instant in instants {
+            let date = Date(timeIntervalSince1970: instant)
+            let parts = calendar.dateComponents([.year, .month], from: date)
+            let expected = parts.year! * 12 + parts.month!
+            guard CardValidator.utcMonthNumber(date) == expected else {
+                Issue.record("\(date): \(CardValidator.utcMonthNumber(date)) != \(expected)")
+                return
+            }
+        }
     }
 }

@@ -43,12 +43,23 @@ public struct CardValidator: Sendable {
         let month = Int(bytes[0] - UInt8(ascii: "0")) * 10 + Int(bytes[1] - UInt8(ascii: "0"))
         let year = 2000 + Int(bytes[3] - UInt8(ascii: "0")) * 10 + Int(bytes[4] - UInt8(ascii: "0"))
         guard (1...12).contains(month) else { return "must have a month between 01 and 12" }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
-        let today = calendar.dateComponents([.year, .month], from: self.now())
-        let current = (today.year ?? 0) * 12 + (today.month ?? 0)
-        guard year * 12 + month >= current else { return "is in the past: the card has expired" }
+        guard year * 12 + month >= Self.utcMonthNumber(self.now()) else { return "is in the past: the card has expired" }
         return nil
+    }
+
+    /// `year * 12 + month` (month 1–12) of `date` in UTC, by the civil calendar's arithmetic (no `Calendar` or time
+    /// zone lookup per request).
+    static func utcMonthNumber(_ date: Date) -> Int {
+        // Days since 1970-01-01 to a proleptic Gregorian year and month (eras of 400 years, March-based years).
+        let days = Int((date.timeIntervalSince1970 / 86_400).rounded(.down)) + 719_468
+        let era = (days >= 0 ? days : days - 146_096) / 146_097
+        let dayOfEra = days - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let marchMonth = (5 * dayOfYear + 2) / 153
+        let month = marchMonth < 10 ? marchMonth + 3 : marchMonth - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return year * 12 + month
     }
 
     /// The Luhn checksum of `digits` (most significant first) is a multiple of 10.
