@@ -31,9 +31,17 @@ public struct JSONLogHandler: LogHandler {
     /// Keys of the fixed members that metadata may override in place.
     private static let fixedKeys: Set = ["@timestamp", "log.level", "message", "log.logger"]
 
+    /// Whether `key` is one of ``fixedKeys`` (their first bytes rule out nearly every other key without hashing it).
+    static func isFixedKey(_ key: String) -> Bool {
+        switch key.utf8.first {
+        case UInt8(ascii: "@"), UInt8(ascii: "l"), UInt8(ascii: "m"): Self.fixedKeys.contains(key)
+        default: false
+        }
+    }
+
     public func log(event: LogEvent) {
         let extra = event.metadata ?? [:]
-        if extra.keys.contains(where: Self.fixedKeys.contains) || self.metadata.keys.contains(where: Self.fixedKeys.contains) {
+        if extra.keys.contains(where: Self.isFixedKey) || self.metadata.keys.contains(where: Self.isFixedKey) {
             return self.sink.write(self.objectLine(event))
         }
         var line: [UInt8] = []
@@ -101,10 +109,20 @@ public struct JSONLogHandler: LogHandler {
     /// Whether `key` contains a secret-looking word, ASCII case-insensitively (on bytes: Foundation's `contains` would
     /// bridge to `NSString` for every key of every line).
     static func isSecret(_ key: String) -> Bool {
-        let lowered = key.utf8.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
-        return Self.secretWords.contains { word in
-            guard lowered.count >= word.count else { return false }
-            return (0...(lowered.count - word.count)).contains { start in lowered[start..<(start + word.count)].elementsEqual(word) }
+        var key = key
+        return key.withUTF8 { bytes in
+            Self.secretWords.contains { word in
+                guard bytes.count >= word.count else { return false }
+                return (0...(bytes.count - word.count)).contains { start in
+                    var offset = 0
+                    while offset < word.count {
+                        let byte = bytes[start + offset]
+                        guard (byte | ((0x41...0x5A).contains(byte) ? 0x20 : 0)) == word[offset] else { return false }
+                        offset += 1
+                    }
+                    return true
+                }
+            }
         }
     }
 

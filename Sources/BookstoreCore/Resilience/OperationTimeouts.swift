@@ -44,11 +44,13 @@ public final class OperationTimeouts: Sendable {
     /// How many operations are registered (for tests).
     public var pending: Int { self.state.withLock { $0.entries.count } }
 
-    /// Runs `body` in a task of its own; throws ``OperationTimedOut`` when it has not finished within `limit`.
+    /// Runs `body` in a task of its own (started at once on the caller's thread); throws ``OperationTimedOut`` when it has not finished within `limit`.
     /// Cancelling the caller cancels `body`.
     public func run<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let outcome = Outcome<T>()
-        let worker = Task {
+        // Started on this thread (up to its first suspension) rather than enqueued: one scheduling hop fewer per
+        // operation. Its deadline is registered when it first suspends, before anything can wait on it.
+        let worker = Task.immediate {
             do {
                 outcome.finish(.success(try await body()))
             } catch {

@@ -1,9 +1,27 @@
-import BookstoreCore
 import JSONKit
 import Logging
 import Testing
 
+@testable import BookstoreCore
+
 @Suite struct JSONLogHandlerTests {
+    @Test(arguments: [
+        ("password", true), ("user.Password", true), ("X-API-TOKEN", true), ("jwt_secret", true), ("Authorization", true),
+        ("http.request.cookie", true), ("toke", false), ("passwor", false), ("http.route", false), ("", false),
+        ("url.path", false), ("secre", false), ("SECRET", true),
+    ])
+    func secretLookingKeysAreFoundWhateverTheirCase(_ key: String, _ secret: Bool) {
+        #expect(JSONLogHandler.isSecret(key) == secret)
+    }
+
+    @Test(arguments: [
+        ("@timestamp", true), ("log.level", true), ("message", true), ("log.logger", true), ("log", false),
+        ("messages", false), ("@other", false), ("url.path", false), ("", false),
+    ])
+    func fixedMemberKeysAreRecognised(_ key: String, _ fixed: Bool) {
+        #expect(JSONLogHandler.isFixedKey(key) == fixed)
+    }
+
     @Test func writesOneJSONObjectPerLineAndRedactsSecrets() throws {
         let sink = LogSink.capturing()
         var logger = Logger(label: "svc") { label in JSONLogHandler(label: label, sink: sink) }
