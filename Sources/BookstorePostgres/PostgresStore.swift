@@ -49,7 +49,7 @@ public final class PostgresStore: Service {
     public func isHealthy() async -> Bool {
         guard self.ready.load(ordering: .relaxed) else { return false }
         do {
-            return try await withTimeout(.seconds(2)) {
+            return try await OperationTimeouts.shared.run(within: .seconds(2)) {
                 let rows = try await self.client.query("SELECT 1", logger: self.logger)
                 for try await _ in rows {}
                 return true
@@ -65,7 +65,7 @@ public final class PostgresStore: Service {
     public func withClient<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
         let client = self.client
         do {
-            return try await withTimeout(self.settings.queryTimeout) { try await body(client) }
+            return try await OperationTimeouts.shared.run(within: self.settings.queryTimeout) { try await body(client) }
         } catch  where Self.isServerError(error) {
             throw error
         } catch {
@@ -168,10 +168,4 @@ extension PSQLError {
     public var sqlState: String? { self.serverInfo?[.sqlState] }
     /// The violated constraint's name, for constraint errors.
     public var constraintName: String? { self.serverInfo?[.constraintName] }
-}
-
-/// Runs `body`, throwing ``OperationTimedOut`` if it takes longer than `timeout` (one shared ticker watches every
-/// operation's deadline; see ``OperationTimeouts``).
-func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await OperationTimeouts.shared.run(within: timeout, body)
 }

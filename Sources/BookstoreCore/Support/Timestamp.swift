@@ -17,10 +17,8 @@ public enum Timestamp {
         // point may store a hair below) prints that millisecond.
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
         let wholeSeconds = micros >= 0 ? micros / 1_000_000 : -((-micros + 999_999) / 1_000_000)
-        var seconds = time_t(wholeSeconds)
         let millis = Int((micros - wholeSeconds * 1_000_000) / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
+        let parts = self.utcFields(secondsSince1970: wholeSeconds)
         func digits(_ value: Int, _ count: Int) {
             var divisor = 1
             for _ in 1..<count { divisor *= 10 }
@@ -46,6 +44,20 @@ public enum Timestamp {
         output.append(UInt8(ascii: "."))
         digits(millis, 3)
         output.append(UInt8(ascii: "Z"))
+    }
+
+    /// The UTC year and month (1–12) of `date`.
+    public static func utcYearMonth(_ date: Date) -> (year: Int, month: Int) {
+        let parts = self.utcFields(secondsSince1970: Int64(date.timeIntervalSince1970.rounded(.down)))
+        return (Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1)
+    }
+
+    /// The calendar fields of a time in UTC (`gmtime_r`: no time zone lookup, no formatter).
+    private static func utcFields(secondsSince1970: Int64) -> tm {
+        var seconds = time_t(secondsSince1970)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return parts
     }
 
     /// Parses a timestamp written by ``iso8601(_:)`` (or any RFC 3339 UTC timestamp with optional fraction).

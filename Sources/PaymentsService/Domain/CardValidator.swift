@@ -1,3 +1,4 @@
+import BookstoreCore
 import Foundation
 
 /// Validates card details: the number (spaces and hyphens stripped, 13–19 digits, Luhn-valid), the CVV (3–4 digits)
@@ -47,18 +48,9 @@ public struct CardValidator: Sendable {
         return nil
     }
 
-    /// `year * 12 + month` (month 1–12) of `date` in UTC, by the civil calendar's arithmetic (no `Calendar` or time
-    /// zone lookup per request).
+    /// `year * 12 + month` (month 1–12) of `date` in UTC.
     static func utcMonthNumber(_ date: Date) -> Int {
-        // Days since 1970-01-01 to a proleptic Gregorian year and month (eras of 400 years, March-based years).
-        let days = Int((date.timeIntervalSince1970 / 86_400).rounded(.down)) + 719_468
-        let era = (days >= 0 ? days : days - 146_096) / 146_097
-        let dayOfEra = days - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let marchMonth = (5 * dayOfYear + 2) / 153
-        let month = marchMonth < 10 ? marchMonth + 3 : marchMonth - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month) = Timestamp.utcYearMonth(date)
         return year * 12 + month
     }
 

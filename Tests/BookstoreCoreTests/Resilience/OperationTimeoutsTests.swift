@@ -2,7 +2,8 @@ import BookstoreCore
 import Synchronization
 import Testing
 
-@Suite struct OperationTimeoutsTests {
+/// Bounded: an implementation that waits for an operation past its limit fails here instead of hanging the run.
+@Suite(.timeLimit(.minutes(1))) struct OperationTimeoutsTests {
     let timeouts = OperationTimeouts(tick: .milliseconds(10))
 
     @Test func anOperationThatFinishesInTimeReturnsItsValueAndLeavesNothingRegistered() async throws {
@@ -41,18 +42,40 @@ import Testing
         #expect(self.timeouts.pending == 0)
     }
 
-    @Test func anOperationThatIgnoresCancellationDoesNotHoldTheCallerPastItsLimit() async {
-        let release = AsyncStream<Void>.makeStream()
-        let start = ContinuousClock.now
-        await #expect(throws: OperationTimedOut.self) {
-            try await self.timeouts.run(within: .milliseconds(100)) { () async -> Int in
-                // Ignores cancellation: waits until the test releases it.
-                for await _ in release.stream {}
-                return 0
+    @Test func anOperationThatIgnoresCancellationDoesNotHoldTheCallerPastItsLimit() async throws {
+        // A bare continuation: cancelling its task does not resume it (an `AsyncStream` would end on cancellation).
+        let parked = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        let answer = Mutex<Result<Int, any Error>?>(nil)
+        let caller = Task {
+            let result: Result<Int, any Error>
+            do {
+                result = .success(
+                    try await self.timeouts.run(within: .milliseconds(100)) { () async -> Int in
+                        await withCheckedContinuation { continuation in parked.withLock { $0 = continuation } }
+                        return 0
+                    }
+                )
+            } catch {
+                result = .failure(error)
             }
+            answer.withLock { $0 = result }
         }
-        #expect(ContinuousClock.now - start < .seconds(5))
-        release.continuation.finish()
+        // The caller must have its answer well before the operation is let go (bounded: this fails, not hangs, when
+        // the caller waits for the operation).
+        let deadline = ContinuousClock.now + .seconds(5)
+        while answer.withLock({ $0 == nil }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let early = answer.withLock { $0 }
+        // Let the operation finish (its result is dropped), then the caller.
+        while true {
+            if let continuation = parked.withLock({ $0.take() }) {
+                continuation.resume()
+                break
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        await caller.value
+        let result = try #require(early, "the caller was held until the operation finished")
+        #expect(throws: OperationTimedOut.self) { try result.get() }
     }
 
     @Test func cancellingTheCallerCancelsTheOperation() async {
