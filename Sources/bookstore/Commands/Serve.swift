@@ -14,6 +14,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
+        ProcessCPUs.sizeSharedEventLoops()
         guard let kind = ServiceKind(rawValue: self.service) else {
             throw ValidationError("unknown service \(self.service); expected one of \(ServiceKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }

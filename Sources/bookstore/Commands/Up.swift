@@ -9,6 +9,7 @@ struct Up: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
+        ProcessCPUs.sizeSharedEventLoops()
         let settings = try self.options.makeSettings()
         let logger = Runtime.bootstrapLogging(settings: settings, label: "bookstore")
         do {
