@@ -88,7 +88,24 @@ public final class PostgresUserRepository: UserRepository {
     }
 
     public func find(id: UUID) async throws -> User? {
-        try await self.fetch(PostgresQuery(unsafeSQL: Self.selectColumns + " WHERE u.id = $1 GROUP BY u.id", binds: try Self.binds(id))).first
+        try await self.fetch(try Self.byID(id)).first
+    }
+
+    /// Each user with its own `SELECT … WHERE u.id = $1` (the query of ``find(id:)``), under one time limit.
+    public func find(ids: [UUID]) async throws -> [User?] {
+        let queries = try ids.map(Self.byID)
+        return try await self.database.withClient { client in
+            var users: [User?] = []
+            users.reserveCapacity(queries.count)
+            for query in queries { users.append(try await self.fetch(query, on: client).first) }
+            return users
+        }
+    }
+
+    static let selectByID = selectColumns + " WHERE u.id = $1 GROUP BY u.id"
+
+    static func byID(_ id: UUID) throws -> PostgresQuery {
+        PostgresQuery(unsafeSQL: Self.selectByID, binds: try Self.binds(id))
     }
 
     public func find(usernameOrEmail: String) async throws -> User? {
@@ -146,33 +163,35 @@ public final class PostgresUserRepository: UserRepository {
     public func isHealthy() async -> Bool { await self.database.isHealthy() }
 
     func fetch(_ query: PostgresQuery) async throws -> [User] {
-        try await self.database.withClient { client in
-            var users: [User] = []
-            let rows = try await client.query(query, logger: self.logger)
-            for try await row in rows {
-                let (id, username, email, hash, first, last, phone, address, active, verified, created, updated, lastLogin, roles) =
-                    try row.decode((UUID, String, String, String, String, String, String?, String?, Bool, Bool, Date, Date, Date?, [String]).self)
-                users.append(
-                    User(
-                        id: id,
-                        username: username,
-                        email: email,
-                        passwordHash: hash,
-                        firstName: first,
-                        lastName: last,
-                        phone: phone,
-                        address: address,
-                        active: active,
-                        emailVerified: verified,
-                        roles: roles,
-                        createdAt: created,
-                        updatedAt: updated,
-                        lastLogin: lastLogin
-                    )
+        try await self.database.withClient { client in try await self.fetch(query, on: client) }
+    }
+
+    func fetch(_ query: PostgresQuery, on client: PostgresClient) async throws -> [User] {
+        var users: [User] = []
+        let rows = try await client.query(query, logger: self.logger)
+        for try await row in rows {
+            let (id, username, email, hash, first, last, phone, address, active, verified, created, updated, lastLogin, roles) =
+                try row.decode((UUID, String, String, String, String, String, String?, String?, Bool, Bool, Date, Date, Date?, [String]).self)
+            users.append(
+                User(
+                    id: id,
+                    username: username,
+                    email: email,
+                    passwordHash: hash,
+                    firstName: first,
+                    lastName: last,
+                    phone: phone,
+                    address: address,
+                    active: active,
+                    emailVerified: verified,
+                    roles: roles,
+                    createdAt: created,
+                    updatedAt: updated,
+                    lastLogin: lastLogin
                 )
-            }
-            return users
+            )
         }
+        return users
     }
 
     static func binds(_ value: some PostgresEncodable) throws -> PostgresBindings {

@@ -12,6 +12,9 @@ public protocol UserRepository: Sendable {
     /// Stores a new user; throws ``UserRepositoryError`` on a duplicate username or e-mail.
     func create(_ user: User) async throws
     func find(id: UUID) async throws -> User?
+    /// The users with these ids, in the same order (`nil` where there is none), read as one operation (a request that
+    /// checks its caller and reads another user: one time limit for both reads).
+    func find(ids: [UUID]) async throws -> [User?]
     /// Finds a user by username or e-mail (case-insensitive).
     func find(usernameOrEmail: String) async throws -> User?
     /// Users ordered by creation time.
@@ -22,6 +25,15 @@ public protocol UserRepository: Sendable {
     func delete(id: UUID) async throws -> Bool
     /// Whether the store is reachable (readiness).
     func isHealthy() async -> Bool
+}
+
+extension UserRepository {
+    public func find(ids: [UUID]) async throws -> [User?] {
+        var users: [User?] = []
+        users.reserveCapacity(ids.count)
+        for id in ids { users.append(try await self.find(id: id)) }
+        return users
+    }
 }
 
 /// The in-memory repository of the embedded mode.

@@ -34,8 +34,7 @@ struct UsersController: Sendable {
             return Response.json(.array(users.map(\.response)))
         }
         router.get("/api/users/:id") { request, context in
-            _ = try await self.caller(request)
-            return Response.json(try await self.user(context).response)
+            Response.json(try await self.callerAndUser(request, context).user.response)
         }
         router.put("/api/users/:id") { request, context in try await self.update(request, context) }
         router.delete("/api/users/:id") { request, context in try await self.delete(request, context) }
@@ -165,10 +164,28 @@ struct UsersController: Sendable {
     func caller(_ request: Request) async throws -> User {
         let identity = try await self.tokens.authenticate(request)
         guard let id = UUID(uuidString: identity.userID), let user = try await self.repository.find(id: id), user.active else {
-            throw APIError.unauthorized("User no longer exists or is deactivated")
+            throw Self.callerGone
         }
         return user
     }
+
+    /// The calling user (as ``caller(_:)``) and the user named by the `:id` path parameter (as ``user(_:)``), read
+    /// in one repository operation; the caller's checks come first, so an unknown caller gets 401 before any 404.
+    func callerAndUser(_ request: Request, _ context: BookstoreRequestContext) async throws -> (caller: User, user: User) {
+        let identity = try await self.tokens.authenticate(request)
+        guard let callerID = UUID(uuidString: identity.userID) else { throw Self.callerGone }
+        guard let raw = context.parameters.get("id"), let id = UUID(uuidString: raw) else {
+            _ = try await self.caller(request)
+            throw Self.userNotFound
+        }
+        let found = try await self.repository.find(ids: [callerID, id])
+        guard let caller = found[0], caller.active else { throw Self.callerGone }
+        guard let user = found[1] else { throw Self.userNotFound }
+        return (caller, user)
+    }
+
+    static let callerGone = APIError.unauthorized("User no longer exists or is deactivated")
+    static let userNotFound = APIError.notFound("User not found")
 
     func admin(_ request: Request) async throws -> User {
         let caller = try await self.caller(request)
@@ -179,7 +196,7 @@ struct UsersController: Sendable {
     /// The user named by the `:id` path parameter (404 when unknown or not a UUID).
     func user(_ context: BookstoreRequestContext) async throws -> User {
         guard let raw = context.parameters.get("id"), let id = UUID(uuidString: raw), let user = try await self.repository.find(id: id) else {
-            throw APIError.notFound("User not found")
+            throw Self.userNotFound
         }
         return user
     }

@@ -37,6 +37,10 @@ struct PostgresUserRepositoryTests {
             #expect(try await repository.find(usernameOrEmail: "alice")?.id == alice.id)
             #expect(try await repository.find(usernameOrEmail: "ALICE@example.com")?.id == alice.id)
             #expect(try await repository.find(usernameOrEmail: "nobody") == nil)
+            let ghost = UUID()
+            let pair = try await repository.find(ids: [ghost, alice.id, alice.id])
+            #expect(pair.map(\.?.id) == [nil, alice.id, alice.id], "in the order asked, nil where there is none")
+            #expect(pair[1]?.roles.sorted() == found.roles.sorted())
 
             var changed = found
             changed.firstName = "Alicia"

@@ -251,6 +251,10 @@ import UsersService
             #expect(deleted.json == ["message": "User deleted successfully", "success": true])
             #expect(try await client.call(.get, "/api/users/\(bobID)", token: alice).status == .notFound)
             #expect(try await client.call(.get, "/api/users/me", token: bob).status == .unauthorized, "a deleted user's token stops working")
+            // The caller is checked before the user asked for: 401, never a 200 or a 404, for a deleted caller.
+            #expect(try await client.call(.get, "/api/users/\(aliceID)", token: bob).status == .unauthorized)
+            #expect(try await client.call(.get, "/api/users/\(bobID)", token: bob).status == .unauthorized)
+            #expect(try await client.call(.get, "/api/users/not-a-uuid", token: bob).status == .unauthorized)
             #expect(try await client.call(.delete, "/api/users/\(bobID)", token: admin).status == .notFound)
             #expect(try await client.call(.get, "/api/users/not-a-uuid", token: alice).status == .notFound)
             #expect(try await client.call(.put, "/api/users/\(UUID())", json: ["firstName": "X"], token: admin).status == .notFound)
