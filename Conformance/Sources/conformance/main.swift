@@ -127,8 +127,16 @@ struct Run: AsyncParsableCommand {
     @Option(help: "autoscaling: the service whose HPA is watched.")
     var autoscalingService = "gateway"
 
-    @Option(help: "autoscaling: requests per second of the scale-up load.")
+    @Option(help: "autoscaling: requests per second of the scale-up load at its start.")
     var autoscalingRate: Double = 200
+
+    @Option(
+        help: """
+            autoscaling: while desired replicas stay, the load grows 1.5× per sync period plus metrics lag, up to this \
+            rate (default: 4 × --autoscaling-rate).
+            """
+    )
+    var autoscalingMaxRate: Double?
 
     @Option(help: "autoscaling: the gateway path loaded with GETs (default: a read route of the service).")
     var autoscalingPath: String?
@@ -154,6 +162,9 @@ struct Run: AsyncParsableCommand {
 
     func validate() throws {
         guard self.autoscalingRate > 0, self.failoverRate > 0 else { throw ValidationError("rates must be above 0 requests per second") }
+        if let maxRate = self.autoscalingMaxRate, maxRate < self.autoscalingRate {
+            throw ValidationError("--autoscaling-max-rate must be at least --autoscaling-rate")
+        }
         guard (1...300).contains(self.autoscalingSyncSeconds) else { throw ValidationError("--autoscaling-sync-seconds must be 1...300") }
         guard self.autoscalingMetricsLagSeconds >= 0, self.autoscalingSlackSeconds >= 0 else {
             throw ValidationError("--autoscaling-metrics-lag-seconds and --autoscaling-slack-seconds must not be negative")
@@ -212,6 +223,7 @@ struct Run: AsyncParsableCommand {
         runOptions.alertSlack = .seconds(self.alertSlackSeconds)
         runOptions.autoscalingService = self.autoscalingService
         runOptions.autoscalingRate = self.autoscalingRate
+        runOptions.autoscalingMaxRate = self.autoscalingMaxRate
         runOptions.autoscalingPath = self.autoscalingPath
         runOptions.autoscalingSyncPeriod = .seconds(self.autoscalingSyncSeconds)
         runOptions.autoscalingMetricsLag = .seconds(self.autoscalingMetricsLagSeconds)

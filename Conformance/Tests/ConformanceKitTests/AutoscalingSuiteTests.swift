@@ -1,8 +1,9 @@
-import ConformanceKit
 import Foundation
 import Hummingbird
 import Synchronization
 import Testing
+
+@testable import ConformanceKit
 
 /// An autoscaler that scales up after the fake gateway has seen `threshold` requests and back down once requests
 /// stop, or (defective) never moves.
@@ -50,6 +51,46 @@ final class FakeAutoscaler: AutoscalerProbe {
     }
 }
 
+/// An autoscaler whose CPU target is reached only above `rate` requests per second (measured over the last ~0.6 s):
+/// below it, desired replicas stay at 2, as with a CPU target the starting load is too light to reach.
+final class RateAutoscaler: AutoscalerProbe {
+    let operations: FakeOperations
+    let rate: Double
+    private let state = Mutex<(desired: Int, samples: [(ContinuousClock.Instant, Int)])>((2, []))
+
+    init(operations: FakeOperations, rate: Double) {
+        self.operations = operations
+        self.rate = rate
+    }
+
+    func autoscaler(for service: String) async throws -> AutoscalerState {
+        let count = self.operations.requestCount
+        let now = ContinuousClock.now
+        let desired = self.state.withLock { state -> Int in
+            state.samples.append((now, count))
+            state.samples.removeAll { now - $0.0 > .milliseconds(600) }
+            if let oldest = state.samples.first, now - oldest.0 >= .milliseconds(400) {
+                let observed = Double(count - oldest.1) / (now - oldest.0).asSeconds
+                if observed > self.rate { state.desired = 3 }
+            }
+            return state.desired
+        }
+        return AutoscalerState(
+            name: "\(service)-hpa",
+            minReplicas: 2,
+            maxReplicas: 5,
+            currentReplicas: desired,
+            desiredReplicas: desired,
+            cpuTargetUtilization: 70,
+            scaleUpStabilizationSeconds: 0,
+            scaleUpPeriodSeconds: 1,
+            scaleDownStabilizationSeconds: 1,
+            scaleDownPeriodSeconds: 1,
+            scaleDownDisabled: false
+        )
+    }
+}
+
 @Suite struct AutoscalingSuiteTests {
     static var options: RunOptions {
         var options = RunOptions()
@@ -82,6 +123,36 @@ final class FakeAutoscaler: AutoscalerProbe {
             #expect(result.status.isFailure)
             #expect(result.status.message?.contains("desired replicas above 2") == true, "\(result.status.message ?? "")")
         }
+    }
+
+    /// How much load drives a CPU target above it depends on the target's hardware: an autoscaler that needs twice the
+    /// starting rate is reached by the ramp (the old constant load failed it, as CI once did on a faster machine), and
+    /// not when the ramp may not go that high.
+    @Test func theLoadRampsUpUntilTheAutoscalerAnswers() async throws {
+        for (maxRate, scales) in [(nil, true), (60.0, false)] {
+            let operations = FakeOperations()
+            try await FakeServer.with(operations.router) { url in
+                let endpoints = TargetEndpoints(baseURL: url, autoscaler: RateAutoscaler(operations: operations, rate: 95))
+                var options = Self.options
+                options.autoscalingMaxRate = maxRate
+                let results = try await Harness.run(["HPA-SCALE-UP"], endpoints: endpoints, options: options)
+                let result = try #require(results["HPA-SCALE-UP"])
+                #expect(result.status.isPassed == scales, "max rate \(maxRate.map { "\($0)" } ?? "default"): \(result.status)")
+            }
+        }
+    }
+
+    @Test func rampStepsGrowByHalfUpToTheMaximumWithinTheBudget() {
+        let steps = AutoscalingSuite.rampSteps(rate: 500, maxRate: 2000, step: .seconds(30), budget: .seconds(105))
+        #expect(steps.map(\.rate) == [500, 750, 1125, 1687.5])
+        #expect(steps.map(\.duration) == [.seconds(30), .seconds(30), .seconds(30), .seconds(15)])
+        let capped = AutoscalingSuite.rampSteps(rate: 500, maxRate: 600, step: .seconds(30), budget: .seconds(105))
+        #expect(capped.map(\.rate) == [500, 600])
+        #expect(capped.map(\.duration) == [.seconds(30), .seconds(75)])
+        let flat = AutoscalingSuite.rampSteps(rate: 500, maxRate: 500, step: .seconds(30), budget: .seconds(105))
+        #expect(flat.map(\.rate) == [500] && flat.map(\.duration) == [.seconds(105)])
+        let noStep = AutoscalingSuite.rampSteps(rate: 500, maxRate: 2000, step: .zero, budget: .seconds(105))
+        #expect(noStep.map(\.rate) == [500])
     }
 
     /// Issue 10: HPA-SCALE-DOWN passed when there had been no scale-up (desired replicas were already "back").

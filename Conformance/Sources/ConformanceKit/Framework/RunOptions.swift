@@ -50,8 +50,10 @@ public struct RunOptions: Sendable {
     public var autoscalingService: String
     /// The gateway path loaded to drive the autoscaler.
     public var autoscalingPath: String?
-    /// Requests per second of the scale-up load.
+    /// Requests per second of the scale-up load at its start.
     public var autoscalingRate: Double
+    /// The most requests per second the scale-up load ramps up to while desired replicas stay (`nil`: 4 × the start).
+    public var autoscalingMaxRate: Double?
     /// Added to the budgets derived from the HPA spec.
     public var autoscalingSlack: Duration
     /// The HPA controller's sync period (Kubernetes default 15 s).
@@ -80,6 +82,7 @@ public struct RunOptions: Sendable {
         autoscalingService: String = "gateway",
         autoscalingPath: String? = nil,
         autoscalingRate: Double = 200,
+        autoscalingMaxRate: Double? = nil,
         autoscalingSlack: Duration = .seconds(60),
         autoscalingSyncPeriod: Duration = .seconds(15),
         autoscalingMetricsLag: Duration = .seconds(60),
@@ -103,6 +106,7 @@ public struct RunOptions: Sendable {
         self.autoscalingService = autoscalingService
         self.autoscalingPath = autoscalingPath
         self.autoscalingRate = autoscalingRate
+        self.autoscalingMaxRate = autoscalingMaxRate
         self.autoscalingSlack = autoscalingSlack
         self.autoscalingSyncPeriod = autoscalingSyncPeriod
         self.autoscalingMetricsLag = autoscalingMetricsLag

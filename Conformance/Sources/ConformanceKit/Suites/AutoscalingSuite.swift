@@ -88,13 +88,24 @@ public enum AutoscalingSuite {
                 throw CheckFailure(expected: "room to scale up (desired below max)", seen: self.describe(initial))
             }
             let path = context.options.autoscalingPath ?? ServicePaths.readPath(for: service)
-            let load = SteadyLoad(baseURL: context.http.baseURL, path: path, rate: context.options.autoscalingRate, duration: budget)
-            context.note("load: GET \(path) at \(context.options.autoscalingRate) req/s")
+            let maxRate = options.autoscalingMaxRate ?? options.autoscalingRate * 4
+            let step = options.autoscalingSyncPeriod + options.autoscalingMetricsLag
+            let steps = Self.rampSteps(rate: options.autoscalingRate, maxRate: maxRate, step: step, budget: budget)
+            context.note(
+                "load: GET \(path) at \(Int(options.autoscalingRate)) req/s, 1.5× every \(Int(step.asSeconds)) s while desired replicas "
+                    + "stay, up to \(Int(maxRate)) req/s"
+            )
+            let loadStart = ContinuousClock.now
+            let baseURL = context.http.baseURL
             let interval = context.options.pollInterval
             let (series, peak) = try await withThrowingTaskGroup(of: ([Int], AutoscalerState?)?.self) { group in
                 group.addTask {
-                    // The load ends at the budget or when the poller has its answer; its outcome does not decide the check.
-                    _ = try? await load.run()
+                    // How much load drives a CPU target above it depends on the target's hardware: the load starts at
+                    // the given rate and grows while the autoscaler does not answer. It ends at the budget or when the
+                    // poller has its answer; its outcome does not decide the check.
+                    for (rate, duration) in steps where !Task.isCancelled {
+                        _ = try? await SteadyLoad(baseURL: baseURL, path: path, rate: rate, duration: duration).run()
+                    }
                     return nil
                 }
                 group.addTask {
@@ -131,9 +142,35 @@ public enum AutoscalingSuite {
                     seen: "stayed at \(series.last.map(String.init) ?? "?")"
                 )
             }
-            context.measure("raised to", self.describe(peak))
+            context.measure("raised to", "\(self.describe(peak)) under \(Int(Self.rate(at: .now - loadStart, of: steps))) req/s")
             await context.run.set(self.raisedKey, peak)
         }
+    }
+
+    /// The scale-up load's steps within `budget`: `rate` for one `step` (the time a load takes to reach the autoscaler:
+    /// a sync period and the metrics lag), then 1.5× per step up to `maxRate`; the last step runs to the budget's end.
+    static func rampSteps(rate: Double, maxRate: Double, step: Duration, budget: Duration) -> [(rate: Double, duration: Duration)] {
+        guard step > .zero, budget > step else { return [(rate, budget)] }
+        var steps: [(rate: Double, duration: Duration)] = []
+        var elapsed = Duration.zero
+        var current = rate
+        while elapsed + step < budget, current < maxRate {
+            steps.append((current, step))
+            elapsed += step
+            current = min(current * 1.5, maxRate)
+        }
+        steps.append((current, budget - elapsed))
+        return steps
+    }
+
+    /// The rate of the step running `elapsed` into the load.
+    static func rate(at elapsed: Duration, of steps: [(rate: Double, duration: Duration)]) -> Double {
+        var end = Duration.zero
+        for (rate, duration) in steps {
+            end += duration
+            if elapsed < end { return rate }
+        }
+        return steps.last?.rate ?? 0
     }
 
     static var scaleDown: Check {
