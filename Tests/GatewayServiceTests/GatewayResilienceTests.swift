@@ -51,6 +51,43 @@ import Testing
         }
     }
 
+    /// A dead replica fails fast, so balancing on outstanding requests sends it many attempts in a row; each moves to
+    /// the healthy replica and succeeds there. The breaker judges requests, so it must stay closed (it counted attempts
+    /// once, and a CI run saw a killed replica open the breaker of a service whose other replica was fine).
+    @Test func retriedAttemptsOnADeadReplicaDoNotOpenTheBreaker() async throws {
+        try await withUpstreams(["b"]) { upstreams in
+            let refused = "http://127.0.0.1:\(try await closedPort())"
+            let extra = [
+                "GATEWAY_BREAKER_FAILURES": "2", "GATEWAY_EJECT_FAILURES": "1000", "GATEWAY_RETRY_BUDGET_PERCENT": "1000",
+                "GATEWAY_HEALTH_INTERVAL_MS": "60000",
+            ]
+            try await withGateway(upstreams: allUpstreams([refused, upstreams[0].url].joined(separator: ",")), extra: extra) { gateway in
+                for wave in 0..<3 {
+                    let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                        for index in 0..<20 { group.addTask { try await send(gateway.url("/api/reviews/book/\(wave)-\(index)")).status } }
+                        return try await group.reduce(into: [Int]()) { $0.append($1) }
+                    }
+                    #expect(statuses.allSatisfy { $0 == 200 }, "wave \(wave): \(statuses.sorted())")
+                }
+                #expect(upstreams[0].behaviour.hitCount == 60)
+                let text = try await gateway.metrics()
+                #expect(metricValue(text, "gateway_retries_total", [service, ("upstream", "reviews")]) ?? 0 > 0, "the dead replica was tried")
+            }
+        }
+    }
+
+    /// With no other replica to move to, failed requests still open the breaker.
+    @Test func failedRequestsOfALoneDeadReplicaOpenTheBreaker() async throws {
+        let refused = "http://127.0.0.1:\(try await closedPort())"
+        let extra = ["GATEWAY_BREAKER_FAILURES": "2", "GATEWAY_EJECT_FAILURES": "1000", "GATEWAY_HEALTH_INTERVAL_MS": "60000"]
+        try await withGateway(upstreams: allUpstreams(refused), extra: extra) { gateway in
+            var messages: [String] = []
+            for index in 0..<4 { messages.append(try await send(gateway.url("/api/reviews/book/\(index)")).text) }
+            #expect(messages.prefix(2).allSatisfy { !$0.contains("circuit open") }, "\(messages)")
+            #expect(messages.suffix(2).allSatisfy { $0.contains("circuit open") }, "\(messages)")
+        }
+    }
+
     @Test func connectionFailuresAndResetsOfGetsMoveToAnotherReplica() async throws {
         let resetting = try await ResettingServer.start()
         try await withUpstreams(["b"]) { upstreams in

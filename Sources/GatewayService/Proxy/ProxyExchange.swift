@@ -35,6 +35,8 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     private var tried: [ReplicaEndpoint] = []
     private var endpoint: ReplicaEndpoint?
     private var attemptStartedAt: NIODeadline = .now()
+    /// The last attempt failed and was let off the breaker as retried; no other attempt has started yet.
+    private var breakerFailurePending = false
 
     // Request body: parts not yet written to the current connection, or every part while the body is kept for a retry.
     private var bodyParts: [ByteBuffer] = []
@@ -195,8 +197,11 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     private func startAttempt(at now: NIODeadline = .now(), clock: ContinuousClock.Instant = .now) {
         let upstream = self.request.upstream
         guard let endpoint = upstream.choose(excluding: self.tried, at: clock) else {
+            if self.breakerFailurePending { upstream.recordUnretriedFailure() }
+            self.breakerFailurePending = false
             return self.fail(APIError(status: .serviceUnavailable, message: "No healthy replica of \(upstream.name) is available"))
         }
+        self.breakerFailurePending = false
         guard upstream.breaker.acquire(at: clock) else {
             upstream.finish(endpoint, outcome: .cancelled, heldBreakerPermit: false)
             return self.fail(APIError(status: .serviceUnavailable, message: "Upstream \(upstream.name) is unavailable (circuit open)"))
@@ -283,7 +288,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     /// Ends the current attempt: the connection goes back to the pool (`reuse`) or is closed; the upstream records
     /// the outcome.
-    private func endAttempt(_ outcome: UpstreamOutcome, reuse: Bool = false, now: NIODeadline? = nil) {
+    private func endAttempt(_ outcome: UpstreamOutcome, reuse: Bool = false, retried: Bool = false, now: NIODeadline? = nil) {
         self.pool.unwatch(self)
         if case .active(let connection) = self.state {
             connection.handler.delegate = nil
@@ -294,7 +299,14 @@ final class ProxyExchange: UpstreamConnectionDelegate {
             }
         }
         if let endpoint = self.endpoint {
-            self.request.upstream.finish(endpoint, outcome: outcome, heldBreakerPermit: true, startedAt: self.attemptStartedAt, now: now)
+            self.request.upstream.finish(
+                endpoint,
+                outcome: outcome,
+                heldBreakerPermit: true,
+                retried: retried,
+                startedAt: self.attemptStartedAt,
+                now: now
+            )
             self.endpoint = nil
         }
         self.state = .idle
@@ -302,8 +314,11 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     private func attemptFailed(_ outcome: UpstreamOutcome) {
         let endpoint = self.endpoint
-        self.endAttempt(outcome)
-        if self.mayRetry(after: outcome) {
+        let retrying = self.mayRetry(after: outcome)
+        self.endAttempt(outcome, retried: retrying)
+        if retrying {
+            // Counted for the breaker if no retry can start after all (see ``Upstream/finish``).
+            self.breakerFailurePending = outcome.isFailure == true
             if let endpoint { self.tried.append(endpoint) }
             self.state = .waitingToRetry
             self.scheduleRetry()

@@ -128,11 +128,17 @@ public final class Upstream: Sendable {
 
     /// Ends an attempt: metrics, passive health of the replica (ejection), and the circuit breaker when the attempt
     /// held a breaker permit.
+    ///
+    /// The breaker judges requests, not attempts: a failed attempt that is `retried` on another replica counts for
+    /// neither side (the request's last attempt does), so one dead replica among healthy ones — which fails fast, so
+    /// balancing on outstanding requests sends it many attempts in a row — cannot open the whole upstream's breaker.
+    /// The replica's own failures still count for its passive health (ejection).
     /// - Parameter now: the current time, when the caller has it.
     func finish(
         _ endpoint: ReplicaEndpoint,
         outcome: UpstreamOutcome,
         heldBreakerPermit: Bool,
+        retried: Bool = false,
         startedAt: NIODeadline? = nil,
         now: NIODeadline? = nil
     ) {
@@ -141,7 +147,7 @@ public final class Upstream: Sendable {
         let clock = ContinuousClock.now
         let ejection = self.replicaSet.withLock { $0.finish(endpoint, failed: failed, at: clock) }
         if heldBreakerPermit {
-            switch failed {
+            switch retried && failed == true ? nil : failed {
             case true?: self.breaker.recordFailure(at: clock)
             case false?: self.breaker.recordSuccess(at: clock)
             case nil:
@@ -160,6 +166,12 @@ public final class Upstream: Sendable {
                 ]
             )
         }
+    }
+
+    /// Counts a request's failure for the breaker when its last failed attempt was let off as retried but no retry could
+    /// start (no other replica was available).
+    func recordUnretriedFailure() {
+        self.breaker.recordFailure(at: .now)
     }
 
     /// Counts a request (not a retry) for the retry budget.
