@@ -174,13 +174,10 @@ struct UsersController: Sendable {
     func callerAndUser(_ request: Request, _ context: BookstoreRequestContext) async throws -> (caller: User, user: User) {
         let identity = try await self.tokens.authenticate(request)
         guard let callerID = UUID(uuidString: identity.userID) else { throw Self.callerGone }
-        guard let raw = context.parameters.get("id"), let id = UUID(uuidString: raw) else {
-            _ = try await self.caller(request)
-            throw Self.userNotFound
-        }
-        let found = try await self.repository.find(ids: [callerID, id])
+        let id = context.parameters.get("id").flatMap(UUID.init(uuidString:))
+        let found = try await self.repository.find(ids: [callerID] + (id.map { [$0] } ?? []))
         guard let caller = found[0], caller.active else { throw Self.callerGone }
-        guard let user = found[1] else { throw Self.userNotFound }
+        guard id != nil, let user = found[1] else { throw Self.userNotFound }
         return (caller, user)
     }
 

@@ -147,7 +147,8 @@ public final class Upstream: Sendable {
         let clock = ContinuousClock.now
         let ejection = self.replicaSet.withLock { $0.finish(endpoint, failed: failed, at: clock) }
         if heldBreakerPermit {
-            switch retried && failed == true ? nil : failed {
+            let judged: Bool? = retried && failed == true ? nil : failed
+            switch judged {
             case true?: self.breaker.recordFailure(at: clock)
             case false?: self.breaker.recordSuccess(at: clock)
             case nil:
