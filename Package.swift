@@ -279,14 +279,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        /// Benchmark-only (`ci/bench-services`): a bare Hummingbird server and bare driver loops (libmongoc,
-        /// postgres-nio) as the ceilings the services are measured against; not part of the `bookstore` product.
+        /// Benchmark-only (`ci/bench-services`, `ci/bench-gateway`): a bare Hummingbird server and bare driver loops
+        /// (libmongoc, postgres-nio) as the ceilings the services are measured against, and byte relays as the floors
+        /// of a Swift proxy; not part of the `bookstore` product.
         .executableTarget(
             name: "bench-hello",
             dependencies: [
                 "CMongoC",
+                .target(name: "CEpoll", condition: .when(platforms: [.linux])),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Benchmarks/bench-hello",

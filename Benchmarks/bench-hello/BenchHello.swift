@@ -14,7 +14,11 @@ import Synchronization
 ///         reading every document of each reply;
 ///     bench-hello postgres-loop HOST PORT USER PASSWORD DATABASE SQL UUID QUERIES_PER_OP WORKERS SECONDS
 ///         WORKERS tasks issuing SQL (with UUID bound to $1) QUERIES_PER_OP times per operation over one postgres-nio
-///         `PostgresClient` (WORKERS connections), reading every row.
+///         `PostgresClient` (WORKERS connections), reading every row;
+///     bench-hello relay-nio PORT UPSTREAM_PORT
+///     bench-hello relay-sockets PORT UPSTREAM_PORT
+///         byte relays from 127.0.0.1:PORT to 127.0.0.1:UPSTREAM_PORT on one thread, with SwiftNIO's channels or with
+///         plain sockets on epoll: the floors of a Swift proxy (``RelayFloor``).
 ///
 /// The loops print one line: `ops=N seconds=S ops_per_s=R cpu_us_per_op=C` (CPU is this process's user+sys time).
 @main
@@ -49,6 +53,12 @@ struct BenchHello {
                 workers: Int(arguments[9])!,
                 seconds: Double(arguments[10])!
             )
+        case "relay-nio" where arguments.count == 3:
+            try RelayFloor.nio(port: Int(arguments[1])!, upstreamPort: Int(arguments[2])!)
+        #if canImport(Glibc)
+        case "relay-sockets" where arguments.count == 3:
+            RelayFloor.sockets(port: Int(arguments[1])!, upstreamPort: Int(arguments[2])!)
+        #endif
         default:
             FileHandle.standardError.write(Data("usage: see the comment of BenchHello.swift\n".utf8))
             exit(64)
