@@ -88,10 +88,11 @@ enum RelayFloor {
             for index in 0..<Int(count) {
                 let descriptor = events[index].data.fd
                 if descriptor == listener {
-                    while case let client = accept(listener, nil, nil), client >= 0, client < peers.count {
+                    while case let client = accept(listener, nil, nil), client >= 0 {
                         let upstream = connectBlocking(port: upstreamPort)
-                        guard upstream >= 0, upstream < peers.count else {
+                        guard client < peers.count, upstream >= 0, upstream < peers.count else {
                             close(client)
+                            if upstream >= 0 { close(upstream) }
                             continue
                         }
                         for side in [client, upstream] {
