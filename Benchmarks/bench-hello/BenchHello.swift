@@ -12,9 +12,9 @@ import Synchronization
 ///     bench-hello mongo-loop URI DATABASE COLLECTION PIPELINE_JSON WORKERS SECONDS
 ///         WORKERS threads issuing the aggregation PIPELINE_JSON back to back through one libmongoc client pool and
 ///         reading every document of each reply;
-///     bench-hello postgres-loop HOST PORT USER PASSWORD DATABASE SQL UUID QUERIES_PER_OP WORKERS SECONDS
-///         WORKERS tasks issuing SQL (with UUID bound to $1) QUERIES_PER_OP times per operation over one postgres-nio
-///         `PostgresClient` (WORKERS connections), reading every row;
+///     bench-hello postgres-loop HOST PORT USER PASSWORD DATABASE SQL UUIDS QUERIES_PER_OP WORKERS SECONDS
+///         WORKERS tasks issuing SQL QUERIES_PER_OP times per operation over one postgres-nio `PostgresClient`
+///         (WORKERS connections), reading every row; $1 is UUIDS, one UUID or a comma-separated uuid[];
 ///     bench-hello relay-nio PORT UPSTREAM_PORT
 ///     bench-hello relay-sockets PORT UPSTREAM_PORT
 ///         byte relays from 127.0.0.1:PORT to 127.0.0.1:UPSTREAM_PORT on one thread, with SwiftNIO's channels or with
@@ -48,7 +48,7 @@ struct BenchHello {
                     tls: .disable
                 ),
                 sql: arguments[6],
-                id: UUID(uuidString: arguments[7])!,
+                ids: arguments[7].split(separator: ",").map { UUID(uuidString: String($0))! },
                 queriesPerOperation: Int(arguments[8])!,
                 workers: Int(arguments[9])!,
                 seconds: Double(arguments[10])!
@@ -131,7 +131,7 @@ struct BenchHello {
     static func postgresLoop(
         configuration: PostgresClient.Configuration,
         sql: String,
-        id: UUID,
+        ids: [UUID],
         queriesPerOperation: Int,
         workers: Int,
         seconds: Double
@@ -149,7 +149,7 @@ struct BenchHello {
             group.addTask { await client.run() }
             // One warm-up query per worker opens the connections before the clock starts.
             try await withThrowingTaskGroup(of: Void.self) { warmUp in
-                for _ in 0..<workers { warmUp.addTask { try await runQuery(client, sql: sql, id: id, logger: logger) } }
+                for _ in 0..<workers { warmUp.addTask { try await runQuery(client, sql: sql, ids: ids, logger: logger) } }
                 try await warmUp.waitForAll()
             }
             let cpuBefore = cpuSeconds()
@@ -159,7 +159,7 @@ struct BenchHello {
                     loops.addTask {
                         var count = 0
                         while ContinuousClock.now < deadline {
-                            for _ in 0..<queriesPerOperation { try await runQuery(client, sql: sql, id: id, logger: logger) }
+                            for _ in 0..<queriesPerOperation { try await runQuery(client, sql: sql, ids: ids, logger: logger) }
                             count += 1
                         }
                         return count
@@ -172,9 +172,9 @@ struct BenchHello {
         }
     }
 
-    static func runQuery(_ client: PostgresClient, sql: String, id: UUID, logger: Logger) async throws {
+    static func runQuery(_ client: PostgresClient, sql: String, ids: [UUID], logger: Logger) async throws {
         var bindings = PostgresBindings()
-        bindings.append(id)
+        if ids.count == 1 { bindings.append(ids[0]) } else { bindings.append(ids) }
         let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
         var count = 0
         for try await _ in rows { count += 1 }

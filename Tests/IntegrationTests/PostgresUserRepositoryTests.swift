@@ -41,6 +41,12 @@ struct PostgresUserRepositoryTests {
             let pair = try await repository.find(ids: [ghost, alice.id, alice.id])
             #expect(pair.map(\.?.id) == [nil, alice.id, alice.id], "in the order asked, nil where there is none")
             #expect(pair[1]?.roles.sorted() == found.roles.sorted())
+            let bob = self.user("Bob")
+            try await repository.create(bob)
+            let three = try await repository.find(ids: [bob.id, ghost, alice.id])
+            #expect(three.map(\.?.username) == ["Bob", nil, "Alice"], "one statement, rows put back in the order asked")
+            #expect(try await repository.find(ids: []).isEmpty)
+            #expect(try await repository.delete(id: bob.id))
 
             var changed = found
             changed.firstName = "Alicia"
