@@ -261,6 +261,36 @@ def test_req_outbox_fits_its_volume(k8s):
             f"{name}: outbox volume sizeLimit {size} is smaller than RABBITMQ_OUTBOX_MAX_BYTES {limit} + 16 MiB")
 
 
+def test_req_postgres_connections_fit(k8s):
+    """every PostgreSQL pool fits at full scale-out: over the Deployments on PostgreSQL, maxReplicas x
+    (POSTGRES_POOL_SIZE, the service's default 20 when unset, + 1 for the start-up maintenance connection), plus the
+    server's superuser reserve of 3, stays within the server's max_connections (its `-c max_connections=N`,
+    PostgreSQL's default 100), so scaling out never ends in 'too many clients' (503s)"""
+    pg = k8s.workload("postgres", "StatefulSet")
+    assert pg, "no StatefulSet postgres"
+    args = [str(a) for a in (main_container(pg).get("args") or [])]
+    limit = 100
+    for i, arg in enumerate(args):
+        setting = args[i + 1] if arg == "-c" and i + 1 < len(args) else arg.removeprefix("--")
+        key, _, value = setting.partition("=")
+        if key.strip() == "max_connections":
+            limit = int(value)
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in k8s.of_kind("HorizontalPodAutoscaler")}
+    needed, parts = 3, []
+    for name, spec in SERVICES.items():
+        if spec["storage"] != "postgres":
+            continue
+        w = k8s.workload(name, "Deployment")
+        assert w, f"no Deployment {name}"
+        pool = k8s.env_value(w, main_container(w), "POSTGRES_POOL_SIZE") or "20"
+        assert pool.isdigit(), f"{name}: POSTGRES_POOL_SIZE {pool!r} is not a number"
+        replicas = (hpas.get(name) or {}).get("spec", {}).get("maxReplicas") or w.obj["spec"].get("replicas", 1)
+        needed += replicas * (int(pool) + 1)
+        parts.append(f"{name} {replicas} x ({pool} + 1)")
+    assert needed <= limit, (
+        f"PostgreSQL max_connections {limit} < {needed} needed at full scale-out: {', '.join(parts)} + 3 reserved")
+
+
 def test_req_rbac(k8s):
     """ServiceAccounts and RBAC: Prometheus discovery, RabbitMQ peer discovery, Filebeat metadata"""
     for w in k8s.workloads:
