@@ -88,22 +88,17 @@ public final class PostgresUserRepository: UserRepository {
     }
 
     public func find(id: UUID) async throws -> User? {
-        try await self.fetch(try Self.byID(id)).first
+        try await self.fetch(PostgresQuery(unsafeSQL: Self.selectColumns + " WHERE u.id = $1 GROUP BY u.id", binds: try Self.binds(id))).first
     }
 
     /// All of them in one `SELECT … WHERE u.id = ANY($1)`: one round trip and one statement for the caller check and
     /// the user asked for.
     public func find(ids: [UUID]) async throws -> [User?] {
         guard !ids.isEmpty else { return [] }
-        let found = try await self.fetch(PostgresQuery(unsafeSQL: Self.selectByIDs, binds: try Self.binds(ids)))
+        let found = try await self.fetch(
+            PostgresQuery(unsafeSQL: Self.selectColumns + " WHERE u.id = ANY($1) GROUP BY u.id", binds: try Self.binds(ids))
+        )
         return ids.map { id in found.first { $0.id == id } }
-    }
-
-    static let selectByID = selectColumns + " WHERE u.id = $1 GROUP BY u.id"
-    static let selectByIDs = selectColumns + " WHERE u.id = ANY($1) GROUP BY u.id"
-
-    static func byID(_ id: UUID) throws -> PostgresQuery {
-        PostgresQuery(unsafeSQL: Self.selectByID, binds: try Self.binds(id))
     }
 
     public func find(usernameOrEmail: String) async throws -> User? {
@@ -161,35 +156,33 @@ public final class PostgresUserRepository: UserRepository {
     public func isHealthy() async -> Bool { await self.database.isHealthy() }
 
     func fetch(_ query: PostgresQuery) async throws -> [User] {
-        try await self.database.withClient { client in try await self.fetch(query, on: client) }
-    }
-
-    func fetch(_ query: PostgresQuery, on client: PostgresClient) async throws -> [User] {
-        var users: [User] = []
-        let rows = try await client.query(query, logger: self.logger)
-        for try await row in rows {
-            let (id, username, email, hash, first, last, phone, address, active, verified, created, updated, lastLogin, roles) =
-                try row.decode((UUID, String, String, String, String, String, String?, String?, Bool, Bool, Date, Date, Date?, [String]).self)
-            users.append(
-                User(
-                    id: id,
-                    username: username,
-                    email: email,
-                    passwordHash: hash,
-                    firstName: first,
-                    lastName: last,
-                    phone: phone,
-                    address: address,
-                    active: active,
-                    emailVerified: verified,
-                    roles: roles,
-                    createdAt: created,
-                    updatedAt: updated,
-                    lastLogin: lastLogin
+        try await self.database.withClient { client in
+            var users: [User] = []
+            let rows = try await client.query(query, logger: self.logger)
+            for try await row in rows {
+                let (id, username, email, hash, first, last, phone, address, active, verified, created, updated, lastLogin, roles) =
+                    try row.decode((UUID, String, String, String, String, String, String?, String?, Bool, Bool, Date, Date, Date?, [String]).self)
+                users.append(
+                    User(
+                        id: id,
+                        username: username,
+                        email: email,
+                        passwordHash: hash,
+                        firstName: first,
+                        lastName: last,
+                        phone: phone,
+                        address: address,
+                        active: active,
+                        emailVerified: verified,
+                        roles: roles,
+                        createdAt: created,
+                        updatedAt: updated,
+                        lastLogin: lastLogin
+                    )
                 )
-            )
+            }
+            return users
         }
-        return users
     }
 
     static func binds(_ value: some PostgresEncodable) throws -> PostgresBindings {
