@@ -256,14 +256,25 @@ let package = Package(
             path: "Conformance/Sources/conformance",
             swiftSettings: swiftSettings
         ),
-        /// epoll and eventfd from glibc's headers (libc6-dev) for the load engine's own event loop on Linux.
-        .systemLibrary(name: "CEpoll", path: "LoadTests/Sources/CEpoll"),
+        /// epoll and eventfd from glibc's headers (libc6-dev) for SocketLoop's event loops on Linux.
+        .systemLibrary(name: "CEpoll", path: "Sources/CEpoll"),
+        /// Event loops on non-blocking sockets and epoll (Linux): tasks and timers (each loop is an NIO `EventLoop`),
+        /// client connections, listeners, read pause/resume, writability and fd hand-off. Neutral: the load engine runs
+        /// on it, and it knows nothing of HTTP or of the services.
+        .target(
+            name: "SocketLoop",
+            dependencies: [
+                .target(name: "CEpoll", condition: .when(platforms: [.linux])),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         /// The load generator (SPEC §10): an engine on its own epoll loops (Linux) or SwiftNIO, HdrHistogram statistics,
         /// thresholds and reports.
         .target(
             name: "LoadTestKit",
             dependencies: [
-                .target(name: "CEpoll", condition: .when(platforms: [.linux])),
+                "SocketLoop",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -326,13 +337,18 @@ let package = Package(
         .testTarget(
             name: "LoadTestKitTests",
             dependencies: [
-                "LoadTestKit",
+                "LoadTestKit", "SocketLoop",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "LoadTests/Tests/LoadTestKitTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SocketLoopTests",
+            dependencies: ["SocketLoop", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit"], swiftSettings: swiftSettings),

@@ -2,11 +2,12 @@
 import NIOCore
 import NIOPosix
 import Synchronization
+import SocketLoop
 import Testing
 
 @testable import LoadTestKit
 
-/// The engine's own event loop (``LoadTransport/sockets``): tasks, timers and sockets. Only orderings and outcomes are
+/// The engine's own event loops (SocketLoop, for ``LoadTransport/sockets``): tasks, timers and client sockets. Only orderings and outcomes are
 /// asserted, never durations.
 @Suite struct SocketEventLoopTests {
     @Test func tasksRunOnTheLoop() async throws {

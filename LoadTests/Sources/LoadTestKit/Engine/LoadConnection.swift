@@ -1,4 +1,5 @@
 import NIOCore
+import SocketLoop
 
 /// A request waiting for, or occupying, a connection.
 struct PendingRequest {

@@ -2,6 +2,7 @@ import Foundation
 import Histogram
 import NIOCore
 import NIOPosix
+import SocketLoop
 
 /// Live figures, delivered to the progress callback about once per ``LoadConfiguration/progressInterval``.
 public struct LoadProgress: Sendable {
@@ -84,7 +85,7 @@ public enum LoadRunner {
     /// Event loops for `transport`: the engine's own sockets (Linux) or SwiftNIO's.
     static func makeGroup(_ transport: LoadTransport, threads: Int) -> any EventLoopGroup {
         #if os(Linux)
-        if transport == .sockets { return SocketEventLoopGroup(numberOfThreads: threads) }
+        if transport == .sockets { return SocketEventLoopGroup(numberOfThreads: threads, namePrefix: "loadtest-loop") }
         #endif
         return MultiThreadedEventLoopGroup(numberOfThreads: threads)
     }

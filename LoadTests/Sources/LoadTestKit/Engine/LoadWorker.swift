@@ -1,6 +1,7 @@
 import Histogram
 import NIOCore
 import NIOPosix
+import SocketLoop
 import Synchronization
 
 /// State shared by all event loops of a run.

@@ -1,10 +1,11 @@
-// epoll and eventfd of glibc (libc6-dev), which Swift's Glibc module does not include; used by the load engine's own
-// event loop (LoadTestKit's SocketEventLoop) on Linux.
+// epoll and eventfd of glibc (libc6-dev), which Swift's Glibc module does not include; used by SocketLoop's
+// SocketEventLoop (the load engine's own loops) and bench-hello's relay floor on Linux.
 #ifndef LOADTEST_CEPOLL_SHIM_H
 #define LOADTEST_CEPOLL_SHIM_H
 #ifdef __linux__
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 extern int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
                         const sigset_t *sigmask);
 extern int pthread_setname_np(pthread_t thread, const char *name);
+extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 
 /// epoll_pwait2 with a timeout in nanoseconds (negative: none).
 static inline int loadtest_epoll_wait(int epfd, struct epoll_event *events, int maxevents, long long timeout_ns) {

@@ -5,135 +5,9 @@ import Glibc
 import NIOCore
 import Synchronization
 
-/// Event loops of the engine's own (``LoadTransport/sockets``): one thread each, with non-blocking sockets on epoll.
-///
-/// A connection here costs what it costs the kernel and little more: `socket`, `setsockopt(TCP_NODELAY)`, `connect`,
-/// one `epoll_ctl` (edge-triggered, for reading and writing at once, so that the loop never changes its interest),
-/// `send`, `read`, `close`. SwiftNIO's channels pay for a bootstrap, a pipeline, a chain of futures and seven more system
-/// calls per connection (address look-ups, `SO_ERROR`, interest changes), which doubled the load generator's CPU per
-/// request against servers that close every connection.
-final class SocketEventLoopGroup: EventLoopGroup, @unchecked Sendable {
-    private let loops: [SocketEventLoop]
-    private let counter = Atomic<Int>(0)
-
-    init(numberOfThreads: Int) {
-        loops = (0..<max(1, numberOfThreads)).map { SocketEventLoop(name: "loadtest-loop-\($0)") }
-    }
-
-    func next() -> any EventLoop {
-        loops[counter.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count]
-    }
-
-    func any() -> any EventLoop {
-        if let current = loops.first(where: { $0.inEventLoop }) { return current }
-        return next()
-    }
-
-    func makeIterator() -> EventLoopIterator {
-        EventLoopIterator(loops.map { $0 as any EventLoop })
-    }
-
-    func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable ((any Error)?) -> Void) {
-        let group = DispatchGroup()
-        for loop in loops {
-            group.enter()
-            loop.shutdownGracefully(queue: queue) { _ in group.leave() }
-        }
-        group.notify(queue: queue) { callback(nil) }
-    }
-}
-
-/// What a ``LoopSocket`` reports, on its loop.
-protocol LoopSocketHandler: AnyObject {
-    /// The connection is established.
-    func socketConnected(_ socket: LoopSocket)
-    /// The connection could not be established (refused, unreachable, timed out); the socket is closed.
-    func socketConnectFailed(_ socket: LoopSocket)
-    /// Bytes arrived.
-    func socketReceived(_ socket: LoopSocket, _ bytes: UnsafeRawBufferPointer)
-    /// The connection closed (end of stream, an error, or ``LoopSocket/close()``); called once, after the fd is closed.
-    func socketClosed(_ socket: LoopSocket)
-}
-
-/// A non-blocking TCP client socket of a ``SocketEventLoop``. Used on its loop only.
-final class LoopSocket {
-    enum State {
-        case connecting
-        case connected
-        case closed
-    }
-
-    fileprivate let fd: Int32
-    fileprivate let token: UInt64
-    fileprivate unowned let loop: SocketEventLoop
-    fileprivate var handler: (any LoopSocketHandler)?
-    fileprivate var connectDeadline: UInt64
-    /// Bytes not yet taken by the kernel (the send buffer was full).
-    fileprivate var pending: ByteBuffer?
-    private(set) fileprivate var state = State.connecting
-
-    fileprivate init(fd: Int32, token: UInt64, loop: SocketEventLoop, handler: any LoopSocketHandler, connectDeadline: UInt64) {
-        self.fd = fd
-        self.token = token
-        self.loop = loop
-        self.handler = handler
-        self.connectDeadline = connectDeadline
-    }
-
-    /// Whether the connection is established and not closed.
-    var isActive: Bool { state == .connected }
-
-    /// Writes `bytes` (what the kernel does not take now is written when the socket becomes writable). A write error
-    /// closes the socket on the next loop iteration.
-    func write(_ bytes: ByteBuffer) {
-        guard state == .connected else { return }
-        if pending != nil {
-            pending!.writeImmutableBuffer(bytes)
-            return
-        }
-        var bytes = bytes
-        if writeSome(&bytes) { return }
-        pending = bytes
-    }
-
-    /// Writes as much of `bytes` as the kernel takes; true when all of it was written or the socket failed.
-    fileprivate func writeSome(_ bytes: inout ByteBuffer) -> Bool {
-        while bytes.readableBytes > 0 {
-            let written = bytes.withUnsafeReadableBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written >= 0 {
-                bytes.moveReaderIndex(forwardBy: written)
-                continue
-            }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return false
-            default:
-                // Reported as a close, as a channel does; not from inside the caller's write.
-                loop.closeLater(self)
-                return true
-            }
-        }
-        return true
-    }
-
-    /// Closes the socket and reports ``LoopSocketHandler/socketClosed(_:)`` (or nothing when it was never connected).
-    func close() {
-        loop.close(self, notify: true)
-    }
-
-    fileprivate func markClosed() {
-        state = .closed
-        pending = nil
-    }
-
-    fileprivate func markConnected() {
-        state = .connected
-    }
-}
-
-/// One thread running an epoll loop: tasks and timers (an `EventLoop`, so that the engine's workers, promises and
-/// scheduled callbacks run on it unchanged) and ``LoopSocket``s.
-final class SocketEventLoop: EventLoop, @unchecked Sendable {
+/// One thread running an epoll loop: tasks and timers (an `EventLoop`, so that code written for SwiftNIO — promises,
+/// futures, scheduled callbacks — runs on it unchanged), ``LoopSocket``s and ``LoopListener``s.
+public final class SocketEventLoop: EventLoop, @unchecked Sendable {
     private struct Timer {
         var deadline: UInt64
         var sequence: UInt64
@@ -165,6 +39,7 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
     private var timers: [Timer] = []
     private var timerSequence: UInt64 = 0
     private var sockets: [LoopSocket?] = []
+    private var listeners: [LoopListener] = []
     private var nextToken: UInt64 = 1
     private var connecting = RingBuffer<LoopSocket>()
     private var running: [() -> Void] = []
@@ -172,6 +47,8 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
     private let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: 256)
 
     private static let wakeToken: UInt64 = 0
+    /// Set in the epoll data of listeners (sockets' tokens stay below 2^32).
+    private static let listenerFlag: UInt64 = 1 << 63
     private static let socketEvents = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
 
     init(name: String) {
@@ -205,17 +82,17 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
 
     // MARK: EventLoop
 
-    var inEventLoop: Bool {
+    public var inEventLoop: Bool {
         let id = threadID.load(ordering: .acquiring)
         return id != 0 && pthread_equal(pthread_self(), pthread_t(id)) != 0
     }
 
-    func execute(_ task: @escaping @Sendable () -> Void) {
+    public func execute(_ task: @escaping @Sendable () -> Void) {
         incoming.withLock { $0.append(task) }
         if !inEventLoop { wake() }
     }
 
-    func scheduleTask<T>(deadline: NIODeadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
+    public func scheduleTask<T>(deadline: NIODeadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
         let promise = makePromise(of: T.self)
         let entry = TimerEntry {
             do { promise.assumeIsolated().succeed(try task()) } catch { promise.fail(error) }
@@ -236,19 +113,19 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
         }
     }
 
-    func scheduleTask<T>(in delay: TimeAmount, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
+    public func scheduleTask<T>(in delay: TimeAmount, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
         scheduleTask(deadline: .now() + delay, task)
     }
 
-    func preconditionInEventLoop(file: StaticString, line: UInt) {
+    public func preconditionInEventLoop(file: StaticString, line: UInt) {
         precondition(inEventLoop, "not on the event loop", file: file, line: line)
     }
 
-    func preconditionNotInEventLoop(file: StaticString, line: UInt) {
+    public func preconditionNotInEventLoop(file: StaticString, line: UInt) {
         precondition(!inEventLoop, "on the event loop", file: file, line: line)
     }
 
-    func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable ((any Error)?) -> Void) {
+    public func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable ((any Error)?) -> Void) {
         let alreadyStopped = shutdownCallbacks.withLock { callbacks in
             if isStopped.load(ordering: .acquiring) { return true }
             callbacks.append((queue, callback))
@@ -264,7 +141,7 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
     // MARK: Sockets
 
     /// Opens a connection to `address`; the outcome comes later, through `handler` (never from inside this call).
-    func connect(to address: SocketAddress, timeout: TimeAmount, handler: any LoopSocketHandler) {
+    public func connect(to address: SocketAddress, timeout: TimeAmount, handler: any LoopSocketHandler) {
         let family: Int32
         switch address {
         case .v4: family = AF_INET
@@ -275,7 +152,7 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
         let deadline = NIODeadline.now().uptimeNanoseconds &+ UInt64(max(0, timeout.nanoseconds))
         guard fd >= 0 else {
             // Out of descriptors: a connect failure, reported on the next iteration.
-            let socket = LoopSocket(fd: -1, token: 0, loop: self, handler: handler, connectDeadline: deadline)
+            let socket = LoopSocket(fd: -1, token: 0, loop: self, handler: handler, connectDeadline: deadline, remoteAddress: nil)
             socket.markClosed()
             running.append { [unowned(unsafe) self] in self.failConnect(socket) }
             return
@@ -285,9 +162,8 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
             _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         }
         let result = address.withSockAddr { pointer, size in Glibc.connect(fd, pointer, socklen_t(size)) }
-        let token = nextToken
-        nextToken = nextToken == UInt64(UInt32.max) ? 1 : nextToken + 1
-        let socket = LoopSocket(fd: fd, token: token, loop: self, handler: handler, connectDeadline: deadline)
+        let token = takeToken()
+        let socket = LoopSocket(fd: fd, token: token, loop: self, handler: handler, connectDeadline: deadline, remoteAddress: nil)
         if result != 0 && errno != EINPROGRESS {
             Glibc.close(fd)
             socket.markClosed()
@@ -303,14 +179,12 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
             running.append { [unowned(unsafe) self] in self.failConnect(socket) }
             return
         }
-        let index = Int(fd)
-        if index >= sockets.count { sockets.append(contentsOf: repeatElement(nil, count: index + 1 - sockets.count + 64)) }
-        sockets[index] = socket
+        store(socket)
         // Connected or not, the first edge reports it (EPOLLOUT once established, EPOLLERR/EPOLLHUP on failure).
         connecting.append(socket)
     }
 
-    fileprivate func close(_ socket: LoopSocket, notify: Bool) {
+    func close(_ socket: LoopSocket, notify: Bool) {
         guard socket.state != .closed else { return }
         let wasConnected = socket.state == .connected
         socket.markClosed()
@@ -326,7 +200,7 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
         }
     }
 
-    fileprivate func closeLater(_ socket: LoopSocket) {
+    func closeLater(_ socket: LoopSocket) {
         running.append { [unowned(unsafe) self] in self.close(socket, notify: true) }
     }
 
@@ -349,13 +223,32 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
         }
         if socket.state == .connected, events & EPOLLOUT.rawValue != 0, var pending = socket.pending {
             socket.pending = nil
-            if !socket.writeSome(&pending) { socket.pending = pending }
+            if socket.writeSome(&pending) {
+                if socket.state == .connected { socket.handler?.socketWritable(socket) }
+            } else {
+                socket.pending = pending
+            }
         }
         guard socket.state == .connected, events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | failure) != 0 else { return }
+        read(socket, events: events)
+    }
+
+    /// Reads what `events` announced, unless reading is paused (then it is kept for ``LoopSocket/resumeReading()``).
+    func read(_ socket: LoopSocket, events: UInt32) {
+        let failure = EPOLLERR.rawValue | EPOLLHUP.rawValue
+        if socket.readingPaused {
+            socket.deferredReadEvents |= events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | failure)
+            return
+        }
         // Edge-triggered: read until the kernel has nothing more; a short read means it is drained, unless the peer
         // also closed (then the end of stream must be read too).
         let drainsToEnd = events & (EPOLLRDHUP.rawValue | failure) != 0
         while socket.state == .connected {
+            if socket.readingPaused {
+                // Paused by the handler mid-read: what is left is read on resume.
+                socket.deferredReadEvents |= events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | failure) | EPOLLIN.rawValue
+                return
+            }
             let count = Glibc.read(socket.fd, readBuffer.baseAddress, readBuffer.count)
             if count > 0 {
                 socket.handler?.socketReceived(socket, UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
@@ -369,6 +262,157 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
                 default: close(socket, notify: true)
                 }
             }
+        }
+    }
+
+    /// Runs `task` on the next loop iteration (on the loop only).
+    func later(_ task: @escaping () -> Void) {
+        running.append(task)
+    }
+
+    private func takeToken() -> UInt64 {
+        let token = nextToken
+        nextToken = nextToken == UInt64(UInt32.max) ? 1 : nextToken + 1
+        return token
+    }
+
+    private func store(_ socket: LoopSocket) {
+        let index = Int(socket.fd)
+        if index >= sockets.count { sockets.append(contentsOf: repeatElement(nil, count: index + 1 - sockets.count + 64)) }
+        sockets[index] = socket
+    }
+
+    func detach(_ socket: LoopSocket) -> Int32 {
+        var event = epoll_event()
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, socket.fd, &event)
+        socket.markClosed()
+        if Int(socket.fd) < sockets.count, sockets[Int(socket.fd)] === socket { sockets[Int(socket.fd)] = nil }
+        socket.handler = nil
+        return socket.fd
+    }
+
+    // MARK: Listeners
+
+    /// Listens on `address` (`SO_REUSEADDR`; with `reusePort`, `SO_REUSEPORT` too, so that several loops can each
+    /// listen on the same port and the kernel spreads connections among them). Call it on the loop.
+    public func listen(
+        on address: SocketAddress,
+        backlog: Int32 = 511,
+        reusePort: Bool = false,
+        handler: any LoopListenerHandler
+    ) throws -> LoopListener {
+        preconditionInEventLoop()
+        let family: Int32
+        switch address {
+        case .v4: family = AF_INET
+        case .v6: family = AF_INET6
+        case .unixDomainSocket: family = AF_UNIX
+        }
+        let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketLoopError(call: "socket", errno: errno) }
+        func fail(_ call: String) -> SocketLoopError {
+            let error = SocketLoopError(call: call, errno: errno)
+            Glibc.close(fd)
+            return error
+        }
+        var one: Int32 = 1
+        if family != AF_UNIX {
+            guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                throw fail("setsockopt(SO_REUSEADDR)")
+            }
+            if reusePort {
+                guard setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                    throw fail("setsockopt(SO_REUSEPORT)")
+                }
+            }
+        }
+        guard address.withSockAddr({ Glibc.bind(fd, $0, socklen_t($1)) }) == 0 else { throw fail("bind") }
+        guard Glibc.listen(fd, backlog) == 0 else { throw fail("listen") }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw fail("getsockname") }
+        let localAddress = Self.address(storage) ?? address
+        let listener = LoopListener(fd: fd, token: takeToken(), loop: self, handler: handler, localAddress: localAddress)
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLET.rawValue
+        event.data.u64 = Self.listenerFlag | listener.token << 32 | UInt64(UInt32(fd))
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else { throw fail("epoll_ctl") }
+        listeners.append(listener)
+        return listener
+    }
+
+    func close(_ listener: LoopListener) {
+        guard listener.isOpen else { return }
+        listener.isOpen = false
+        listeners.removeAll { $0 === listener }
+        Glibc.close(listener.fd)
+    }
+
+    /// Accepts every connection waiting (edge-triggered: until `EAGAIN`).
+    private func accept(_ listener: LoopListener) {
+        while listener.isOpen {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    accept4(listener.fd, $0, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
+            guard fd >= 0 else {
+                switch errno {
+                case EINTR, ECONNABORTED, EPROTO: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors or memory: the connections wait in the backlog; try again shortly (the edge
+                    // that announced them will not come again).
+                    if !listener.acceptRetryScheduled {
+                        listener.acceptRetryScheduled = true
+                        addTimer(
+                            TimerEntry { [unowned(unsafe) self] in
+                                listener.acceptRetryScheduled = false
+                                self.accept(listener)
+                            },
+                            deadline: NIODeadline.now().uptimeNanoseconds &+ 100_000_000
+                        )
+                    }
+                    return
+                default: return  // EAGAIN: drained
+                }
+            }
+            let remote = Self.address(storage)
+            if remote != nil {
+                var one: Int32 = 1
+                _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            }
+            let socket = LoopSocket(fd: fd, token: takeToken(), loop: self, handler: nil, connectDeadline: 0, remoteAddress: remote)
+            socket.markConnected()
+            var event = epoll_event()
+            event.events = Self.socketEvents
+            event.data.u64 = socket.token << 32 | UInt64(UInt32(fd))
+            guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else {
+                Glibc.close(fd)
+                continue
+            }
+            store(socket)
+            guard let handler = listener.handler.listenerAccepted(listener, socket) else {
+                close(socket, notify: false)
+                continue
+            }
+            if socket.state == LoopSocket.State.connected && socket.handler == nil { socket.handler = handler }
+        }
+    }
+
+    private static func address(_ storage: sockaddr_storage) -> SocketAddress? {
+        var storage = storage
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafeBytes(of: &storage) { SocketAddress($0.load(as: sockaddr_in.self), host: "") }
+        case AF_INET6:
+            return withUnsafeBytes(of: &storage) { SocketAddress($0.load(as: sockaddr_in6.self), host: "") }
+        default:
+            return nil
         }
     }
 
@@ -498,6 +542,11 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
                     wakeRequested.store(false, ordering: .releasing)
                     continue
                 }
+                if data & Self.listenerFlag != 0 {
+                    let token = (data & ~Self.listenerFlag) >> 32
+                    if let listener = listeners.first(where: { $0.token == token }) { accept(listener) }
+                    continue
+                }
                 let fd = Int(UInt32(truncatingIfNeeded: data))
                 guard fd < sockets.count, let socket = sockets[fd], socket.token == data >> 32 else { continue }
                 handle(socket, events: event.events)
@@ -505,6 +554,7 @@ final class SocketEventLoop: EventLoop, @unchecked Sendable {
         }
         for case let socket? in sockets { close(socket, notify: false) }
         sockets.removeAll()
+        for listener in listeners { close(listener) }
         Glibc.close(epollFD)
         wakeClosed.withLock { closed in
             Glibc.close(wakeFD)
