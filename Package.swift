@@ -296,7 +296,7 @@ let package = Package(
         .executableTarget(
             name: "bench-hello",
             dependencies: [
-                "CMongoC",
+                "CMongoC", "SocketLoop",
                 .target(name: "CEpoll", condition: .when(platforms: [.linux])),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

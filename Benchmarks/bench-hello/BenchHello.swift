@@ -17,8 +17,9 @@ import Synchronization
 ///         (WORKERS connections), reading every row; $1 is UUIDS, one UUID or a comma-separated uuid[];
 ///     bench-hello relay-nio PORT UPSTREAM_PORT
 ///     bench-hello relay-sockets PORT UPSTREAM_PORT
-///         byte relays from 127.0.0.1:PORT to 127.0.0.1:UPSTREAM_PORT on one thread, with SwiftNIO's channels or with
-///         plain sockets on epoll: the floors of a Swift proxy (``RelayFloor``).
+///     bench-hello relay-loop PORT UPSTREAM_PORT
+///         byte relays from 127.0.0.1:PORT to 127.0.0.1:UPSTREAM_PORT on one thread, with SwiftNIO's channels, with
+///         plain sockets on epoll or with SocketLoop: the floors of a Swift proxy (``RelayFloor``).
 ///
 /// The loops print one line: `ops=N seconds=S ops_per_s=R cpu_us_per_op=C` (CPU is this process's user+sys time).
 @main
@@ -58,6 +59,8 @@ struct BenchHello {
         #if canImport(Glibc)
         case "relay-sockets" where arguments.count == 3:
             RelayFloor.sockets(port: Int(arguments[1])!, upstreamPort: Int(arguments[2])!)
+        case "relay-loop" where arguments.count == 3:
+            try RelayFloor.loop(port: Int(arguments[1])!, upstreamPort: Int(arguments[2])!)
         #endif
         default:
             FileHandle.standardError.write(Data("usage: see the comment of BenchHello.swift\n".utf8))

@@ -4,10 +4,11 @@ import NIOPosix
 #if canImport(Glibc)
 import CEpoll
 import Glibc
+import SocketLoop
 #endif
 
 /// The floors of `ci/bench-gateway`: the cheapest a proxy written in Swift can be on this machine, with SwiftNIO's
-/// channels and with plain non-blocking sockets on epoll. Both are byte relays on one thread: every accepted
+/// channels, with plain non-blocking sockets on epoll, and with SocketLoop (the same sockets behind an event loop). Both are byte relays on one thread: every accepted
 /// connection gets its own upstream connection, and whatever one side sends is written to the other as it came. No
 /// parsing, routing, headers, pooling, timers or metrics — the gateway does all of those — so a proxy that does any
 /// work costs more than its floor.
@@ -129,6 +130,22 @@ enum RelayFloor {
         }
     }
 
+    /// A relay on one ``SocketEventLoop``: a ``LoopListener`` accepts, each client's reading waits (paused) until its
+    /// upstream connection is up, then each side's bytes are written to the other, coalesced per loop iteration
+    /// (``LoopSocket/writeCoalesced(_:)``, as SwiftNIO's relay flushes once per read burst). The cost of
+    /// SocketLoop's abstraction (tasks, timers, handlers) over ``sockets(port:upstreamPort:)``.
+    static func loop(port: Int, upstreamPort: Int) throws {
+        let group = SocketEventLoopGroup(numberOfThreads: 1, namePrefix: "relay-loop")
+        let loop = group.socketLoops[0]
+        let upstream = try SocketAddress(ipAddress: "127.0.0.1", port: upstreamPort)
+        let listen = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        try loop.submit {
+            let acceptor = LoopRelayAcceptor(upstream: upstream)
+            _ = try loop.listen(on: listen, backlog: 1024, handler: acceptor)
+        }.wait()
+        while true { sleep(3600) }
+    }
+
     private static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -158,3 +175,54 @@ enum RelayFloor {
     }
     #endif
 }
+
+#if canImport(Glibc)
+/// Accepts for ``RelayFloor/loop(port:upstreamPort:)``: one ``LoopRelayPair`` per client.
+private final class LoopRelayAcceptor: LoopListenerHandler, @unchecked Sendable {
+    let upstream: SocketAddress
+
+    init(upstream: SocketAddress) {
+        self.upstream = upstream
+    }
+
+    func listenerAccepted(_ listener: LoopListener, _ socket: LoopSocket) -> (any LoopSocketHandler)? {
+        let pair = LoopRelayPair(client: socket)
+        socket.pauseReading()
+        socket.eventLoop.connect(to: upstream, timeout: .seconds(5), handler: pair)
+        return pair
+    }
+}
+
+/// A client and its upstream connection, each writing what it reads to the other and closing with it.
+private final class LoopRelayPair: LoopSocketHandler {
+    let client: LoopSocket
+    var upstream: LoopSocket?
+
+    init(client: LoopSocket) {
+        self.client = client
+    }
+
+    func socketConnected(_ socket: LoopSocket) {
+        upstream = socket
+        client.resumeReading()
+    }
+
+    func socketConnectFailed(_ socket: LoopSocket) {
+        client.close()
+    }
+
+    func socketReceived(_ socket: LoopSocket, _ bytes: UnsafeRawBufferPointer) {
+        let peer = socket === client ? upstream : client
+        peer?.writeCoalesced(ByteBuffer(bytes: bytes))
+    }
+
+    func socketClosed(_ socket: LoopSocket) {
+        if socket === client {
+            upstream?.close()
+        } else {
+            client.close()
+        }
+        upstream = nil
+    }
+}
+#endif

@@ -37,6 +37,9 @@ public final class LoopSocket {
     var connectDeadline: UInt64
     /// Bytes not yet taken by the kernel (the send buffer was full).
     var pending: ByteBuffer?
+    /// Whether `pending` holds coalesced bytes that go out at the end of the loop iteration (not yet offered to the
+    /// kernel), rather than bytes the kernel refused.
+    var awaitingFlush = false
     /// Whether reading is paused (``pauseReading()``).
     var readingPaused = false
     /// Readiness that arrived while reading was paused (edge-triggered: the kernel reports it once), replayed on resume.
@@ -84,6 +87,20 @@ public final class LoopSocket {
         var bytes = bytes
         if writeSome(&bytes) { return }
         pending = bytes
+    }
+
+    /// Writes `bytes` at the end of this loop iteration, in one `send` with the other bytes written to this socket
+    /// until then — after the loop handled every event of the batch, as SwiftNIO's `flush` after `channelReadComplete`.
+    /// A peer that gets several requests at once wakes once for all of them.
+    public func writeCoalesced(_ bytes: ByteBuffer) {
+        guard state == .connected else { return }
+        if pending != nil {
+            pending!.writeImmutableBuffer(bytes)
+            return
+        }
+        pending = bytes
+        awaitingFlush = true
+        loop.flushAtEndOfIteration(self)
     }
 
     /// Writes as much of `bytes` as the kernel takes; true when all of it was written or the socket failed.
@@ -144,6 +161,7 @@ public final class LoopSocket {
     func markClosed() {
         state = .closed
         pending = nil
+        awaitingFlush = false
     }
 
     func markConnected() {

@@ -221,7 +221,7 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
             socket.markConnected()
             socket.handler?.socketConnected(socket)
         }
-        if socket.state == .connected, events & EPOLLOUT.rawValue != 0, var pending = socket.pending {
+        if socket.state == .connected, events & EPOLLOUT.rawValue != 0, !socket.awaitingFlush, var pending = socket.pending {
             socket.pending = nil
             if socket.writeSome(&pending) {
                 if socket.state == .connected { socket.handler?.socketWritable(socket) }
@@ -262,6 +262,29 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
                 default: close(socket, notify: true)
                 }
             }
+        }
+    }
+
+    /// Sockets with coalesced writes to send at the end of this iteration.
+    private var flushQueue: [LoopSocket] = []
+
+    func flushAtEndOfIteration(_ socket: LoopSocket) {
+        flushQueue.append(socket)
+    }
+
+    /// Sends the coalesced writes; what the kernel does not take waits for writability as any pending write.
+    private func flushCoalesced() {
+        guard !flushQueue.isEmpty else { return }
+        let queue = flushQueue
+        flushQueue.removeAll(keepingCapacity: true)
+        for socket in queue where socket.awaitingFlush {
+            socket.awaitingFlush = false
+            guard socket.state == .connected, var pending = socket.pending else { continue }
+            socket.pending = nil
+            if socket.writeSome(&pending) {
+                continue
+            }
+            socket.pending = pending
         }
     }
 
@@ -517,6 +540,7 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
             var now = NIODeadline.now().uptimeNanoseconds
             runDueTimers(now: now)
             let connectDeadline = expireConnects(now: now)
+            flushCoalesced()
             if stopRequested && running.isEmpty && incoming.withLock({ $0.isEmpty }) { break }
             // Wait for I/O until the next timer or connect deadline, or not at all when tasks are queued.
             var next = timers.first?.deadline
@@ -551,6 +575,7 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
                 guard fd < sockets.count, let socket = sockets[fd], socket.token == data >> 32 else { continue }
                 handle(socket, events: event.events)
             }
+            flushCoalesced()
         }
         for case let socket? in sockets { close(socket, notify: false) }
         sockets.removeAll()

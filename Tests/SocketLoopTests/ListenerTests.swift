@@ -73,6 +73,34 @@ import Testing
         }
     }
 
+    @Test func coalescedWritesLeaveTogetherAtTheEndOfTheIterationInOrder() async throws {
+        try await withLoops(1) { loop, _ in
+            let server = try await loop.submit { try Server(loop: loop, mode: .pauseOnAccept) }.get()
+            let port = try await loop.submit { server.listener.localAddress.port! }.get()
+            let fd = try blockingConnect(port: port)
+            defer { Glibc.close(fd) }
+            _ = try await server.accepted.futureResult(on: loop).get()
+            // Within one task (one iteration): nothing reaches the kernel until the task is over.
+            let held = try await loop.submit { () -> Int in
+                let socket = server.sockets[0]
+                socket.writeCoalesced(ByteBuffer(string: "one,"))
+                socket.writeCoalesced(ByteBuffer(string: "two,"))
+                socket.write(ByteBuffer(string: "three"))  // after coalesced bytes: queued behind them
+                return socket.pendingWriteBytes
+            }.get()
+            #expect(held == 13)
+            var buffer = [UInt8](repeating: 0, count: 64)
+            var text = ""
+            while text.utf8.count < 13 {
+                let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                guard count > 0 else { break }
+                text += String(decoding: buffer.prefix(count), as: UTF8.self)
+            }
+            #expect(text == "one,two,three")
+            #expect(try await loop.submit { server.sockets[0].pendingWriteBytes }.get() == 0)
+        }
+    }
+
     @Test func aDetachedSocketIsTheCallersOpenAndSilent() async throws {
         try await withLoops(1) { loop, _ in
             let server = try await loop.submit { try Server(loop: loop, mode: .detachOnAccept) }.get()
