@@ -348,7 +348,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SocketLoopTests",
-            dependencies: ["SocketLoop", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "SocketLoop", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "JSONKitTests", dependencies: ["JSONKit"], swiftSettings: swiftSettings),
