@@ -142,13 +142,7 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
 
     /// Opens a connection to `address`; the outcome comes later, through `handler` (never from inside this call).
     public func connect(to address: SocketAddress, timeout: TimeAmount, handler: any LoopSocketHandler) {
-        let family: Int32
-        switch address {
-        case .v4: family = AF_INET
-        case .v6: family = AF_INET6
-        case .unixDomainSocket: family = AF_UNIX
-        }
-        let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let (fd, family) = Self.streamSocket(for: address)
         let deadline = NIODeadline.now().uptimeNanoseconds &+ UInt64(max(0, timeout.nanoseconds))
         guard fd >= 0 else {
             // Out of descriptors: a connect failure, reported on the next iteration.
@@ -184,11 +178,27 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
         connecting.append(socket)
     }
 
+    /// A non-blocking, close-on-exec stream socket of `address`'s family (the descriptor is negative on failure).
+    private static func streamSocket(for address: SocketAddress) -> (fd: Int32, family: Int32) {
+        let family: Int32
+        switch address {
+        case .v4: family = AF_INET
+        case .v6: family = AF_INET6
+        case .unixDomainSocket: family = AF_UNIX
+        }
+        return (Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), family)
+    }
+
+    /// Takes `socket` out of the descriptor table (if it is still the one there) and marks it closed.
+    private func forget(_ socket: LoopSocket) {
+        socket.markClosed()
+        if Int(socket.fd) < sockets.count, sockets[Int(socket.fd)] === socket { sockets[Int(socket.fd)] = nil }
+    }
+
     func close(_ socket: LoopSocket, notify: Bool) {
         guard socket.state != .closed else { return }
         let wasConnected = socket.state == .connected
-        socket.markClosed()
-        if Int(socket.fd) < sockets.count, sockets[Int(socket.fd)] === socket { sockets[Int(socket.fd)] = nil }
+        forget(socket)
         Glibc.close(socket.fd)
         let handler = socket.handler
         socket.handler = nil
@@ -267,6 +277,7 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
 
     /// Sockets with coalesced writes to send at the end of this iteration.
     private var flushQueue: [LoopSocket] = []
+    private var flushScratch: [LoopSocket] = []
 
     func flushAtEndOfIteration(_ socket: LoopSocket) {
         flushQueue.append(socket)
@@ -275,9 +286,9 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
     /// Sends the coalesced writes; what the kernel does not take waits for writability as any pending write.
     private func flushCoalesced() {
         guard !flushQueue.isEmpty else { return }
-        let queue = flushQueue
-        flushQueue.removeAll(keepingCapacity: true)
-        for socket in queue where socket.awaitingFlush {
+        swap(&flushQueue, &flushScratch)
+        defer { flushScratch.removeAll(keepingCapacity: true) }
+        for socket in flushScratch where socket.awaitingFlush {
             socket.awaitingFlush = false
             guard socket.state == .connected, var pending = socket.pending else { continue }
             socket.pending = nil
@@ -308,8 +319,7 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
     func detach(_ socket: LoopSocket) -> Int32 {
         var event = epoll_event()
         _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, socket.fd, &event)
-        socket.markClosed()
-        if Int(socket.fd) < sockets.count, sockets[Int(socket.fd)] === socket { sockets[Int(socket.fd)] = nil }
+        forget(socket)
         socket.handler = nil
         return socket.fd
     }
@@ -325,13 +335,7 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
         handler: any LoopListenerHandler
     ) throws -> LoopListener {
         preconditionInEventLoop()
-        let family: Int32
-        switch address {
-        case .v4: family = AF_INET
-        case .v6: family = AF_INET6
-        case .unixDomainSocket: family = AF_UNIX
-        }
-        let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let (fd, family) = Self.streamSocket(for: address)
         guard fd >= 0 else { throw SocketLoopError(call: "socket", errno: errno) }
         func fail(_ call: String) -> SocketLoopError {
             let error = SocketLoopError(call: call, errno: errno)
