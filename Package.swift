@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "GatewayService",
             dependencies: [
-                "BookstoreCore", "HTTPWire", "JSONKit",
+                "BookstoreCore", "HTTPWire", "JSONKit", "SocketLoop",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -428,7 +428,7 @@ let package = Package(
         .testTarget(
             name: "GatewayServiceTests",
             dependencies: [
-                "GatewayService", "BookstoreCore", "HTTPWire", "JSONKit",
+                "GatewayService", "BookstoreCore", "HTTPWire", "JSONKit", "SocketLoop",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -179,7 +179,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     func cancel() {
         switch self.state {
         case .active(let connection):
-            connection.handler.delegate = nil
+            connection.delegate = nil
             connection.close()
             self.endAttempt(.cancelled)
         case .connecting:
@@ -238,11 +238,10 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     private func attach(_ connection: UpstreamConnection, now: NIODeadline = .now()) {
         self.state = .active(connection)
-        let handler = connection.handler
-        handler.reset()
-        handler.delegate = self
-        handler.expectsBodilessResponse = self.request.isHead
-        handler.decodesBody = self.decodesResponse
+        connection.reset()
+        connection.delegate = self
+        connection.expectsBodilessResponse = self.request.isHead
+        connection.decodesBody = self.decodesResponse
         if !self.isDownstreamWritable { connection.pauseReading() }
         let endpoint = connection.endpoint
         // The head with the replica's base path (`METHOD /base/target …`) and `Host` line, in one write (a copy: the
@@ -291,7 +290,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     private func endAttempt(_ outcome: UpstreamOutcome, reuse: Bool = false, retried: Bool = false, now: NIODeadline? = nil) {
         self.pool.unwatch(self)
         if case .active(let connection) = self.state {
-            connection.handler.delegate = nil
+            connection.delegate = nil
             if reuse {
                 self.pool.release(connection, now: now ?? .now())
             } else {
@@ -386,7 +385,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
 
     func upstreamReceivedEnd() {
         guard case .active(let connection) = self.state else { return }
-        let reuse = connection.handler.isReusable && self.isRequestFullySent
+        let reuse = connection.isReusable && self.isRequestFullySent
         let now = NIODeadline.now()
         self.finishedAt = now
         self.endAttempt(self.responseStatus >= 500 ? .serverError : .success, reuse: reuse, now: now)

@@ -2,6 +2,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if os(Linux)
+import SocketLoop
+#endif
+
 /// Keep-alive connections to replicas, one pool per event loop: an exchange always uses connections on its own event
 /// loop, so proxying a request never crosses threads. Not thread-safe: used only on `eventLoop`.
 final class ConnectionPool {
@@ -45,9 +49,17 @@ final class ConnectionPool {
         return nil
     }
 
-    /// Opens a new connection to `endpoint` (TCP_NODELAY, the connect timeout).
+    /// Opens a new connection to `endpoint` (TCP_NODELAY, the connect timeout): a SocketLoop socket when the pool's
+    /// loop is a SocketLoop event loop, a SwiftNIO channel otherwise.
     func connect(to endpoint: ReplicaEndpoint) -> EventLoopFuture<UpstreamConnection> {
-        ClientBootstrap(group: self.eventLoop)
+        #if os(Linux)
+        if let loop = self.eventLoop as? SocketEventLoop {
+            let promise = loop.makePromise(of: UpstreamConnection.self)
+            loop.connect(to: endpoint.address, timeout: self.connectTimeout, handler: UpstreamSocketConnector(endpoint: endpoint, promise: promise))
+            return promise.futureResult
+        }
+        #endif
+        return ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -58,7 +70,9 @@ final class ConnectionPool {
             .connect(to: endpoint.address)
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
-                return UpstreamConnection(channel: channel, endpoint: endpoint, handler: handler)
+                let connection = UpstreamConnection(transport: .channel(channel, handler), endpoint: endpoint)
+                handler.connection = connection
+                return connection
             }
     }
 
@@ -74,8 +88,8 @@ final class ConnectionPool {
             connection.close()
             return
         }
-        connection.handler.delegate = nil
-        connection.handler.resumeReading()
+        connection.delegate = nil
+        connection.resumeReading()
         connection.idleSince = now
         connection.isIdle = true
         list.connections.append(connection)

@@ -10,9 +10,9 @@ enum HealthProbe {
         pool.connect(to: endpoint).assumeIsolated().whenComplete { result in
             guard case .success(let connection) = result else { return promise.succeed(false) }
             let probe = ProbeDelegate(connection: connection, promise: promise)
-            connection.handler.reset()
-            connection.handler.delegate = probe
-            connection.handler.decodesBody = true
+            connection.reset()
+            connection.delegate = probe
+            connection.decodesBody = true
             var request = ByteBuffer()
             request.writeStaticString("GET ")
             request.writeString(endpoint.basePath + path)
@@ -40,7 +40,7 @@ enum HealthProbe {
         func finish(healthy: Bool) {
             guard !self.isDone else { return }
             self.isDone = true
-            self.connection.handler.delegate = nil
+            self.connection.delegate = nil
             self.connection.close()
             self.promise.succeed(healthy)
         }
