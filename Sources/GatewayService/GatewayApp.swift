@@ -159,13 +159,34 @@ public enum GatewayApp {
 
         let logger = scaffold.logger
         let host = scaffold.common.host
+        // The SocketLoop front end listens on the gateway's port; Hummingbird's server then only serves the
+        // connections it hands over (its own listener is on an internal loopback port).
+        var fastPath: GatewayFastPath?
+        #if os(Linux)
+        if try settings.bool("GATEWAY_FAST_PATH", default: true) {
+            let path = try await GatewayFastPath(
+                proxy: proxy,
+                host: host,
+                port: scaffold.common.port,
+                loopCount: loopThreads ?? ProcessCPUs.available,
+                nioGroup: eventLoopGroup,
+                logger: logger
+            )
+            services.append(path)
+            fastPath = path
+        }
+        #endif
+        let publicPort = fastPath?.port
         let application = Application(
             router: router,
-            server: .gateway(proxy),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: scaffold.common.port), serverName: nil),
+            server: .gateway(proxy, handOff: fastPath?.handOff),
+            configuration: ApplicationConfiguration(
+                address: fastPath == nil ? .hostname(host, port: scaffold.common.port) : .hostname("127.0.0.1", port: 0),
+                serverName: nil
+            ),
             services: services,
             onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
+                let port = publicPort ?? channel.localAddress?.port ?? 0
                 logger.info(
                     "\(serviceName) listening on http://\(host):\(port)",
                     metadata: ["server.address": .string(host), "server.port": .stringConvertible(port)]

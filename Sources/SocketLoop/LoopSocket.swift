@@ -10,16 +10,23 @@ public protocol LoopSocketHandler: AnyObject {
     func socketConnectFailed(_ socket: LoopSocket)
     /// Bytes arrived (only while reading is not paused). The buffer is valid during the call only.
     func socketReceived(_ socket: LoopSocket, _ bytes: UnsafeRawBufferPointer)
-    /// Everything written has been taken by the kernel, after a write had to wait (``LoopSocket/pendingWriteBytes``
-    /// went from above zero to zero): the moment to produce more.
+    /// Everything written has been taken by the kernel, after a write had to wait — for the kernel, or for the end of
+    /// the loop iteration (coalesced writes) — so ``LoopSocket/pendingWriteBytes`` went from above zero to zero: the
+    /// moment to produce more.
     func socketWritable(_ socket: LoopSocket)
     /// The connection closed (end of stream, an error, or ``LoopSocket/close()``); called once, after the fd is closed.
     func socketClosed(_ socket: LoopSocket)
+    /// The peer shut its sending side (end of stream) on a socket that ``LoopSocket/allowsHalfClosure``: nothing more
+    /// will be received, and the socket stays open for writing until closed.
+    func socketInputClosed(_ socket: LoopSocket)
 }
 
 extension LoopSocketHandler {
     /// Nothing: handlers that never write more than the kernel takes at once need not care.
     public func socketWritable(_ socket: LoopSocket) {}
+
+    /// Closes the socket: handlers that allow half-closure say what they do instead.
+    public func socketInputClosed(_ socket: LoopSocket) { socket.close() }
 }
 
 /// A non-blocking TCP socket of a ``SocketEventLoop``: a client connection (``SocketEventLoop/connect(to:timeout:handler:)``)
@@ -40,6 +47,8 @@ public final class LoopSocket {
     /// Whether `pending` holds coalesced bytes that go out at the end of the loop iteration (not yet offered to the
     /// kernel), rather than bytes the kernel refused.
     var awaitingFlush = false
+    /// Whether the socket closes once its pending bytes are written (``closeAfterWriting()``).
+    var closesWhenWritten = false
     /// Whether reading is paused (``pauseReading()``).
     var readingPaused = false
     /// Readiness that arrived while reading was paused (edge-triggered: the kernel reports it once), replayed on resume.
@@ -47,6 +56,12 @@ public final class LoopSocket {
     public internal(set) var state = State.connecting
     /// Who is told what happens; settable, so that an accepted socket (or a pooled one) can change hands.
     public var handler: (any LoopSocketHandler)?
+    /// Whether the end of the peer's stream is reported as ``LoopSocketHandler/socketInputClosed(_:)`` with the socket
+    /// left open for writing (a server answering a client that shut its sending side after its request), rather than
+    /// closing the socket.
+    public var allowsHalfClosure = false
+    /// Whether the peer's end of stream was read (with ``allowsHalfClosure``).
+    public internal(set) var isInputClosed = false
     /// The peer's address, for accepted sockets (nil for client sockets: their caller chose it).
     public let remoteAddress: SocketAddress?
 
@@ -79,7 +94,7 @@ public final class LoopSocket {
     /// ``LoopSocketHandler/socketWritable(_:)`` is reported). A write error closes the socket on the next loop
     /// iteration.
     public func write(_ bytes: ByteBuffer) {
-        guard state == .connected else { return }
+        guard state == .connected, !closesWhenWritten else { return }
         if pending != nil {
             pending!.writeImmutableBuffer(bytes)
             return
@@ -93,7 +108,7 @@ public final class LoopSocket {
     /// until then — after the loop handled every event of the batch, as SwiftNIO's `flush` after `channelReadComplete`.
     /// A peer that gets several requests at once wakes once for all of them.
     public func writeCoalesced(_ bytes: ByteBuffer) {
-        guard state == .connected else { return }
+        guard state == .connected, !closesWhenWritten else { return }
         if pending != nil {
             pending!.writeImmutableBuffer(bytes)
             return
@@ -142,6 +157,17 @@ public final class LoopSocket {
                 return
             }
             loop.read(self, events: events)
+        }
+    }
+
+    /// Closes the socket once every byte written has gone out (at once when none is pending), then reports
+    /// ``LoopSocketHandler/socketClosed(_:)``; nothing written after this call is sent.
+    public func closeAfterWriting() {
+        guard state == .connected else { return }
+        if pending == nil {
+            close()
+        } else {
+            closesWhenWritten = true
         }
     }
 

@@ -234,6 +234,10 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
         if socket.state == .connected, events & EPOLLOUT.rawValue != 0, !socket.awaitingFlush, var pending = socket.pending {
             socket.pending = nil
             if socket.writeSome(&pending) {
+                if socket.closesWhenWritten {
+                    close(socket, notify: true)
+                    return
+                }
                 if socket.state == .connected { socket.handler?.socketWritable(socket) }
             } else {
                 socket.pending = pending
@@ -246,6 +250,11 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
     /// Reads what `events` announced, unless reading is paused (then it is kept for ``LoopSocket/resumeReading()``).
     func read(_ socket: LoopSocket, events: UInt32) {
         let failure = EPOLLERR.rawValue | EPOLLHUP.rawValue
+        if socket.isInputClosed {
+            // Nothing more to read; a failure (the peer reset, or both directions are shut) ends the connection.
+            if events & failure != 0 { close(socket, notify: true) }
+            return
+        }
         if socket.readingPaused {
             socket.deferredReadEvents |= events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | failure)
             return
@@ -264,6 +273,12 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
                 socket.handler?.socketReceived(socket, UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
                 if count < readBuffer.count && !drainsToEnd { return }
             } else if count == 0 {
+                if socket.allowsHalfClosure {
+                    // The peer shut its sending side: the socket stays open for writing.
+                    socket.isInputClosed = true
+                    socket.handler?.socketInputClosed(socket)
+                    return
+                }
                 close(socket, notify: true)
             } else {
                 switch errno {
@@ -293,6 +308,11 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
             guard socket.state == .connected, var pending = socket.pending else { continue }
             socket.pending = nil
             if socket.writeSome(&pending) {
+                if socket.closesWhenWritten {
+                    close(socket, notify: true)
+                } else if socket.state == .connected {
+                    socket.handler?.socketWritable(socket)
+                }
                 continue
             }
             socket.pending = pending

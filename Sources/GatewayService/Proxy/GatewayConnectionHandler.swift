@@ -4,6 +4,10 @@ import HTTPWire
 import NIOCore
 import NIOHTTP1
 
+#if os(Linux)
+import SocketLoop
+#endif
+
 /// The gateway's fast path, one per client connection, first in the pipeline (it sees the connection's bytes).
 ///
 /// Requests on proxied routes are parsed (strictly, see ``MessageHead``), planned and forwarded here, on the
@@ -28,12 +32,24 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
+    /// The client connection.
+    private enum Client {
+        /// A SwiftNIO channel, with this handler first in its pipeline and the router's HTTP handlers behind it.
+        case channel(ChannelHandlerContext)
+        #if os(Linux)
+        /// A SocketLoop socket (``GatewayFastPath``): requests for the router are handed over to a SwiftNIO channel.
+        case socket(LoopSocket)
+        #endif
+    }
+
     private let proxy: GatewayProxy
     /// Where the connection is in its current request (and what to do next); the handler carries it out.
     private var state = ConnectionStateMachine()
     /// The current request's exchange, while it is proxied.
     private var currentExchange: ProxyExchange?
-    private var context: ChannelHandlerContext?
+    /// The client connection: a SwiftNIO channel (this handler in its pipeline) or a SocketLoop socket.
+    private var client: Client?
+    private var eventLoop: (any EventLoop)?
     private var pool: ConnectionPool?
     private var clientAddress = "unknown"
     private var requestIDs = RequestIDGenerator()
@@ -76,6 +92,15 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var pendingResponseHead: ByteBuffer?
     /// Body parts up to this size are appended to a pending head rather than written on their own.
     private static let coalescedBodyLimit = 4096
+    #if os(Linux)
+    /// On a socket: writes up to this size are coalesced (larger ones go out at once), and the connection reports
+    /// itself unwritable above this many pending bytes (as a channel's default high water mark).
+    private static let coalescedWriteLimit = 16 * 1024
+    private static let socketHighWaterMark = 64 * 1024
+    private var isSocketUnwritable = false
+    /// The bytes of a request for the router, read here and waiting to be handed over with the connection.
+    private var handOffBytes: ByteBuffer?
+    #endif
 
     /// The exchange of the current request while it is proxied.
     private var exchange: ProxyExchange? { self.state.isProxying ? self.currentExchange : nil }
@@ -85,78 +110,94 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        self.pool = self.proxy.pools.pool(for: context.eventLoop)
-        self.clientAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.start(.channel(context), eventLoop: context.eventLoop, clientAddress: context.channel.remoteAddress)
+    }
+
+    private func start(_ client: Client, eventLoop: any EventLoop, clientAddress: SocketAddress?) {
+        self.client = client
+        self.eventLoop = eventLoop
+        self.pool = self.proxy.pools.pool(for: eventLoop)
+        self.clientAddress = clientAddress?.ipAddress ?? "unknown"
         let now = NIODeadline.now()
         self.idleSince = now
-        self.armIdleTimer(context: context, at: now + self.proxy.clientIdleTimeout)
+        self.armIdleTimer(at: now + self.proxy.clientIdleTimeout)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.stop()
+    }
+
+    /// Called once when the connection is gone or handed over (the fast path's registry of connections).
+    var whenStopped: (() -> Void)?
+
+    /// The connection is gone (or handed over): no timer fires for it any more.
+    private func stop() {
         self.idleTimer?.cancel()
         self.idleTimer = nil
         self.writeTimer?.cancel()
         self.writeTimer = nil
         self.drainTimer?.cancel()
         self.drainTimer = nil
-        self.context = nil
+        self.client = nil
+        let whenStopped = self.whenStopped
+        self.whenStopped = nil
+        whenStopped?()
     }
 
     /// Checks the idle deadline: one timer per connection and timeout period (not per request), moved on while the
     /// connection is busy or took a request since.
-    private func armIdleTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
-        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+    private func armIdleTimer(at deadline: NIODeadline) {
+        self.idleTimer = self.eventLoop?.assumeIsolated().scheduleTask(deadline: deadline) {
             self.idleTimer = nil
-            guard let context = self.context else { return }
+            guard self.client != nil else { return }
             let timeout = self.proxy.clientIdleTimeout
             guard self.state.state == .idle, let since = self.idleSince else {
                 if self.state.state == .closing { return }
-                return self.armIdleTimer(context: context, at: .now() + timeout)
+                return self.armIdleTimer(at: .now() + timeout)
             }
             if NIODeadline.now() - since >= timeout {
-                self.close(context: context)
+                self.close()
             } else {
-                self.armIdleTimer(context: context, at: since + timeout)
+                self.armIdleTimer(at: since + timeout)
             }
         }
     }
 
     /// Checks the write deadline: armed when the connection becomes unwritable, and moved on when it was writable in
     /// between (one timer per period of the timeout, not per change of writability).
-    private func armWriteTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
-        self.writeTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+    private func armWriteTimer(at deadline: NIODeadline) {
+        self.writeTimer = self.eventLoop?.assumeIsolated().scheduleTask(deadline: deadline) {
             self.writeTimer = nil
-            guard let context = self.context, let since = self.unwritableSince else { return }
+            guard self.client != nil, let since = self.unwritableSince else { return }
             let timeout = self.proxy.clientWriteTimeout
             if NIODeadline.now() - since >= timeout {
-                self.clientStoppedReading(context: context)
+                self.clientStoppedReading()
             } else {
-                self.armWriteTimer(context: context, at: since + timeout)
+                self.armWriteTimer(at: since + timeout)
             }
         }
     }
 
     /// The client took nothing of its response for the write timeout: the connection is closed, and so is the
     /// upstream connection the response came from (its response is unfinished: it cannot be pooled).
-    private func clientStoppedReading(context: ChannelHandlerContext) {
+    private func clientStoppedReading() {
         if let exchange = self.exchange {
             exchange.cancel()
             self.record(status: 499)
         }
-        self.close(context: context)
+        self.close()
     }
 
     /// Checks the drain deadline of an early answer (one timer per period of the timeout, not per request).
-    private func armDrainTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
-        self.drainTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+    private func armDrainTimer(at deadline: NIODeadline) {
+        self.drainTimer = self.eventLoop?.assumeIsolated().scheduleTask(deadline: deadline) {
             self.drainTimer = nil
-            guard let context = self.context, self.state.state == .draining, let since = self.drainingSince else { return }
+            guard self.client != nil, self.state.state == .draining, let since = self.drainingSince else { return }
             let timeout = self.proxy.clientDrainTimeout
             if NIODeadline.now() - since >= timeout {
-                self.close(context: context)
+                self.close()
             } else {
-                self.armDrainTimer(context: context, at: since + timeout)
+                self.armDrainTimer(at: since + timeout)
             }
         }
     }
@@ -164,7 +205,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = self.unwrapInboundIn(data)
+        self.received(self.unwrapInboundIn(data))
+    }
+
+    private func received(_ incoming: ByteBuffer) {
+        var incoming = incoming
         if var pending = self.pending, pending.readableBytes > 0 {
             self.pending = nil
             pending.writeBuffer(&incoming)
@@ -172,11 +217,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         } else {
             self.pending = incoming
         }
-        self.process(context: context)
+        self.process()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        // The router's side only needs to hear of reads it was given (``process(context:)`` tells it).
+        // The router's side only needs to hear of reads it was given (``process()`` tells it).
         if let pending = self.pending, pending.readableBytes == 0 { self.pending = nil }
         // The next read is asked for here unless the router has the current request: NIO's auto-read then finds a read
         // pending and does not send one from the pipeline's tail through the router's handlers, which only need to
@@ -185,7 +230,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     /// Handles the pending bytes as far as the current state allows.
-    private func process(context: ChannelHandlerContext) {
+    private func process() {
         guard !self.isProcessing else {
             self.needsProcessing = true
             return
@@ -193,17 +238,17 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         self.isProcessing = true
         repeat {
             self.needsProcessing = false
-            self.processPending(context: context)
+            self.processPending()
         } while self.needsProcessing
         self.isProcessing = false
         if self.hasForwarded {
             self.hasForwarded = false
-            context.fireChannelReadComplete()
+            if case .channel(let context) = self.client { context.fireChannelReadComplete() }
         }
-        self.readIfPending(context: context)
+        self.readIfPending()
     }
 
-    private func processPending(context: ChannelHandlerContext) {
+    private func processPending() {
         while var buffer = self.pending, buffer.readableBytes > 0 {
             switch self.state.inputAction {
             case .discard:
@@ -217,33 +262,33 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
                 do {
                     head = try MessageHead.parse(from: &buffer, isRequest: true, scanned: &self.scanned)
                 } catch {
-                    self.malformedRequest(error, context: context)
+                    self.malformedRequest(error)
                     return
                 }
                 self.pending = buffer
                 guard let head else { return }
-                self.begin(head, context: context)
+                self.begin(head)
             case .takeBody(.proxy):
-                guard let exchange = self.exchange, let body = self.takeBody(from: &buffer, context: context) else { return }
+                guard let exchange = self.exchange, let body = self.takeBody(from: &buffer) else { return }
                 if self.framer.dataBytes > self.proxy.planner.maxBodyBytes {
-                    return self.bodyTooLarge(exchange, context: context)
+                    return self.bodyTooLarge(exchange)
                 }
                 if body.readableBytes > 0 { exchange.receiveRequestBodyPart(body) }
-                if self.framer.isComplete { self.requestBodyEnded(context: context) }
+                if self.framer.isComplete { self.requestBodyEnded() }
             case .takeBody(.router):
-                guard let body = self.takeBody(from: &buffer, context: context) else { return }
-                if body.readableBytes > 0 { self.forward(body, context: context) }
-                if self.framer.isComplete { self.requestBodyEnded(context: context) }
+                guard let body = self.takeBody(from: &buffer) else { return }
+                if body.readableBytes > 0 { self.forward(body) }
+                if self.framer.isComplete { self.requestBodyEnded() }
             case .takeBody(.gateway):
-                guard self.takeBody(from: &buffer, context: context) != nil else { return }
-                if self.framer.dataBytes > self.proxy.planner.maxBodyBytes { return self.close(context: context) }
-                if self.framer.isComplete { self.requestBodyEnded(context: context) }
+                guard self.takeBody(from: &buffer) != nil else { return }
+                if self.framer.dataBytes > self.proxy.planner.maxBodyBytes { return self.close() }
+                if self.framer.isComplete { self.requestBodyEnded() }
             }
         }
     }
 
     /// The current request's body bytes at the start of `buffer` (the rest stays pending); nil after a framing error.
-    private func takeBody(from buffer: inout ByteBuffer, context: ChannelHandlerContext) -> ByteBuffer? {
+    private func takeBody(from buffer: inout ByteBuffer) -> ByteBuffer? {
         self.pending = nil
         var unused: [ByteBuffer] = []
         do {
@@ -252,23 +297,23 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             return body ?? ByteBuffer()
         } catch {
             self.exchange?.cancel()
-            self.malformedRequest(error, context: context)
+            self.malformedRequest(error)
             return nil
         }
     }
 
-    private func requestBodyEnded(context: ChannelHandlerContext) {
+    private func requestBodyEnded() {
         switch self.state.requestBodyEnded() {
         case .none:
             break
         case .endUpstreamRequest:
             self.currentExchange?.receiveRequestEnd()
         case .takeNextRequest:
-            self.completeRequest(context: context)
+            self.completeRequest()
         }
     }
 
-    private func begin(_ head: MessageHead, context: ChannelHandlerContext) {
+    private func begin(_ head: MessageHead) {
         self.idleSince = nil
         let now = NIODeadline.now()
         self.current.start = now
@@ -298,8 +343,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             requestIDs: &self.requestIDs
         )
         guard let plan else {
+            #if os(Linux)
+            if case .socket(let socket) = self.client { return self.handOff(socket, head: head) }
+            #endif
             received(by: .router)
-            self.forward(head.bytes, context: context)
+            self.forward(head.bytes)
             return
         }
         switch plan {
@@ -307,7 +355,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             received(by: .gateway)
             self.current.routeLabel = routeLabel
             let allowOrigin = head.contains("origin") ? self.proxy.planner.allowOrigin : nil
-            self.respond(with: error, requestID: requestID, allowOrigin: allowOrigin, closeConnection: closeConnection, context: context)
+            self.respond(with: error, requestID: requestID, allowOrigin: allowOrigin, closeConnection: closeConnection)
         case .forward(let request, let routeLabel, let expectsContinue):
             self.current.routeLabel = routeLabel
             self.current.requestID = request.requestID
@@ -323,23 +371,24 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.currentExchange = exchange
             received(by: .proxy)
             if expectsContinue {
-                context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))), promise: nil)
+                self.writeAndFlush(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"))
             }
             exchange.start(at: now)
         }
     }
 
-    private func forward(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+    private func forward(_ buffer: ByteBuffer) {
+        guard case .channel(let context) = self.client else { return }
         self.hasForwarded = true
         context.fireChannelRead(self.wrapInboundOut(buffer))
     }
 
-    private func malformedRequest(_ error: any Error, context: ChannelHandlerContext) {
+    private func malformedRequest(_ error: any Error) {
         self.pending = nil
         let isHead = self.state.state == .idle
         switch self.state.requestMalformed(responseStarted: self.current.status != 0) {
         case .close:
-            return self.close(context: context)
+            return self.close()
         case .respondAndClose:
             break
         }
@@ -358,22 +407,27 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         default: apiError = .badRequest("Malformed HTTP request")
         }
         let requestID = self.current.requestID.isEmpty || self.current.routeLabel == "unmatched" ? self.requestIDs.next() : self.current.requestID
-        self.respond(with: apiError, requestID: requestID, allowOrigin: nil, closeConnection: true, context: context)
+        self.respond(with: apiError, requestID: requestID, allowOrigin: nil, closeConnection: true)
     }
 
-    private func bodyTooLarge(_ exchange: ProxyExchange, context: ChannelHandlerContext) {
+    private func bodyTooLarge(_ exchange: ProxyExchange) {
         let requestID = exchange.requestID
         exchange.cancel()
         switch self.state.requestBodyTooLarge(responseStarted: exchange.isResponseStarted || self.current.status != 0) {
         case .close:
-            self.close(context: context)
+            self.close()
         case .respondAndClose:
             let error = APIError.payloadTooLarge(limit: self.proxy.planner.maxBodyBytes)
-            self.respond(with: error, requestID: requestID, allowOrigin: exchange.allowOrigin, closeConnection: true, context: context)
+            self.respond(with: error, requestID: requestID, allowOrigin: exchange.allowOrigin, closeConnection: true)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    private func connectionClosed() {
         let exchange = self.exchange
         switch self.state.channelInactive() {
         case .none:
@@ -384,45 +438,49 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         self.currentExchange = nil
         self.pending = nil
-        context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        let isWritable = context.channel.isWritable
+        self.writabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func writabilityChanged(isWritable: Bool) {
         if isWritable {
             self.unwritableSince = nil
         } else if self.unwritableSince == nil {
             let now = NIODeadline.now()
             self.unwritableSince = now
-            if self.writeTimer == nil { self.armWriteTimer(context: context, at: now + self.proxy.clientWriteTimeout) }
+            if self.writeTimer == nil { self.armWriteTimer(at: now + self.proxy.clientWriteTimeout) }
         }
         self.exchange?.downstreamWritabilityChanged(isWritable: isWritable)
-        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let exchange = self.exchange
-        self.perform(self.state.errorCaught(), exchange: exchange, context: context) { context.fireErrorCaught(error) }
+        self.perform(self.state.errorCaught(), exchange: exchange) { context.fireErrorCaught(error) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         let exchange = self.exchange
         if let event = event as? ChannelEvent, event == .inputClosed {
             // The client half-closed: what it sent is all there is.
-            self.perform(self.state.inputClosed(), exchange: exchange, context: context) { context.fireUserInboundEventTriggered(event) }
+            self.perform(self.state.inputClosed(), exchange: exchange) { context.fireUserInboundEventTriggered(event) }
             return
         }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        self.quiesce { context.fireUserInboundEventTriggered(event) }
+    }
+
+    /// A graceful shutdown began: an idle connection closes now, a busy one after its response.
+    private func quiesce(forward: () -> Void = {}) {
         let hasPendingBytes = self.pendingBytes > 0
-        self.perform(self.state.shouldQuiesce(hasPendingBytes: hasPendingBytes), exchange: exchange, context: context) {
-            context.fireUserInboundEventTriggered(event)
-        }
+        self.perform(self.state.shouldQuiesce(hasPendingBytes: hasPendingBytes), exchange: self.exchange, forward: forward)
     }
 
     private func perform(
         _ action: ConnectionStateMachine.EventAction,
         exchange: ProxyExchange?,
-        context: ChannelHandlerContext,
         forward: () -> Void
     ) {
         switch action {
@@ -431,10 +489,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         case .forwardToRouter:
             forward()
         case .close:
-            self.close(context: context)
+            self.close()
         case .cancelExchangeAndClose:
             exchange?.cancel()
-            self.close(context: context)
+            self.close()
         }
     }
 
@@ -464,10 +522,16 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private var pendingBytes: Int { self.pending?.readableBytes ?? 0 }
 
-    private func readIfPending(context: ChannelHandlerContext) {
+    private func readIfPending() {
         if self.isReadPending && self.shouldRead {
             self.isReadPending = false
-            context.read()
+            switch self.client {
+            case .channel(let context): context.read()
+            #if os(Linux)
+            case .socket(let socket): socket.resumeReading()
+            #endif
+            case nil: break
+            }
         }
     }
 
@@ -475,19 +539,19 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// The router finished its response to the current (delegated) request.
     func routerResponseEnded() {
-        guard let context else { return }
+        guard self.client != nil else { return }
         switch self.state.routerResponseEnded() {
         case .none:
             break
         case .takeNextRequest:
-            self.completeRequest(context: context)
+            self.completeRequest()
         }
     }
 
     // MARK: ProxyExchangeDelegate
 
     func exchangeDidReceiveHead(_ head: MessageHead) {
-        guard let context, let exchange = self.exchange else { return }
+        guard let exchange = self.exchange else { return }
         self.current.status = head.status
         let (forwardsChunked, connection) = self.state.upstreamResponseHeadReceived(
             hasBody: !exchange.isHeadRequest && head.status != 204 && head.status != 304,
@@ -495,7 +559,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             isChunked: head.isChunked
         )
         self.forwardsChunked = forwardsChunked
-        var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 128)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(head.bytes.readableBytes + 128)
         ResponseHead.write(
             head,
             into: &buffer,
@@ -508,115 +573,163 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     /// Writes the response head held back, if any.
-    private func writePendingHead(context: ChannelHandlerContext) {
+    private func writePendingHead() {
         guard let head = self.pendingResponseHead else { return }
         self.pendingResponseHead = nil
-        context.write(self.wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        self.write(head)
     }
 
     func exchangeDidReceiveBodyPart(_ buffer: ByteBuffer) {
-        guard let context else { return }
+        guard self.client != nil else { return }
         if var head = self.pendingResponseHead {
             self.pendingResponseHead = nil
             if buffer.readableBytes <= Self.coalescedBodyLimit {
                 head.writeImmutableBuffer(buffer)
-                context.write(self.wrapOutboundOut(.byteBuffer(head)), promise: nil)
+                self.write(head)
                 return
             }
-            context.write(self.wrapOutboundOut(.byteBuffer(head)), promise: nil)
+            self.write(head)
         }
-        context.write(self.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+        self.write(buffer)
     }
 
     func exchangeShouldFlush() {
-        guard let context else { return }
-        self.writePendingHead(context: context)
-        context.flush()
+        guard self.client != nil else { return }
+        self.writePendingHead()
+        self.flush()
     }
 
     func exchangeDidFinish() {
-        guard let context else { return }
-        self.writePendingHead(context: context)
+        guard self.client != nil else { return }
+        self.writePendingHead()
         let now = self.currentExchange?.finishedAt ?? .now()
         self.record(status: self.current.status, now: now)
-        self.endResponse(finalBytes: nil, closeConnection: false, now: now, context: context)
+        self.endResponse(finalBytes: nil, closeConnection: false, now: now)
     }
 
     func exchangeDidFail(_ error: APIError, responseStarted: Bool) {
-        guard let context, let exchange = self.exchange else { return }
+        guard self.client != nil, let exchange = self.exchange else { return }
         if responseStarted {
             // The head is out: the only way to tell the client is to cut the response off.
-            self.writePendingHead(context: context)
+            self.writePendingHead()
             self.record(status: self.current.status)
-            self.close(context: context)
+            self.close()
         } else {
-            self.respond(with: error, requestID: exchange.requestID, allowOrigin: exchange.allowOrigin, closeConnection: false, context: context)
+            self.respond(with: error, requestID: exchange.requestID, allowOrigin: exchange.allowOrigin, closeConnection: false)
         }
     }
 
     func exchangeWantsRequestBody() {
-        guard let context else { return }
-        self.readIfPending(context: context)
+        guard self.client != nil else { return }
+        self.readIfPending()
+    }
+
+    // MARK: Writing to the client
+
+    private func write(_ buffer: ByteBuffer) {
+        switch self.client {
+        case .channel(let context): context.write(self.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+        #if os(Linux)
+        case .socket(let socket):
+            // Sent at the end of the loop iteration with whatever else is written meanwhile (a flush after the reads).
+            if buffer.readableBytes <= Self.coalescedWriteLimit {
+                socket.writeCoalesced(buffer)
+            } else {
+                socket.write(buffer)
+            }
+            self.checkSocketWritability(socket)
+        #endif
+        case nil: break
+        }
+    }
+
+    private func flush() {
+        if case .channel(let context) = self.client { context.flush() }
+    }
+
+    private func writeAndFlush(_ buffer: ByteBuffer) {
+        self.write(buffer)
+        self.flush()
+    }
+
+    /// Writes the last bytes the connection sends, then closes it.
+    private func closeAfterWriting(_ buffer: ByteBuffer) {
+        switch self.client {
+        case .channel(let context):
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
+            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        #if os(Linux)
+        case .socket(let socket):
+            socket.writeCoalesced(buffer)
+            socket.closeAfterWriting()
+        #endif
+        case nil: break
+        }
     }
 
     // MARK: Responses and connection state
 
     /// Answers the current request with the error envelope.
-    private func respond(with error: APIError, requestID: String, allowOrigin: String?, closeConnection: Bool, context: ChannelHandlerContext) {
+    private func respond(with error: APIError, requestID: String, allowOrigin: String?, closeConnection: Bool) {
         let (close, connection) = self.state.responseClosing(closeConnection: closeConnection)
         let response = self.proxy.errorResponse(error, requestID: requestID, allowOrigin: allowOrigin, connection: connection)
         self.current.requestID = requestID
         self.current.status = Int(error.status.code)
         self.record(status: self.current.status)
-        self.endResponse(finalBytes: response, closeConnection: close, context: context)
+        self.endResponse(finalBytes: response, closeConnection: close)
     }
 
     /// Writes the last bytes of a response, then closes the connection, drains the rest of the request body, or takes
     /// the next request.
-    private func endResponse(finalBytes: ByteBuffer?, closeConnection: Bool, now: NIODeadline? = nil, context: ChannelHandlerContext) {
+    private func endResponse(finalBytes: ByteBuffer?, closeConnection: Bool, now: NIODeadline? = nil) {
         let action = self.state.responseEnded(closeConnection: closeConnection)
         if action == .closeAfterWrite {
             self.currentExchange = nil
             self.pending = nil
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(finalBytes ?? ByteBuffer())), promise: promise)
-            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            self.closeAfterWriting(finalBytes ?? ByteBuffer())
             return
         }
         if let finalBytes {
-            context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(finalBytes)), promise: nil)
+            self.writeAndFlush(finalBytes)
         } else {
-            context.flush()
+            self.flush()
         }
         if action == .takeNextRequest {
-            self.completeRequest(now: now, context: context)
+            self.completeRequest(now: now)
         } else {
             self.state.drainingStarted()
             self.currentExchange = nil
             let now = NIODeadline.now()
             self.drainingSince = now
-            if self.drainTimer == nil { self.armDrainTimer(context: context, at: now + self.proxy.clientDrainTimeout) }
-            self.process(context: context)
+            if self.drainTimer == nil { self.armDrainTimer(at: now + self.proxy.clientDrainTimeout) }
+            self.process()
         }
     }
 
     /// Both the request and its response are complete: take the next request.
-    private func completeRequest(now: NIODeadline? = nil, context: ChannelHandlerContext) {
+    private func completeRequest(now: NIODeadline? = nil) {
         self.state.requestCompleted()
         self.currentExchange = nil
         self.pendingResponseHead = nil
         self.drainingSince = nil
         self.scanned = 0
         self.idleSince = now ?? .now()
-        self.process(context: context)
+        self.process()
     }
 
-    private func close(context: ChannelHandlerContext) {
+    private func close() {
         self.state.closing()
         self.currentExchange = nil
         self.pendingResponseHead = nil
         self.pending = nil
-        context.close(promise: nil)
+        switch self.client {
+        case .channel(let context): context.close(promise: nil)
+        #if os(Linux)
+        case .socket(let socket): socket.close()
+        #endif
+        case nil: break
+        }
     }
 
     private func record(status: Int, now: NIODeadline? = nil) {
@@ -631,3 +744,91 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         )
     }
 }
+
+#if os(Linux)
+// MARK: A SocketLoop client connection
+
+extension GatewayConnectionHandler: LoopSocketHandler {
+    /// Serves a connection accepted on a SocketLoop event loop (call on that loop).
+    func adopt(_ socket: LoopSocket) {
+        socket.allowsHalfClosure = true
+        self.start(.socket(socket), eventLoop: socket.eventLoop, clientAddress: socket.remoteAddress)
+    }
+
+    /// A graceful shutdown began (see ``quiesce(forward:)``).
+    func shutdownRequested() {
+        guard self.client != nil else { return }
+        self.quiesce()
+    }
+
+    /// Closes the connection now (the end of a shutdown's wait).
+    func closeConnection() {
+        guard self.client != nil else { return }
+        self.exchange?.cancel()
+        self.close()
+    }
+
+    func socketConnected(_ socket: LoopSocket) {}
+
+    func socketConnectFailed(_ socket: LoopSocket) {}
+
+    func socketReceived(_ socket: LoopSocket, _ bytes: UnsafeRawBufferPointer) {
+        self.received(ByteBuffer(bytes: bytes))
+        // As a channel's read demand: reading stops while the current request cannot take more.
+        if case .socket = self.client, !self.isReadPending, !self.shouldRead {
+            self.isReadPending = true
+            socket.pauseReading()
+        }
+    }
+
+    func socketWritable(_ socket: LoopSocket) {
+        if self.handOffBytes != nil { return self.handOffWhenWritten(socket) }
+        guard self.isSocketUnwritable else { return }
+        self.isSocketUnwritable = false
+        self.writabilityChanged(isWritable: true)
+    }
+
+    func socketInputClosed(_ socket: LoopSocket) {
+        self.perform(self.state.inputClosed(), exchange: self.exchange) {}
+    }
+
+    func socketClosed(_ socket: LoopSocket) {
+        guard self.client != nil else { return }
+        self.connectionClosed()
+        self.stop()
+    }
+
+    /// Reports the socket unwritable once more than the high water mark waits to be sent.
+    private func checkSocketWritability(_ socket: LoopSocket) {
+        guard !self.isSocketUnwritable, socket.pendingWriteBytes > Self.socketHighWaterMark else { return }
+        self.isSocketUnwritable = true
+        self.writabilityChanged(isWritable: false)
+    }
+
+    /// A request for the router arrived: the connection goes to a SwiftNIO channel with the router's HTTP handlers
+    /// (and a handler like this one in front of them), which gets the bytes read so far, head first, and serves the
+    /// rest of the connection. The connection is idle here (the previous response was written and nothing is
+    /// proxied), so only bytes still waiting to be sent delay it.
+    private func handOff(_ socket: LoopSocket, head: MessageHead) {
+        var bytes = head.bytes
+        if var rest = self.pending, rest.readableBytes > 0 { bytes.writeBuffer(&rest) }
+        self.pending = nil
+        self.handOffBytes = bytes
+        socket.pauseReading()
+        // Coalesced writes go out at the end of this loop iteration: look again after it.
+        self.eventLoop?.assumeIsolated().execute { self.handOffWhenWritten(socket) }
+    }
+
+    private func handOffWhenWritten(_ socket: LoopSocket) {
+        guard let bytes = self.handOffBytes, case .socket = self.client else { return }
+        guard socket.pendingWriteBytes == 0 else { return }  // the rest is reported by socketWritable
+        self.handOffBytes = nil
+        guard let handOff = self.proxy.routerHandOff, let fd = socket.detach() else {
+            self.close()
+            return
+        }
+        self.stop()
+        handOff.adopt(fd: fd, bytes: bytes)
+    }
+}
+#endif

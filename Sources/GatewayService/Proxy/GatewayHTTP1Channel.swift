@@ -34,10 +34,15 @@ struct GatewayHTTP1Channel: ServerChildChannel {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with the gateway's fast path for proxied routes.
-    static func gateway(_ proxy: GatewayProxy) -> HTTPServerBuilder {
+    /// HTTP/1.1 with the gateway's fast path for proxied routes; the channel is also given to `handOff` (the
+    /// SocketLoop front end's connections for the router are served with it).
+    static func gateway(_ proxy: GatewayProxy, handOff: RouterHandOff? = nil) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            GatewayHTTP1Channel(http1: HTTP1Channel(responder: responder), proxy: proxy)
+            let channel = GatewayHTTP1Channel(http1: HTTP1Channel(responder: responder), proxy: proxy)
+            #if os(Linux)
+            handOff?.setChildChannel(channel)
+            #endif
+            return channel
         }
     }
 }

@@ -30,6 +30,8 @@ struct GatewayProxy: Sendable {
     let clientWriteTimeout: TimeAmount
     /// How long the rest of a request body may take after an early answer (`GATEWAY_CLIENT_DRAIN_TIMEOUT_MS`).
     let clientDrainTimeout: TimeAmount
+    /// Where a SocketLoop client connection goes when a request on it is for the router (``GatewayFastPath``).
+    var routerHandOff: RouterHandOff? = nil
 
     /// Records the request metrics (and the access-log line when enabled), as the core middleware does for routes.
     func record(

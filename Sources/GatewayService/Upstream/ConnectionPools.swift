@@ -12,6 +12,12 @@ final class ConnectionPools: Sendable {
         }
     }
 
+    /// Closes the idle connections of `eventLoop`'s pool and forgets it (its loop is about to stop).
+    func closeAndRemove(eventLoop: any EventLoop) async {
+        guard let bound = self.pools.withLock({ $0.removeValue(forKey: ObjectIdentifier(eventLoop)) }) else { return }
+        try? await bound.eventLoop.submit { bound.value.closeAll() }.get()
+    }
+
     private let pools = Mutex<[ObjectIdentifier: NIOLoopBound<ConnectionPool>]>([:])
     private let connectTimeout: TimeAmount
     private let maxIdlePerEndpoint: Int
