@@ -151,6 +151,58 @@ import Testing
         }
     }
 
+    /// On the SocketLoop front end, proxied requests are served on the loop's socket and the first request for the
+    /// router moves the connection to a SwiftNIO channel (with what was read of it); requests before, during and after
+    /// the move are answered, in order, on the one connection — pipelined, and also one at a time.
+    @Test(arguments: [true, false])
+    func aConnectionMovesToTheRouterAndGoesOnBeingServed(pipelined: Bool) async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in
+                let requests = [
+                    "GET /api/reviews/book/first HTTP/1.1\r\nHost: x\r\n\r\n",
+                    "GET /actuator/info HTTP/1.1\r\nHost: x\r\n\r\n",
+                    "GET /api/reviews/book/third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                ]
+                let text: String
+                if pipelined {
+                    text = try await rawExchange(port: gateway.port, requests.joined())
+                } else {
+                    text = try await rawSequence(port: gateway.port, requests)
+                }
+                // Responses follow each other without a line break (a body has none at its end): split on the version.
+                let statuses = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(6) }
+                #expect(statuses == ["200 OK", "200 OK", "200 OK"], "\(text.prefix(400))")
+                let first = try #require(text.range(of: "/api/reviews/book/first"))
+                let info = try #require(text.range(of: "gateway-service"))
+                let third = try #require(text.range(of: "/api/reviews/book/third"))
+                #expect(first.lowerBound < info.lowerBound && info.lowerBound < third.lowerBound)
+                #expect(upstreams[0].behaviour.count(method: "GET") == 2)
+            }
+        }
+    }
+
+    /// With several event loops the port is shared with SO_REUSEPORT, which would let a second gateway listen on it
+    /// too: startup must still fail when the port is taken.
+    @Test func aSecondGatewayOnTheSamePortFailsToStart() async throws {
+        try await withUpstreams(["u0"]) { upstreams in
+            try await withGateway(upstreams: allUpstreams(upstreams[0].url), extra: ["GATEWAY_EVENT_LOOPS": "2"]) { gateway in
+                await #expect(throws: (any Error).self) {
+                    _ = try await GatewayApp.build(
+                        settings: Settings(
+                            environment: gatewayEnvironment(
+                                upstreams: allUpstreams(upstreams[0].url),
+                                extra: ["GATEWAY_EVENT_LOOPS": "2", "PORT": "\(gateway.port)"]
+                            )
+                        ),
+                        bus: InProcessEventBus()
+                    )
+                }
+                let response = try await send(gateway.url("/api/reviews/book/still-mine"))
+                #expect(response.status == 200)
+            }
+        }
+    }
+
     @Test func expectContinueIsAnsweredByTheGateway() async throws {
         try await withUpstreams(["u0"]) { upstreams in
             try await withGateway(upstreams: allUpstreams(upstreams[0].url)) { gateway in

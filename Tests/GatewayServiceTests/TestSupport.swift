@@ -372,6 +372,27 @@ func rawExchange(port: Int, _ request: String, halfClose: Bool = false, timeout:
     return collector.text
 }
 
+/// Sends `requests` on one connection, each after the response to the one before began to arrive; returns what came
+/// back until the server closed (or `timeout`).
+func rawSequence(port: Int, _ requests: [String], timeout: Duration = .seconds(5)) async throws -> String {
+    let collector = RawCollector()
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RawCollectorHandler(collector: collector)) }
+        }
+        .connect(host: "127.0.0.1", port: port).get()
+    let deadline = ContinuousClock.now + timeout
+    for (index, request) in requests.enumerated() {
+        try await channel.writeAndFlush(ByteBuffer(string: request))
+        while collector.text.components(separatedBy: "HTTP/1.1 ").count - 1 <= index, channel.isActive, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+    while channel.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    try? await channel.close()
+    return collector.text
+}
+
 final class RawCollector: Sendable {
     private let bytes = Mutex<[UInt8]>([])
     func append(_ buffer: ByteBuffer) { self.bytes.withLock { $0.append(contentsOf: buffer.readableBytesView) } }

@@ -98,6 +98,45 @@ import Testing
             }
             #expect(text == "one,two,three")
             #expect(try await loop.submit { server.sockets[0].pendingWriteBytes }.get() == 0)
+            // The bytes waited (for the end of the iteration): once they are out, that is reported, once.
+            #expect(try await loop.submit { server.writableReports }.get() == 1)
+        }
+    }
+
+    @Test func aHalfClosedPeerIsReportedAndStillGetsItsAnswer() async throws {
+        try await withLoops(1) { loop, _ in
+            let server = try await loop.submit { try Server(loop: loop, mode: .answerWhenInputCloses) }.get()
+            let port = try await loop.submit { server.listener.localAddress.port! }.get()
+            let fd = try blockingConnect(port: port)
+            defer { Glibc.close(fd) }
+            #expect(Glibc.write(fd, "question", 8) == 8)
+            #expect(shutdown(fd, Int32(SHUT_WR)) == 0)
+            // The answer comes after the end of the client's stream, then the server closes.
+            #expect(readToEnd(fd) == "answer to question")
+            let events = try await server.closed.futureResult(on: loop).get()
+            #expect(events == ["question", "input closed", "closed"])
+        }
+    }
+
+    @Test func closeAfterWritingSendsEverythingFirst() async throws {
+        try await withLoops(1) { loop, _ in
+            let size = 8 << 20
+            let server = try await loop.submit { try Server(loop: loop, mode: .sendAndCloseOnAccept(size)) }.get()
+            let port = try await loop.submit { server.listener.localAddress.port! }.get()
+            let fd = try blockingConnect(port: port)
+            defer { Glibc.close(fd) }
+            _ = try await server.accepted.futureResult(on: loop).get()
+            // More than the socket buffers take: the close waits for the reader, and bytes written after it are dropped.
+            #expect(try await loop.submit { server.sockets[0].pendingWriteBytes }.get() > 0)
+            var total = 0
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                guard count > 0 else { break }
+                total += count
+            }
+            #expect(total == size)
+            #expect(try await server.closed.futureResult(on: loop).get() == ["closed"])
         }
     }
 
@@ -177,6 +216,18 @@ private func withLoops(_ count: Int, _ body: (SocketEventLoop, SocketEventLoop) 
 }
 
 /// A blocking client connection to 127.0.0.1:`port`.
+/// Everything `fd` receives until the end of its stream.
+private func readToEnd(_ fd: Int32) -> String {
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { break }
+        bytes += buffer.prefix(count)
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
 private func blockingConnect(port: Int) throws -> Int32 {
     let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
@@ -237,6 +288,8 @@ private final class Server: LoopListenerHandler, LoopSocketHandler, @unchecked S
         case echo
         case pauseOnAccept
         case sendOnAccept(Int)
+        case sendAndCloseOnAccept(Int)
+        case answerWhenInputCloses
         case detachOnAccept
     }
 
@@ -263,6 +316,13 @@ private final class Server: LoopListenerHandler, LoopSocketHandler, @unchecked S
         case .sendOnAccept(let size):
             socket.handler = self
             socket.write(ByteBuffer(repeating: 0x61, count: size))
+        case .sendAndCloseOnAccept(let size):
+            socket.handler = self
+            socket.write(ByteBuffer(repeating: 0x61, count: size))
+            socket.closeAfterWriting()
+            socket.write(ByteBuffer(string: "too late"))
+        case .answerWhenInputCloses:
+            socket.allowsHalfClosure = true
         case .detachOnAccept:
             detached.append(socket.detach())
             return nil
@@ -280,6 +340,12 @@ private final class Server: LoopListenerHandler, LoopSocketHandler, @unchecked S
 
     func socketWritable(_ socket: LoopSocket) {
         writableReports += 1
+    }
+
+    func socketInputClosed(_ socket: LoopSocket) {
+        received.append("input closed")
+        socket.write(ByteBuffer(string: "answer to " + received.dropLast().joined()))
+        socket.closeAfterWriting()
     }
 
     func socketClosed(_ socket: LoopSocket) {
