@@ -93,11 +93,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Body parts up to this size are appended to a pending head rather than written on their own.
     private static let coalescedBodyLimit = 4096
     #if os(Linux)
-    /// On a socket: writes up to this size are coalesced (larger ones go out at once), and the connection reports
-    /// itself unwritable above this many pending bytes (as a channel's default high water mark).
-    private static let coalescedWriteLimit = 16 * 1024
-    private static let socketHighWaterMark = 64 * 1024
-    private var isSocketUnwritable = false
+    private var socketWritability = SocketWritability()
     /// The bytes of a request for the router, read here and waiting to be handed over with the connection.
     private var handOffBytes: ByteBuffer?
     #endif
@@ -631,13 +627,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         case .channel(let context): context.write(self.wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
         #if os(Linux)
         case .socket(let socket):
-            // Sent at the end of the loop iteration with whatever else is written meanwhile (a flush after the reads).
-            if buffer.readableBytes <= Self.coalescedWriteLimit {
-                socket.writeCoalesced(buffer)
-            } else {
-                socket.write(buffer)
-            }
-            self.checkSocketWritability(socket)
+            if self.socketWritability.write(buffer, to: socket) { self.writabilityChanged(isWritable: false) }
         #endif
         case nil: break
         }
@@ -783,9 +773,7 @@ extension GatewayConnectionHandler: LoopSocketHandler {
 
     func socketWritable(_ socket: LoopSocket) {
         if self.handOffBytes != nil { return self.handOffWhenWritten(socket) }
-        guard self.isSocketUnwritable else { return }
-        self.isSocketUnwritable = false
-        self.writabilityChanged(isWritable: true)
+        if self.socketWritability.drained() { self.writabilityChanged(isWritable: true) }
     }
 
     func socketInputClosed(_ socket: LoopSocket) {
@@ -796,13 +784,6 @@ extension GatewayConnectionHandler: LoopSocketHandler {
         guard self.client != nil else { return }
         self.connectionClosed()
         self.stop()
-    }
-
-    /// Reports the socket unwritable once more than the high water mark waits to be sent.
-    private func checkSocketWritability(_ socket: LoopSocket) {
-        guard !self.isSocketUnwritable, socket.pendingWriteBytes > Self.socketHighWaterMark else { return }
-        self.isSocketUnwritable = true
-        self.writabilityChanged(isWritable: false)
     }
 
     /// A request for the router arrived: the connection goes to a SwiftNIO channel with the router's HTTP handlers

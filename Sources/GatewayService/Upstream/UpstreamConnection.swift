@@ -41,11 +41,7 @@ final class UpstreamConnection {
     private var framer: BodyFramer?
     private var decoded: [ByteBuffer] = []
     #if os(Linux)
-    /// The socket's bytes pending above which it reports unwritable (as a channel's default high water mark).
-    static let socketHighWaterMark = 64 * 1024
-    /// Writes up to this size go out at the end of the loop iteration, together (a head and a small body in one send).
-    static let coalescedWriteLimit = 16 * 1024
-    private var isSocketUnwritable = false
+    private var socketWritability = SocketWritability()
     #endif
 
     init(transport: Transport, endpoint: ReplicaEndpoint) {
@@ -66,7 +62,7 @@ final class UpstreamConnection {
         switch self.transport {
         case .channel(let channel, _): channel.isWritable
         #if os(Linux)
-        case .socket: !self.isSocketUnwritable
+        case .socket: !self.socketWritability.isUnwritable
         #endif
         }
     }
@@ -76,15 +72,7 @@ final class UpstreamConnection {
         case .channel(_, let handler): handler.write(buffer)
         #if os(Linux)
         case .socket(let socket):
-            if buffer.readableBytes <= Self.coalescedWriteLimit {
-                socket.writeCoalesced(buffer)
-            } else {
-                socket.write(buffer)
-            }
-            if !self.isSocketUnwritable, socket.pendingWriteBytes > Self.socketHighWaterMark {
-                self.isSocketUnwritable = true
-                self.delegate?.upstreamWritabilityChanged(isWritable: false)
-            }
+            if self.socketWritability.write(buffer, to: socket) { self.delegate?.upstreamWritabilityChanged(isWritable: false) }
         #endif
         }
     }
@@ -250,9 +238,7 @@ extension UpstreamConnection: LoopSocketHandler {
     }
 
     func socketWritable(_ socket: LoopSocket) {
-        guard self.isSocketUnwritable else { return }
-        self.isSocketUnwritable = false
-        self.transportWritabilityChanged(isWritable: true)
+        if self.socketWritability.drained() { self.transportWritabilityChanged(isWritable: true) }
     }
 
     func socketClosed(_ socket: LoopSocket) {
