@@ -5,11 +5,9 @@ import Synchronization
 import Glibc
 import HummingbirdCore
 import Logging
-import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import SocketLoop
-import Synchronization
 
 /// The gateway's front end on SocketLoop event loops (`GATEWAY_FAST_PATH`, on by default on Linux): one listener per
 /// loop on the gateway's port (`SO_REUSEPORT`, the kernel spreads connections), each connection served by a
@@ -57,14 +55,15 @@ final class GatewayFastPath: Service, Sendable {
             for loop in loops.socketLoops {
                 let listenPort = boundPort
                 let proxy = proxy
-                let acceptor = try await loop.submit {
+                let (acceptor, listening) = try await loop.submit {
                     let acceptor = FastPathAcceptor(proxy: proxy)
                     var local = address
                     local.port = listenPort
-                    acceptor.listener = try loop.listen(on: local, reusePort: sharesPort, handler: acceptor)
-                    return NIOLoopBound(acceptor, eventLoop: loop)
+                    let listener = try loop.listen(on: local, reusePort: sharesPort, handler: acceptor)
+                    acceptor.listener = listener
+                    return (NIOLoopBound(acceptor, eventLoop: loop), listener.localAddress.port ?? listenPort)
                 }.get()
-                boundPort = try await loop.submit { acceptor.value.listener?.localAddress.port ?? listenPort }.get()
+                boundPort = listening
                 acceptors.append(acceptor)
             }
         } catch {
