@@ -324,6 +324,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Test support shared by test targets of different parts (the gateway's and the load generator's): nothing else.
+        .target(name: "LoopbackPorts", path: "Tests/LoopbackPorts", swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceKitTests",
             dependencies: [
@@ -337,7 +339,7 @@ let package = Package(
         .testTarget(
             name: "LoadTestKitTests",
             dependencies: [
-                "LoadTestKit", "SocketLoop",
+                "LoadTestKit", "SocketLoop", "LoopbackPorts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -428,7 +430,7 @@ let package = Package(
         .testTarget(
             name: "GatewayServiceTests",
             dependencies: [
-                "GatewayService", "BookstoreCore", "HTTPWire", "JSONKit", "SocketLoop",
+                "GatewayService", "BookstoreCore", "HTTPWire", "JSONKit", "SocketLoop", "LoopbackPorts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

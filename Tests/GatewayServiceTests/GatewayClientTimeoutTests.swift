@@ -1,3 +1,4 @@
+import LoopbackPorts
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -43,7 +44,7 @@ import Testing
     }
 
     @Test func aClientThatNeverFinishesABodyAfterAnEarlyAnswerIsClosed() async throws {
-        let unreachable = "http://127.0.0.1:\(try await closedPort())"
+        let unreachable = "http://127.0.0.1:\(try refusingPort())"
         try await withUpstreams(["u0"]) { upstreams in
             var replicas = allUpstreams(upstreams[0].url)
             replicas["USER_SERVICE_URL"] = unreachable

@@ -4,6 +4,7 @@ import Foundation
 import GatewayService
 import JSONKit
 import Logging
+import LoopbackPorts
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
@@ -56,7 +57,7 @@ import Testing
     /// once, and a CI run saw a killed replica open the breaker of a service whose other replica was fine).
     @Test func retriedAttemptsOnADeadReplicaDoNotOpenTheBreaker() async throws {
         try await withUpstreams(["b"]) { upstreams in
-            let refused = "http://127.0.0.1:\(try await closedPort())"
+            let refused = "http://127.0.0.1:\(try refusingPort())"
             let extra = [
                 "GATEWAY_BREAKER_FAILURES": "2", "GATEWAY_EJECT_FAILURES": "1000", "GATEWAY_RETRY_BUDGET_PERCENT": "1000",
                 "GATEWAY_HEALTH_INTERVAL_MS": "60000",
@@ -78,7 +79,7 @@ import Testing
 
     /// With no other replica to move to, failed requests still open the breaker.
     @Test func failedRequestsOfALoneDeadReplicaOpenTheBreaker() async throws {
-        let refused = "http://127.0.0.1:\(try await closedPort())"
+        let refused = "http://127.0.0.1:\(try refusingPort())"
         let extra = ["GATEWAY_BREAKER_FAILURES": "2", "GATEWAY_EJECT_FAILURES": "1000", "GATEWAY_HEALTH_INTERVAL_MS": "60000"]
         try await withGateway(upstreams: allUpstreams(refused), extra: extra) { gateway in
             var messages: [String] = []
@@ -91,7 +92,7 @@ import Testing
     @Test func connectionFailuresAndResetsOfGetsMoveToAnotherReplica() async throws {
         let resetting = try await ResettingServer.start()
         try await withUpstreams(["b"]) { upstreams in
-            let refused = "http://127.0.0.1:\(try await closedPort())"
+            let refused = "http://127.0.0.1:\(try refusingPort())"
             let replicas = [refused, resetting.url, upstreams[0].url].joined(separator: ",")
             // Two of the three replicas always fail, so most requests need one or two retries: more than the default budget
             // allows in a burst of 30. The budget has its own tests; here it must not be what decides.

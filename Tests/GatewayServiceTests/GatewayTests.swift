@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import JSONKit
+import LoopbackPorts
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -112,7 +113,7 @@ import Testing
         try await withUpstreams(["u0"]) { upstreams in
             let upstream = upstreams[0]
             var upstreams = allUpstreams(upstream.url)
-            upstreams["USER_SERVICE_URL"] = "http://127.0.0.1:\(try await closedPort())"
+            upstreams["USER_SERVICE_URL"] = "http://127.0.0.1:\(try refusingPort())"
             let built = try await gateway(upstreams: upstreams, extra: ["GATEWAY_RETRY_BASE_DELAY_MS": "1"])
             try await built.application.test(.router) { client in
                 try await client.execute(uri: "/api/users/health", method: .get) { response in
@@ -134,7 +135,7 @@ import Testing
     }
 
     @Test func gatewayOwnEndpointsAndUnknownRoutes() async throws {
-        let built = try await gateway(upstreams: allUpstreams("http://127.0.0.1:\(try await closedPort())"))
+        let built = try await gateway(upstreams: allUpstreams("http://127.0.0.1:\(try refusingPort())"))
         try await built.application.test(.router) { client in
             for path in ["/actuator/health/liveness", "/actuator/health/readiness", "/actuator/info", "/actuator/upstreams"] {
                 try await client.execute(uri: path, method: .get) { response in #expect(response.status == .ok, "\(path)") }

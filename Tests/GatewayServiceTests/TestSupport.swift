@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import JSONKit
 import Logging
+import LoopbackPorts
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -223,14 +224,6 @@ final class ResettingServer: Sendable {
             }
         }
     }
-}
-
-/// A port nothing listens on (bound once, then closed).
-func closedPort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 9
-    try await channel.close()
-    return port
 }
 
 // MARK: Gateway

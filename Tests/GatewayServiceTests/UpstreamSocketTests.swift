@@ -1,5 +1,6 @@
 #if os(Linux)
 import HTTPWire
+import LoopbackPorts
 import NIOCore
 import SocketLoop
 import Synchronization
@@ -107,7 +108,7 @@ import Testing
 
     @Test func aRefusedConnectionFailsTheConnect() async throws {
         let fixture = Fixture()
-        let endpoint = try fixture.endpoint(port: try await closedPort())
+        let endpoint = try fixture.endpoint(port: try refusingPort())
         await #expect(throws: UpstreamConnectFailed.self) {
             _ = try await fixture.loop.flatSubmit { fixture.pool.connect(to: endpoint).map { UpstreamConnection.Box($0) } }.get()
         }

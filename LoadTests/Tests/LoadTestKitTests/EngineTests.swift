@@ -1,5 +1,6 @@
 import Foundation
 import Histogram
+import LoopbackPorts
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -137,12 +138,8 @@ struct EngineTests {
     }
 
     @Test func connectionRefusedCountsConnectErrors() async throws {
-        // Bind a port, then close it, so nothing listens there.
-        let server = try await TestHTTPServer()
-        let url = server.baseURL
-        try await server.shutdown()
         let configuration = LoadConfiguration(
-            baseURL: try BaseURL(url),
+            baseURL: try BaseURL("http://127.0.0.1:\(try refusingPort())"),
             requests: [RequestDefinition(name: "a", path: .literal("/a"))],
             model: .open(.constant(100)),
             duration: .milliseconds(300),
