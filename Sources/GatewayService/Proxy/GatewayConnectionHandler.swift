@@ -90,6 +90,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     /// A proxied response's head, held back until its first body bytes (a small first part goes out in the same
     /// write) or the next flush.
     private var pendingResponseHead: ByteBuffer?
+    /// The buffers of the last read from the client and of the last response head, for the next ones.
+    private var readBuffer = ReusableBuffer()
+    private var headBuffer = ReusableBuffer()
     /// Body parts up to this size are appended to a pending head rather than written on their own.
     private static let coalescedBodyLimit = 4096
     #if os(Linux)
@@ -555,8 +558,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             isChunked: head.isChunked
         )
         self.forwardsChunked = forwardsChunked
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(head.bytes.readableBytes + 128)
+        var buffer = self.headBuffer.take(minimumCapacity: head.bytes.readableBytes + 128)
         ResponseHead.write(
             head,
             into: &buffer,
@@ -573,6 +575,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         guard let head = self.pendingResponseHead else { return }
         self.pendingResponseHead = nil
         self.write(head)
+        self.headBuffer.keep(head)
     }
 
     func exchangeDidReceiveBodyPart(_ buffer: ByteBuffer) {
@@ -582,9 +585,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             if buffer.readableBytes <= Self.coalescedBodyLimit {
                 head.writeImmutableBuffer(buffer)
                 self.write(head)
+                self.headBuffer.keep(head)
                 return
             }
             self.write(head)
+            self.headBuffer.keep(head)
         }
         self.write(buffer)
     }
@@ -763,7 +768,13 @@ extension GatewayConnectionHandler: LoopSocketHandler {
     func socketConnectFailed(_ socket: LoopSocket) {}
 
     func socketReceived(_ socket: LoopSocket, _ bytes: UnsafeRawBufferPointer) {
-        self.received(ByteBuffer(bytes: bytes))
+        var incoming = self.readBuffer.take(minimumCapacity: bytes.count)
+        incoming.writeBytes(bytes)
+        self.received(incoming)
+        if let pending = self.pending, pending.readableBytes == 0 {
+            self.pending = nil
+            self.readBuffer.keep(pending)
+        }
         // As a channel's read demand: reading stops while the current request cannot take more.
         if case .socket = self.client, !self.isReadPending, !self.shouldRead {
             self.isReadPending = true

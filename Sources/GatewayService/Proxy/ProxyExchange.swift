@@ -248,8 +248,9 @@ final class ProxyExchange: UpstreamConnectionDelegate {
         // request keeps its head for another attempt).
         let head = self.request.head
         let basePath = endpoint.basePath
-        var bytes = ByteBuffer()
-        HeadWriter.append(to: &bytes, capacity: head.readableBytes + basePath.utf8.count + endpoint.hostFieldAndEnd.readableBytes) { writer in
+        let capacity = head.readableBytes + basePath.utf8.count + endpoint.hostFieldAndEnd.readableBytes
+        var bytes = connection.takeHeadBuffer(capacity: capacity)
+        HeadWriter.append(to: &bytes, capacity: capacity) { writer in
             head.withUnsafeReadableBytes { head in
                 if basePath.isEmpty {
                     writer.write(head)
@@ -262,7 +263,7 @@ final class ProxyExchange: UpstreamConnectionDelegate {
             }
             endpoint.hostFieldAndEnd.withUnsafeReadableBytes { writer.write($0) }
         }
-        connection.write(bytes)
+        connection.writeHead(bytes)
         self.writePendingBody(to: connection)
         if self.isRequestComplete { self.isRequestFullySent = self.isBodyWhole }
         connection.flush()

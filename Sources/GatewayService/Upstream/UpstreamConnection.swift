@@ -37,6 +37,9 @@ final class UpstreamConnection {
     var lastError: (any Error)?
 
     private var buffer: ByteBuffer?
+    /// The buffers of the last read and of the last request head, for the next ones.
+    private var readBuffer = ReusableBuffer()
+    private var headBuffer = ReusableBuffer()
     private var scanned = 0
     private var framer: BodyFramer?
     private var decoded: [ByteBuffer] = []
@@ -75,6 +78,17 @@ final class UpstreamConnection {
             if self.socketWritability.write(buffer, to: socket) { self.delegate?.upstreamWritabilityChanged(isWritable: false) }
         #endif
         }
+    }
+
+    /// An empty buffer for the next request head, with room for `capacity` bytes (see ``writeHead(_:)``).
+    func takeHeadBuffer(capacity: Int) -> ByteBuffer {
+        self.headBuffer.take(minimumCapacity: capacity)
+    }
+
+    /// Writes a request head taken from ``takeHeadBuffer(capacity:)``, and keeps the buffer for the next one.
+    func writeHead(_ buffer: ByteBuffer) {
+        self.write(buffer)
+        self.headBuffer.keep(buffer)
     }
 
     /// Sends what was written (a socket sends at the end of the loop iteration anyway).
@@ -119,7 +133,7 @@ final class UpstreamConnection {
     /// Prepares for a new request on this connection.
     func reset() {
         self.framer = nil
-        self.buffer = nil
+        self.recycleBuffer()
         self.scanned = 0
         self.isReusable = true
     }
@@ -129,6 +143,7 @@ final class UpstreamConnection {
         // An idle connection must not receive anything; whatever it is, the connection cannot be trusted.
         guard self.delegate != nil else { return false }
         if var pending = self.buffer, pending.readableBytes > 0 {
+            self.buffer = nil  // not shared while it grows
             var incoming = incoming
             pending.writeBuffer(&incoming)
             self.buffer = pending
@@ -200,7 +215,14 @@ final class UpstreamConnection {
     /// The end of a batch of reads.
     func readComplete() {
         self.delegate?.upstreamReadComplete()
-        if let buffer = self.buffer, buffer.readableBytes == 0 { self.buffer = nil }
+        if let buffer = self.buffer, buffer.readableBytes == 0 { self.recycleBuffer() }
+    }
+
+    /// Drops what is buffered, keeping the buffer for the next read.
+    private func recycleBuffer() {
+        guard let buffer = self.buffer else { return }
+        self.buffer = nil
+        self.readBuffer.keep(buffer)
     }
 
     /// The transport closed: a body delimited by the connection's end is complete; any other unfinished response is
@@ -229,7 +251,9 @@ extension UpstreamConnection: LoopSocketHandler {
     func socketConnectFailed(_ socket: LoopSocket) {}
 
     func socketReceived(_ socket: LoopSocket, _ bytes: UnsafeRawBufferPointer) {
-        if !self.receive(ByteBuffer(bytes: bytes)) {
+        var incoming = self.readBuffer.take(minimumCapacity: bytes.count)
+        incoming.writeBytes(bytes)
+        if !self.receive(incoming) {
             socket.close()
             return
         }
