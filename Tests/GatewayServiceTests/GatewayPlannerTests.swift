@@ -49,6 +49,34 @@ import Testing
         return (request, label)
     }
 
+    /// A connection plans each request's head into the buffer of the last one: a request still held (an exchange that
+    /// could retry it) keeps its head as planned.
+    @Test func aHeadPlannedIntoAReusedBufferLeavesTheLastOneIntact() throws {
+        let planner = try self.planner()
+        var ids = RequestIDGenerator(seed: 1)
+        var buffer = ReusableBuffer()
+        let first = try self.parseRequest("GET /api/reviews/book/first HTTP/1.1\r\nHost: gw\r\nX-Request-ID: one\r\n\r\n")
+        let second = try self.parseRequest("GET /api/reviews/book/2 HTTP/1.1\r\nHost: gw\r\nX-Request-ID: two\r\n\r\n")
+        func plan(_ head: MessageHead) throws -> ProxyRequest {
+            let plan = planner.planIfProxied(
+                head,
+                method: head.method,
+                target: head.target,
+                clientAddress: "10.0.0.9",
+                requestIDs: &ids,
+                headBuffer: &buffer
+            )
+            return try self.forwarded(try #require(plan)).0
+        }
+        let held = try plan(first)
+        let planned = String(buffer: held.head)
+        let next = try plan(second)
+        #expect(String(buffer: held.head) == planned)
+        #expect(planned.hasPrefix("GET /api/reviews/book/first HTTP/1.1\r\n") && planned.hasSuffix("X-Request-ID: one\r\n"))
+        #expect(String(buffer: next.head).hasPrefix("GET /api/reviews/book/2 HTTP/1.1\r\n"))
+        #expect(String(buffer: next.head).hasSuffix("X-Request-ID: two\r\n"))
+    }
+
     @Test func plannerRewritesTheHeadAndStripsHopByHopFields() throws {
         let planner = try self.planner()
         var ids = RequestIDGenerator(seed: 1)

@@ -90,9 +90,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     /// A proxied response's head, held back until its first body bytes (a small first part goes out in the same
     /// write) or the next flush.
     private var pendingResponseHead: ByteBuffer?
-    /// The buffers of the last read from the client and of the last response head, for the next ones.
+    /// The buffers of the last read from the client, of the last response head and of the last head planned for
+    /// upstream, for the next ones.
     private var readBuffer = ReusableBuffer()
     private var headBuffer = ReusableBuffer()
+    private var upstreamHeadBuffer = ReusableBuffer()
     /// Body parts up to this size are appended to a pending head rather than written on their own.
     private static let coalescedBodyLimit = 4096
     #if os(Linux)
@@ -339,7 +341,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             method: self.current.method,
             target: self.current.target,
             clientAddress: self.clientAddress,
-            requestIDs: &self.requestIDs
+            requestIDs: &self.requestIDs,
+            headBuffer: &self.upstreamHeadBuffer
         )
         guard let plan else {
             #if os(Linux)

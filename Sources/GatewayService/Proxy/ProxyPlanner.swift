@@ -159,8 +159,14 @@ struct ProxyPlanner: Sendable {
 
     /// ``plan(_:target:clientAddress:requestIDs:)`` for a request that ``isProxied(_:target:)``; nil for the others
     /// (the router's), which are left untouched (no request id is taken). The route is looked up once.
-    func planIfProxied(_ head: MessageHead, method: String, target: String, clientAddress: String, requestIDs: inout RequestIDGenerator) -> ProxyPlan?
-    {
+    func planIfProxied(
+        _ head: MessageHead,
+        method: String,
+        target: String,
+        clientAddress: String,
+        requestIDs: inout RequestIDGenerator,
+        headBuffer: inout ReusableBuffer
+    ) -> ProxyPlan? {
         guard !Self.isPreflight(head) else { return nil }
         let (path, query) = Self.splitTarget(target)
         guard let route = self.route(for: path) else { return nil }
@@ -172,7 +178,8 @@ struct ProxyPlanner: Sendable {
             query: query,
             route: route,
             clientAddress: clientAddress,
-            requestIDs: &requestIDs
+            requestIDs: &requestIDs,
+            headBuffer: &headBuffer
         )
     }
 
@@ -185,6 +192,7 @@ struct ProxyPlanner: Sendable {
     func plan(_ head: MessageHead, target: String? = nil, clientAddress: String, requestIDs: inout RequestIDGenerator) -> ProxyPlan {
         let target = target ?? head.target
         let (path, query) = Self.splitTarget(target)
+        var headBuffer = ReusableBuffer()
         return self.plan(
             head,
             method: head.method,
@@ -193,7 +201,8 @@ struct ProxyPlanner: Sendable {
             query: query,
             route: self.route(for: path),
             clientAddress: clientAddress,
-            requestIDs: &requestIDs
+            requestIDs: &requestIDs,
+            headBuffer: &headBuffer
         )
     }
 
@@ -205,7 +214,8 @@ struct ProxyPlanner: Sendable {
         query: Substring?,
         route: (route: ResolvedRoute, isExact: Bool)?,
         clientAddress: String,
-        requestIDs: inout RequestIDGenerator
+        requestIDs: inout RequestIDGenerator,
+        headBuffer: inout ReusableBuffer
     ) -> ProxyPlan {
         // First pass: the fields the gateway reads or replaces.
         var requestID: String?
@@ -295,7 +305,7 @@ struct ProxyPlanner: Sendable {
         capacity += (forwardedFor?.utf8.count ?? 0) + clientAddress.utf8.count + (forwardedProto?.utf8.count ?? 4)
         capacity += (forwardedHostValue?.utf8.count ?? 0) + id.utf8.count
         let listed = head.connectionListsFields ? Self.connectionListedNames(head) : nil
-        var prefix = ByteBuffer()
+        var prefix = headBuffer.take(minimumCapacity: capacity)
         HeadWriter.append(to: &prefix, capacity: capacity) { writer in
             writer.write(method)
             writer.writeStatic(" ")
@@ -355,6 +365,9 @@ struct ProxyPlanner: Sendable {
             writer.write(id)
             writer.writeStatic("\r\n")
         }
+        // Kept for the next request's head: by then this request and its exchange are usually gone (no allocation);
+        // the head is never written to again, so sharing it until then changes nothing.
+        headBuffer.keep(prefix)
 
         let request = ProxyRequest(
             method: method,

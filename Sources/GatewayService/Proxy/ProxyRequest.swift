@@ -5,8 +5,8 @@ import NIOCore
 
 /// A request ready to be forwarded: the request line and field lines to send upstream (path rewritten, hop-by-hop
 /// fields stripped, forwarding fields added; `Host` and the empty line are added per replica), where to send it, and
-/// what the proxy may do with it.
-final class ProxyRequest: Sendable {
+/// what the proxy may do with it. A value (held inline by its exchange: no allocation of its own per request).
+struct ProxyRequest: Sendable {
     let method: String
     /// The request line and the field lines (each with its CRLF), without `Host` and without the empty line.
     let head: ByteBuffer
