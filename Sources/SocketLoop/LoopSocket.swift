@@ -31,6 +31,12 @@ extension LoopSocketHandler {
 
 /// A non-blocking TCP socket of a ``SocketEventLoop``: a client connection (``SocketEventLoop/connect(to:timeout:handler:)``)
 /// or an accepted one (``LoopListener``). Used on its loop only.
+///
+/// Its stored properties of trivial types (flags, counters, times, reference-free state machines) are
+/// `@exclusivity(unchecked)`: the hot path reads and sets them many times per request, and the run-time exclusivity
+/// check is a call each time. It can be skipped for them because an overlapping access could not corrupt memory (they
+/// hold no references) and nothing calls out while one of them is being modified in place (their types' mutating
+/// methods are pure). Properties holding references keep the check.
 public final class LoopSocket {
     public enum State: Sendable {
         case connecting
@@ -41,27 +47,27 @@ public final class LoopSocket {
     let fd: Int32
     let token: UInt64
     unowned let loop: SocketEventLoop
-    var connectDeadline: UInt64
+    @exclusivity(unchecked) var connectDeadline: UInt64
     /// Bytes not yet taken by the kernel (the send buffer was full).
     var pending: ByteBuffer?
     /// Whether `pending` holds coalesced bytes that go out at the end of the loop iteration (not yet offered to the
     /// kernel), rather than bytes the kernel refused.
-    var awaitingFlush = false
+    @exclusivity(unchecked) var awaitingFlush = false
     /// Whether the socket closes once its pending bytes are written (``closeAfterWriting()``).
-    var closesWhenWritten = false
+    @exclusivity(unchecked) var closesWhenWritten = false
     /// Whether reading is paused (``pauseReading()``).
-    var readingPaused = false
+    @exclusivity(unchecked) var readingPaused = false
     /// Readiness that arrived while reading was paused (edge-triggered: the kernel reports it once), replayed on resume.
-    var deferredReadEvents: UInt32 = 0
-    public internal(set) var state = State.connecting
+    @exclusivity(unchecked) var deferredReadEvents: UInt32 = 0
+    @exclusivity(unchecked) public internal(set) var state = State.connecting
     /// Who is told what happens; settable, so that an accepted socket (or a pooled one) can change hands.
     public var handler: (any LoopSocketHandler)?
     /// Whether the end of the peer's stream is reported as ``LoopSocketHandler/socketInputClosed(_:)`` with the socket
     /// left open for writing (a server answering a client that shut its sending side after its request), rather than
     /// closing the socket.
-    public var allowsHalfClosure = false
+    @exclusivity(unchecked) public var allowsHalfClosure = false
     /// Whether the peer's end of stream was read (with ``allowsHalfClosure``).
-    public internal(set) var isInputClosed = false
+    @exclusivity(unchecked) public internal(set) var isInputClosed = false
     /// The peer's address, for accepted sockets (nil for client sockets: their caller chose it).
     public let remoteAddress: SocketAddress?
 

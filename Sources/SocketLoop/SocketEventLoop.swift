@@ -7,6 +7,12 @@ import Synchronization
 
 /// One thread running an epoll loop: tasks and timers (an `EventLoop`, so that code written for SwiftNIO — promises,
 /// futures, scheduled callbacks — runs on it unchanged), ``LoopSocket``s and ``LoopListener``s.
+///
+/// Its stored properties of trivial types (flags, counters, times, reference-free state machines) are
+/// `@exclusivity(unchecked)`: the hot path reads and sets them many times per request, and the run-time exclusivity
+/// check is a call each time. It can be skipped for them because an overlapping access could not corrupt memory (they
+/// hold no references) and nothing calls out while one of them is being modified in place (their types' mutating
+/// methods are pure). Properties holding references keep the check.
 public final class SocketEventLoop: EventLoop, @unchecked Sendable {
     private struct Timer {
         var deadline: UInt64
@@ -35,12 +41,12 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
     // Loop thread only.
     /// Set by ``shutdownGracefully(queue:_:)``: the loop ends once its queued tasks ran (later ones never run), and
     /// closes the sockets still open without reporting them.
-    private var stopRequested = false
+    @exclusivity(unchecked) private var stopRequested = false
     private var timers: [Timer] = []
-    private var timerSequence: UInt64 = 0
+    @exclusivity(unchecked) private var timerSequence: UInt64 = 0
     private var sockets: [LoopSocket?] = []
     private var listeners: [LoopListener] = []
-    private var nextToken: UInt64 = 1
+    @exclusivity(unchecked) private var nextToken: UInt64 = 1
     private var connecting = RingBuffer<LoopSocket>()
     private var running: [() -> Void] = []
     private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)

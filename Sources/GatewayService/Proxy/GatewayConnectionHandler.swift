@@ -26,6 +26,12 @@ import SocketLoop
 /// so is one that stays unwritable for the write timeout (the client stopped reading its response: the exchange is
 /// cancelled, which closes its upstream connection), and one that does not send the rest of a request body within
 /// the drain timeout of an early answer.
+///
+/// Its stored properties of trivial types (flags, counters, times, reference-free state machines) are
+/// `@exclusivity(unchecked)`: the hot path reads and sets them many times per request, and the run-time exclusivity
+/// check is a call each time. It can be skipped for them because an overlapping access could not corrupt memory (they
+/// hold no references) and nothing calls out while one of them is being modified in place (their types' mutating
+/// methods are pure). Properties holding references keep the check.
 final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, ProxyExchangeDelegate {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -44,7 +50,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private let proxy: GatewayProxy
     /// Where the connection is in its current request (and what to do next); the handler carries it out.
-    private var state = ConnectionStateMachine()
+    @exclusivity(unchecked) private var state = ConnectionStateMachine()
     /// The current request's exchange, while it is proxied.
     private var currentExchange: ProxyExchange?
     /// The client connection: a SwiftNIO channel (this handler in its pipeline) or a SocketLoop socket.
@@ -52,24 +58,24 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var eventLoop: (any EventLoop)?
     private var pool: ConnectionPool?
     private var clientAddress = "unknown"
-    private var requestIDs = RequestIDGenerator()
-    private var seeds = SeededGenerator(seed: UInt64.random(in: 0...UInt64.max))
+    @exclusivity(unchecked) private var requestIDs = RequestIDGenerator()
+    @exclusivity(unchecked) private var seeds = SeededGenerator(seed: UInt64.random(in: 0...UInt64.max))
     /// Received bytes not handled yet (the rest of a head, or the next pipelined request).
     private var pending: ByteBuffer?
-    private var scanned = 0
-    private var isProcessing = false
-    private var needsProcessing = false
-    private var hasForwarded = false
-    private var isReadPending = false
+    @exclusivity(unchecked) private var scanned = 0
+    @exclusivity(unchecked) private var isProcessing = false
+    @exclusivity(unchecked) private var needsProcessing = false
+    @exclusivity(unchecked) private var hasForwarded = false
+    @exclusivity(unchecked) private var isReadPending = false
     private var idleTimer: Scheduled<Void>?
     /// When the connection last started waiting for a request head; nil while a request is handled.
-    private var idleSince: NIODeadline?
+    @exclusivity(unchecked) private var idleSince: NIODeadline?
     private var writeTimer: Scheduled<Void>?
     /// Since when the connection has been unwritable (the client takes no more of a response); nil while writable.
-    private var unwritableSince: NIODeadline?
+    @exclusivity(unchecked) private var unwritableSince: NIODeadline?
     private var drainTimer: Scheduled<Void>?
     /// When the current request was answered before the end of its body (draining began); nil otherwise.
-    private var drainingSince: NIODeadline?
+    @exclusivity(unchecked) private var drainingSince: NIODeadline?
 
     /// What the metrics and the access log record of the current request.
     private struct RequestRecord {
@@ -83,9 +89,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     // The current request.
-    private var framer = BodyFramer(.none)
+    @exclusivity(unchecked) private var framer = BodyFramer(.none)
     private var current = RequestRecord()
-    private var forwardsChunked = false
+    @exclusivity(unchecked) private var forwardsChunked = false
     private var seriesCache = RequestSeriesCache()
     /// A proxied response's head, held back until its first body bytes (a small first part goes out in the same
     /// write) or the next flush.
@@ -98,7 +104,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Body parts up to this size are appended to a pending head rather than written on their own.
     private static let coalescedBodyLimit = 4096
     #if os(Linux)
-    private var socketWritability = SocketWritability()
+    @exclusivity(unchecked) private var socketWritability = SocketWritability()
     /// The bytes of a request for the router, read here and waiting to be handed over with the connection.
     private var handOffBytes: ByteBuffer?
     #endif

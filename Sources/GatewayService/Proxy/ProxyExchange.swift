@@ -12,6 +12,12 @@ import NIOCore
 /// to a completely written request.
 ///
 /// Event-loop bound: every method runs on `pool.eventLoop`; it never blocks and never crosses threads.
+///
+/// Its stored properties of trivial types (flags, counters, times, reference-free state machines) are
+/// `@exclusivity(unchecked)`: the hot path reads and sets them many times per request, and the run-time exclusivity
+/// check is a call each time. It can be skipped for them because an overlapping access could not corrupt memory (they
+/// hold no references) and nothing calls out while one of them is being modified in place (their types' mutating
+/// methods are pure). Properties holding references keep the check.
 final class ProxyExchange: UpstreamConnectionDelegate {
     private enum State {
         case idle
@@ -31,37 +37,37 @@ final class ProxyExchange: UpstreamConnectionDelegate {
     /// Whether request body parts arrive decoded and must be sent chunked (the router fallback).
     private let encodesRequestChunks: Bool
 
-    private var attempts = 0
+    @exclusivity(unchecked) private var attempts = 0
     private var tried: [ReplicaEndpoint] = []
     private var endpoint: ReplicaEndpoint?
-    private var attemptStartedAt: NIODeadline = .now()
+    @exclusivity(unchecked) private var attemptStartedAt: NIODeadline = .now()
     /// The last attempt failed and was let off the breaker as retried; no other attempt has started yet.
-    private var breakerFailurePending = false
+    @exclusivity(unchecked) private var breakerFailurePending = false
 
     // Request body: parts not yet written to the current connection, or every part while the body is kept for a retry.
     private var bodyParts: [ByteBuffer] = []
-    private var bodyPartsSent = 0
-    private var bodyBytes = 0
-    private var keepsBody: Bool
+    @exclusivity(unchecked) private var bodyPartsSent = 0
+    @exclusivity(unchecked) private var bodyBytes = 0
+    @exclusivity(unchecked) private var keepsBody: Bool
     /// Whether body parts were dropped after being written (the body outgrew the retry buffer): it cannot be sent
     /// again from its start.
-    private var hasDroppedBody = false
-    private(set) var isRequestComplete: Bool
-    private var isRequestFullySent = false
+    @exclusivity(unchecked) private var hasDroppedBody = false
+    @exclusivity(unchecked) private(set) var isRequestComplete: Bool
+    @exclusivity(unchecked) private var isRequestFullySent = false
 
     // Response.
-    private(set) var isResponseStarted = false
-    private var responseStatus = 0
-    private var isDownstreamWritable = true
+    @exclusivity(unchecked) private(set) var isResponseStarted = false
+    @exclusivity(unchecked) private var responseStatus = 0
+    @exclusivity(unchecked) private var isDownstreamWritable = true
 
     // Response timeout (checked by the pool's sweep) and the retry backoff timer.
     private var retryTimer: NIOScheduledCallback?
-    private var lastActivity: NIODeadline = .now()
+    @exclusivity(unchecked) private var lastActivity: NIODeadline = .now()
     /// When the response ended (set before ``ProxyExchangeDelegate/exchangeDidFinish()``).
-    private(set) var finishedAt: NIODeadline?
+    @exclusivity(unchecked) private(set) var finishedAt: NIODeadline?
     /// The position in the pool's list of watched exchanges (-1: not watched).
-    var watchIndex = -1
-    private var generator: SeededGenerator
+    @exclusivity(unchecked) var watchIndex = -1
+    @exclusivity(unchecked) private var generator: SeededGenerator
 
     init(
         request: ProxyRequest,

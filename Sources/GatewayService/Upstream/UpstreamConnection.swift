@@ -11,6 +11,12 @@ import SocketLoop
 /// a head and body bytes for its current delegate, whatever carries the bytes: a SwiftNIO channel (through
 /// ``UpstreamConnectionHandler``) or, on a SocketLoop event loop, a `LoopSocket`. Not thread-safe: used only on its
 /// event loop.
+///
+/// Its stored properties of trivial types (flags, counters, times, reference-free state machines) are
+/// `@exclusivity(unchecked)`: the hot path reads and sets them many times per request, and the run-time exclusivity
+/// check is a call each time. It can be skipped for them because an overlapping access could not corrupt memory (they
+/// hold no references) and nothing calls out while one of them is being modified in place (their types' mutating
+/// methods are pure). Properties holding references keep the check.
 final class UpstreamConnection {
     enum Transport {
         case channel(any Channel, UpstreamConnectionHandler)
@@ -22,17 +28,17 @@ final class UpstreamConnection {
     let transport: Transport
     let endpoint: ReplicaEndpoint
     /// When it went back to the pool (for the idle timeout).
-    var idleSince: NIODeadline = .now()
+    @exclusivity(unchecked) var idleSince: NIODeadline = .now()
     /// Whether it is in the pool.
-    var isIdle = false
+    @exclusivity(unchecked) var isIdle = false
 
     /// The exchange using the connection (strong: the exchange clears it when done with the connection).
     var delegate: (any UpstreamConnectionDelegate)?
     /// Set before each request: whether its response has no body (HEAD), and whether chunked bodies are decoded.
-    var expectsBodilessResponse = false
-    var decodesBody = false
+    @exclusivity(unchecked) var expectsBodilessResponse = false
+    @exclusivity(unchecked) var decodesBody = false
     /// Whether the last response said the connection stays open.
-    private(set) var isReusable = true
+    @exclusivity(unchecked) private(set) var isReusable = true
     /// Why the connection is closing (a malformed response, a transport error), for the delegate.
     var lastError: (any Error)?
 
@@ -40,11 +46,11 @@ final class UpstreamConnection {
     /// The buffers of the last read and of the last request head, for the next ones.
     private var readBuffer = ReusableBuffer()
     private var headBuffer = ReusableBuffer()
-    private var scanned = 0
+    @exclusivity(unchecked) private var scanned = 0
     private var framer: BodyFramer?
     private var decoded: [ByteBuffer] = []
     #if os(Linux)
-    private var socketWritability = SocketWritability()
+    @exclusivity(unchecked) private var socketWritability = SocketWritability()
     #endif
 
     init(transport: Transport, endpoint: ReplicaEndpoint) {
