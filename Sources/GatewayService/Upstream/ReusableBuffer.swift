@@ -6,9 +6,10 @@ import NIOCore
 /// It is handed back once its bytes are used or handed on, and taken cleared for the next ones. When nothing else
 /// holds its storage any more (the bytes were sent, the slices of a read were dropped) reuse costs no allocation;
 /// while something still does, clearing it copies on write, which is what a new buffer costs. Storage larger than
-/// ``keptCapacity`` is not kept, so an idle connection holds at most that much.
+/// ``keptCapacity`` (4 KiB: heads and small reads) is not kept, so an idle connection holds at most that much per
+/// kind.
 struct ReusableBuffer {
-    static let keptCapacity = 16 * 1024
+    static let keptCapacity = 4 * 1024
 
     private var spare: ByteBuffer?
 
