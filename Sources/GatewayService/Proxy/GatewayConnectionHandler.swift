@@ -583,23 +583,23 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private func writePendingHead() {
         guard let head = self.pendingResponseHead else { return }
         self.pendingResponseHead = nil
+        self.writeResponseHead(head)
+    }
+
+    /// Writes a response head (with the first body bytes, if they joined it), keeping its buffer for the next one.
+    private func writeResponseHead(_ head: ByteBuffer) {
         self.write(head)
         self.headBuffer.keep(head)
     }
 
     func exchangeDidReceiveBodyPart(_ buffer: ByteBuffer) {
         guard self.client != nil else { return }
-        if var head = self.pendingResponseHead {
-            self.pendingResponseHead = nil
-            if buffer.readableBytes <= Self.coalescedBodyLimit {
-                head.writeImmutableBuffer(buffer)
-                self.write(head)
-                self.headBuffer.keep(head)
-                return
-            }
-            self.write(head)
-            self.headBuffer.keep(head)
+        if buffer.readableBytes <= Self.coalescedBodyLimit, var head = self.pendingResponseHead {
+            self.pendingResponseHead = nil  // not shared while it grows
+            head.writeImmutableBuffer(buffer)
+            return self.writeResponseHead(head)
         }
+        self.writePendingHead()
         self.write(buffer)
     }
 
