@@ -324,7 +324,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Test support shared by test targets of different parts (the gateway's and the load generator's): nothing else.
+        // Test support shared by test targets of different parts (the gateway's, SocketLoop's and the load generator's).
         .target(name: "LoopbackPorts", path: "Tests/LoopbackPorts", swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceKitTests",
@@ -351,7 +351,8 @@ let package = Package(
         .testTarget(
             name: "SocketLoopTests",
             dependencies: [
-                "SocketLoop", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                "SocketLoop", "LoopbackPorts", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

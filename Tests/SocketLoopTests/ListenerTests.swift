@@ -1,5 +1,6 @@
 #if os(Linux)
 import Glibc
+import LoopbackPorts
 import NIOCore
 import SocketLoop
 import Synchronization
@@ -192,7 +193,12 @@ import Testing
         try await withLoops(1) { loop, _ in
             let server = try await loop.submit { try Server(loop: loop, mode: .echo) }.get()
             let port = try await loop.submit { server.listener.localAddress.port! }.get()
-            try await loop.submit { server.listener.close() }.get()
+            // The port is held (bound, not listening) the moment the listener lets it go, so that no other test's
+            // server can be given it before the connect below; the bind also shows the listener released it.
+            try await loop.submit {
+                server.listener.close()
+                try holdRefusing(port: port)
+            }.get()
             #expect(try await loop.submit { server.listener.isOpen }.get() == false)
             let peer = try await connect(loop, port: port, sending: "", closeAfter: 0)
             #expect(peer.events == ["connect failed"])
