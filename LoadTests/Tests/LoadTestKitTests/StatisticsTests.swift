@@ -58,6 +58,39 @@ import Testing
         #expect(abs(summary.stdev - 10) <= 0.1)
     }
 
+    /// The one-walk summary gives exactly what the histogram library's own mean, standard deviation, percentiles, min
+    /// and max give (bit for bit), on distributions of several shapes.
+    @Test(arguments: [
+        "uniform", "single", "bimodal", "heavy tail", "with zero", "extremes",
+    ])
+    func summaryEqualsTheLibrarysFigures(shape: String) {
+        var histogram = LatencyHistogram.make()
+        var random = SplitMix(seed: 42)
+        switch shape {
+        case "uniform": for value in 1...5_000 { histogram.record(UInt64(value)) }
+        case "single": histogram.record(1_234)
+        case "bimodal":
+            for _ in 0..<9_900 { histogram.record(200 + random.next() % 50) }
+            for _ in 0..<100 { histogram.record(50_000 + random.next() % 5_000) }
+        case "heavy tail":
+            for _ in 0..<20_000 { histogram.record(UInt64(exp(Double(random.next() % 1_000) / 70))) }
+        case "with zero":
+            for value in 0..<300 { histogram.record(UInt64(value % 7)) }
+        default:
+            histogram.record(1)
+            histogram.record(LatencyHistogram.highestTrackable)
+            histogram.record(LatencyHistogram.highestTrackable / 3, count: 5)
+        }
+        let summary = LatencySummary(histogram)
+        #expect(summary.count == histogram.totalCount)
+        #expect(summary.mean == histogram.mean / 1000)
+        #expect(summary.stdev == histogram.stdDeviation / 1000)
+        #expect(summary.min == Double(histogram.min) / 1000)
+        #expect(summary.max == Double(histogram.max) / 1000)
+        let percentiles = [summary.p50, summary.p90, summary.p95, summary.p99, summary.p999]
+        #expect(percentiles == [50, 90, 95, 99, 99.9].map { Double(histogram.valueAtPercentile($0)) / 1000 })
+    }
+
     @Test func mergingPerLoopResultsEqualsRecordingTogether() {
         var together = RequestResult(name: "all")
         var first = RequestRecorder()
@@ -117,5 +150,18 @@ import Testing
         #expect(timeline.index(forOffset: 250_000_000) == 2)
         #expect(timeline.index(forOffset: 10_000_000_000) == 4)
         #expect(timeline.buckets.count == 5)
+    }
+}
+
+/// A small deterministic generator for test distributions.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
