@@ -55,7 +55,7 @@ public struct LatencySummary: Sendable, Codable, Equatable {
     /// deviation of each value's median-equivalent, summed in the same order; a percentile is the highest equivalent
     /// value at which the cumulative count reaches it), so the results are the ones `mean`, `stdDeviation` and
     /// `valueAtPercentile` return. Calling those instead walks the histogram's ~22 000 counts about eight times, through
-    /// generic code the library does not specialise for its callers: ~10 ms per summary, tens of milliseconds per report.
+    /// generic code the library does not specialise for its callers (a third of loadtest's user time in a 3 s run).
     public init(_ histogram: Histogram<UInt64>) {
         count = histogram.totalCount
         guard count > 0 else {
