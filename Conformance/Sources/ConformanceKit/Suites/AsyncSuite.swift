@@ -297,11 +297,22 @@ public enum AsyncSuite {
                 ) { context in
                     let user = try await context.user("alice")
                     try await self.withQueue(context, "reconnect", bindings: [("review_exchange", "review.created")]) { rabbit, queue in
-                        // The management API lists connections from statistics refreshed every few seconds.
+                        // A review first, so that the reviews service's publisher is connected (a service may open its
+                        // broker connection on first use); its event is not among those awaited below.
+                        _ = try await context.createReview(by: user, bookID: await context.uniqueName("book"))
+                        // The management API lists connections from statistics refreshed every few seconds (5 s by
+                        // default), so a first non-empty list can miss connections that are open (it once listed one
+                        // of a whole cluster's, and the reviews replicas were never disconnected): the list is taken
+                        // once it has held still for longer than that.
                         var open: [String] = []
+                        var unchangedSince = ContinuousClock.now
                         _ = try await Polling.until(budget: context.options.asyncTimeout, interval: .milliseconds(500)) { () -> Bool? in
-                            open = try await rabbit.connections()
-                            return open.isEmpty ? nil : true
+                            let listed = try await rabbit.connections()
+                            if Set(listed) != Set(open) {
+                                open = listed
+                                unchangedSince = .now
+                            }
+                            return !open.isEmpty && ContinuousClock.now - unchangedSince >= .seconds(6) ? true : nil
                         }
                         guard !open.isEmpty else {
                             throw CheckBlocked(fixture: "GET /api/vhosts/…/connections (the services' broker connections)", seen: "none open")
