@@ -189,22 +189,17 @@ public final class SocketEventLoop: EventLoop, @unchecked Sendable {
     /// part of a load generator's user time against a server that closes every connection.
     private static func connect(_ fd: Int32, to address: SocketAddress) -> Int32 {
         switch address {
-        case .v4(let address):
-            var storage = address.address
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-        case .v6(let address):
-            var storage = address.address
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                }
-            }
-        case .unixDomainSocket:
-            return address.withSockAddr { pointer, size in Glibc.connect(fd, pointer, socklen_t(size)) }
+        case .v4(let address): connect(fd, to: address.address)
+        case .v6(let address): connect(fd, to: address.address)
+        case .unixDomainSocket: address.withSockAddr { pointer, size in Glibc.connect(fd, pointer, socklen_t(size)) }
+        }
+    }
+
+    /// `connect(2)` to a `sockaddr_in` or `sockaddr_in6` (specialized for each: private to this module).
+    private static func connect<Address>(_ fd: Int32, to address: Address) -> Int32 {
+        var storage = address
+        return withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
         }
     }
 
