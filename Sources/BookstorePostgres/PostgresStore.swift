@@ -38,7 +38,9 @@ public final class PostgresStore: Service {
 
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.client.run() }
+            // Started at once on this thread, up to its first suspension: the pool runs before anything leases from
+            // it (an ordinary child task may start after the first query is issued, with one CPU it usually does).
+            group.addImmediateTask { await self.client.run() }
             group.addTask { await self.prepareUntilReady() }
             try? await gracefulShutdown()
             group.cancelAll()
@@ -106,7 +108,7 @@ public final class PostgresStore: Service {
     func createDatabaseIfMissing() async throws {
         let maintenance = PostgresClient(configuration: self.settings.clientConfiguration(database: "postgres"), backgroundLogger: self.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await maintenance.run() }
+            group.addImmediateTask { await maintenance.run() }
             defer { group.cancelAll() }
             let name = self.settings.database
             let rows = try await maintenance.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: self.logger)

@@ -1,6 +1,7 @@
 import BookstoreCore
 import BookstorePostgres
 import Foundation
+import Logging
 import Testing
 import UsersService
 
@@ -95,6 +96,23 @@ struct PostgresUserRepositoryTests {
             }
             #expect(outcomes.filter { $0 }.count == 1)
         }
+    }
+
+    /// Start-up leases a connection only once the pool runs: postgres-nio warns "Trying to lease connection from
+    /// `PostgresClient`, but `PostgresClient.run()` hasn't been called yet" when a query is issued before.
+    @Test func startUpQueriesWaitForTheirPoolToRun() async throws {
+        let sink = LogSink.capturing()
+        let logger = Logger(label: "store-start") { JSONLogHandler(label: $0, level: .debug, sink: sink) }
+        let database = IntegrationEnvironment.uniqueName("userdb_test")
+        let settings = try PostgresSettings(settings: IntegrationEnvironment.settings.with(["POSTGRES_DB": database]), defaultDatabase: database)
+        let store = PostgresStore(settings: settings, migrations: PostgresUserRepository.migrations, logger: logger)
+        try await withRunningServices([store]) {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !(await store.isHealthy()), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(await store.isHealthy(), "database created and migrated")
+        }
+        #expect(sink.capturedLines.contains { $0.contains("Database ready") })
+        #expect(!sink.capturedLines.contains { $0.contains("run()` hasn't been called yet") }, "\(sink.capturedLines)")
     }
 
     @Test func migrationsAreIdempotentAcrossRestarts() async throws {
