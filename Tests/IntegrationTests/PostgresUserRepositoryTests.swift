@@ -8,10 +8,13 @@ import UsersService
 @Suite(.enabled(if: IntegrationEnvironment.isEnabled, "needs BOOKSTORE_INTEGRATION=1 and ci/infra's PostgreSQL"))
 struct PostgresUserRepositoryTests {
     /// A repository on a fresh database (created by the store itself, as on a new cluster).
-    func withRepository(_ body: (PostgresUserRepository, PostgresStore) async throws -> Void) async throws {
+    func withRepository(
+        logger: Logger = IntegrationEnvironment.logger,
+        _ body: (PostgresUserRepository, PostgresStore) async throws -> Void
+    ) async throws {
         let database = IntegrationEnvironment.uniqueName("userdb_test")
         let settings = try PostgresSettings(settings: IntegrationEnvironment.settings.with(["POSTGRES_DB": database]), defaultDatabase: database)
-        let store = PostgresStore(settings: settings, migrations: PostgresUserRepository.migrations, logger: IntegrationEnvironment.logger)
+        let store = PostgresStore(settings: settings, migrations: PostgresUserRepository.migrations, logger: logger)
         let repository = PostgresUserRepository(store: store, logger: IntegrationEnvironment.logger)
         try await withRunningServices([store]) {
             let deadline = ContinuousClock.now + .seconds(20)
@@ -103,14 +106,7 @@ struct PostgresUserRepositoryTests {
     @Test func startUpQueriesWaitForTheirPoolToRun() async throws {
         let sink = LogSink.capturing()
         let logger = Logger(label: "store-start") { JSONLogHandler(label: $0, level: .debug, sink: sink) }
-        let database = IntegrationEnvironment.uniqueName("userdb_test")
-        let settings = try PostgresSettings(settings: IntegrationEnvironment.settings.with(["POSTGRES_DB": database]), defaultDatabase: database)
-        let store = PostgresStore(settings: settings, migrations: PostgresUserRepository.migrations, logger: logger)
-        try await withRunningServices([store]) {
-            let deadline = ContinuousClock.now + .seconds(20)
-            while !(await store.isHealthy()), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            #expect(await store.isHealthy(), "database created and migrated")
-        }
+        try await self.withRepository(logger: logger) { _, _ in }
         #expect(sink.capturedLines.contains { $0.contains("Database ready") })
         #expect(!sink.capturedLines.contains { $0.contains("run()` hasn't been called yet") }, "\(sink.capturedLines)")
     }
