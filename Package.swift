@@ -307,6 +307,16 @@ let package = Package(
             path: "Benchmarks/bench-hello",
             swiftSettings: swiftSettings
         ),
+        /// Benchmark-only (`ci/bench-services`): the bare Hummingbird server alone, for the framework's idle RSS.
+        .executableTarget(
+            name: "bench-hummingbird",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/bench-hummingbird",
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Tests
 
