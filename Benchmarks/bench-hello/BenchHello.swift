@@ -149,7 +149,9 @@ struct BenchHello {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
+            // Started at once (not enqueued), so that the pool runs before the first lease: a lease before `run()`
+            // is logged as a warning by postgres-nio and waits.
+            group.addImmediateTask { await client.run() }
             // One warm-up query per worker opens the connections before the clock starts.
             try await withThrowingTaskGroup(of: Void.self) { warmUp in
                 for _ in 0..<workers { warmUp.addTask { try await runQuery(client, sql: sql, ids: ids, logger: logger) } }

@@ -163,7 +163,7 @@ struct UsersController: Sendable {
     /// The calling user: a valid token whose user still exists and is active.
     func caller(_ request: Request) async throws -> User {
         let identity = try await self.tokens.authenticate(request)
-        guard let id = UUID(uuidString: identity.userID), let user = try await self.repository.find(id: id), user.active else {
+        guard let id = UUID(parsing: identity.userID), let user = try await self.repository.find(id: id), user.active else {
             throw Self.callerGone
         }
         return user
@@ -173,8 +173,8 @@ struct UsersController: Sendable {
     /// in one repository operation; the caller's checks come first, so an unknown caller gets 401 before any 404.
     func callerAndUser(_ request: Request, _ context: BookstoreRequestContext) async throws -> (caller: User, user: User) {
         let identity = try await self.tokens.authenticate(request)
-        guard let callerID = UUID(uuidString: identity.userID) else { throw Self.callerGone }
-        let id = context.parameters.get("id").flatMap(UUID.init(uuidString:))
+        guard let callerID = UUID(parsing: identity.userID) else { throw Self.callerGone }
+        let id = context.parameters.get("id").flatMap(UUID.init(parsing:))
         let found = try await self.repository.find(ids: [callerID] + (id.map { [$0] } ?? []))
         guard let caller = found[0], caller.active else { throw Self.callerGone }
         guard id != nil, let user = found[1] else { throw Self.userNotFound }
@@ -192,7 +192,7 @@ struct UsersController: Sendable {
 
     /// The user named by the `:id` path parameter (404 when unknown or not a UUID).
     func user(_ context: BookstoreRequestContext) async throws -> User {
-        guard let raw = context.parameters.get("id"), let id = UUID(uuidString: raw), let user = try await self.repository.find(id: id) else {
+        guard let raw = context.parameters.get("id"), let id = UUID(parsing: raw), let user = try await self.repository.find(id: id) else {
             throw Self.userNotFound
         }
         return user

@@ -28,7 +28,7 @@ struct PaymentHTTP: Sendable {
 
     /// The `{payment_id}` path parameter as a lowercase UUID; anything else names no payment (404).
     func paymentID(_ context: BookstoreRequestContext, parameter: String) throws(APIError) -> String {
-        guard let raw = context.parameters.get(parameter), let uuid = UUID(uuidString: raw) else {
+        guard let raw = context.parameters.get(parameter), let uuid = UUID(parsing: raw) else {
             throw APIError.notFound("Payment not found")
         }
         return uuid.uuidString.lowercased()
