@@ -141,7 +141,7 @@ enum MessageCodec {
         } else {
             timestamp = Date()
         }
-        let messageID = properties.messageID ?? UUID().uuidString.lowercased()
+        let messageID = properties.messageID ?? UUID().lowercasedText
         return EventMessage(
             exchange: originalExchange ?? exchange,
             routingKey: originalRoutingKey ?? routingKey,

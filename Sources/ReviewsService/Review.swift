@@ -27,7 +27,7 @@ public struct Review: Sendable, Equatable {
     public var updatedAt: Date
 
     public init(
-        id: String = UUID().uuidString.lowercased(),
+        id: String = UUID().lowercasedText,
         bookID: String,
         userID: String,
         rating: Int,

@@ -125,7 +125,7 @@ struct ReviewsController: Sendable {
     /// The `review_id` path parameter, lower-cased; a value that is not a UUID cannot name a review (404).
     static func reviewID(_ context: BookstoreRequestContext) throws(APIError) -> String {
         guard let raw = context.parameters.get("review_id"), let uuid = UUID(parsing: raw) else { throw reviewNotFound }
-        return uuid.uuidString.lowercased()
+        return uuid.lowercasedText
     }
 
     /// A `book_id` or `user_id` path parameter, which must be an identifier (400 otherwise).

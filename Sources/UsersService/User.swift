@@ -54,7 +54,7 @@ public struct User: Sendable, Equatable {
     /// The contract's `UserResponse` (never the password hash).
     public var response: JSON {
         [
-            "id": .string(self.id.uuidString.lowercased()),
+            "id": .string(self.id.lowercasedText),
             "username": .string(self.username),
             "email": .string(self.email),
             "firstName": .string(self.firstName),
@@ -70,6 +70,6 @@ public struct User: Sendable, Equatable {
     }
 
     public var identity: Identity {
-        Identity(userID: self.id.uuidString.lowercased(), username: self.username, email: self.email, roles: self.roles)
+        Identity(userID: self.id.lowercasedText, username: self.username, email: self.email, roles: self.roles)
     }
 }

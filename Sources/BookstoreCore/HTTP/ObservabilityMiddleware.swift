@@ -120,23 +120,15 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         let count = Self.requestIDCounter.add(1, ordering: .relaxed).newValue
         let high = Self.splitMix(Self.requestIDKeys.0 &+ count)
         let low = Self.splitMix(Self.requestIDKeys.1 ^ count)
-        let hex: StaticString = "0123456789abcdef"
-        return String(unsafeUninitializedCapacity: 36) { output in
-            var index = 0
+        var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &uuid) { bytes in
             for position in 0..<16 {
-                var byte = UInt8(truncatingIfNeeded: (position < 8 ? high : low) >> UInt64(56 - 8 * (position % 8)))
-                if position == 6 { byte = byte & 0x0F | 0x40 }  // version 4
-                if position == 8 { byte = byte & 0x3F | 0x80 }  // RFC 4122 variant
-                if position == 4 || position == 6 || position == 8 || position == 10 {
-                    output[index] = UInt8(ascii: "-")
-                    index += 1
-                }
-                output[index] = hex.utf8Start[Int(byte >> 4)]
-                output[index + 1] = hex.utf8Start[Int(byte & 0x0F)]
-                index += 2
+                bytes[position] = UInt8(truncatingIfNeeded: (position < 8 ? high : low) >> UInt64(56 - 8 * (position % 8)))
             }
-            return index
+            bytes[6] = bytes[6] & 0x0F | 0x40  // version 4
+            bytes[8] = bytes[8] & 0x3F | 0x80  // RFC 4122 variant
         }
+        return UUID(uuid: uuid).lowercasedText
     }
 
     private static func splitMix(_ value: UInt64) -> UInt64 {

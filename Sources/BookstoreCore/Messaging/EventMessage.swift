@@ -18,7 +18,7 @@ public struct EventMessage: Sendable, Equatable {
         exchange: String,
         routingKey: String,
         body: [UInt8],
-        messageID: String = UUID().uuidString.lowercased(),
+        messageID: String = UUID().lowercasedText,
         correlationID: String? = nil,
         timestamp: Date = Date(),
         contentType: String = "application/json",

@@ -63,14 +63,14 @@ public struct EventPublisher: Sendable {
         messageID: String? = nil
     ) async -> Bool {
         var headers: [String: String] = [:]
-        let requestID = requestID ?? UUID().uuidString.lowercased()
+        let requestID = requestID ?? UUID().lowercasedText
         headers[EventMessage.requestIDHeader] = requestID
         headers[EventMessage.traceHeader] = TraceContext.traceparent(for: requestID)
         let message = EventMessage(
             exchange: exchange,
             routingKey: routingKey,
             body: payload.bytes,
-            messageID: messageID ?? UUID().uuidString.lowercased(),
+            messageID: messageID ?? UUID().lowercasedText,
             correlationID: correlationID,
             replyTo: replyTo,
             headers: headers

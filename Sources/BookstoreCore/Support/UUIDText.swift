@@ -11,6 +11,27 @@ extension UUID {
         self.init(uuid: value)
     }
 
+    /// The canonical text in lowercase (`uuidString.lowercased()`, the form every contract uses), written straight
+    /// from the bytes.
+    public var lowercasedText: String {
+        let hex: StaticString = "0123456789abcdef"
+        return withUnsafeBytes(of: self.uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { output in
+                var index = 0
+                for position in 0..<16 {
+                    if position == 4 || position == 6 || position == 8 || position == 10 {
+                        output[index] = UInt8(ascii: "-")
+                        index += 1
+                    }
+                    output[index] = hex.utf8Start[Int(bytes[position] >> 4)]
+                    output[index + 1] = hex.utf8Start[Int(bytes[position] & 0x0F)]
+                    index += 2
+                }
+                return index
+            }
+        }
+    }
+
     static func parse(_ text: UnsafeBufferPointer<UInt8>) -> uuid_t? {
         guard text.count == 36 else { return nil }
         var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)

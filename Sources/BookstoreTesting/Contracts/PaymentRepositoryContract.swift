@@ -29,7 +29,7 @@ public enum PaymentRepositoryContract {
     public static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 
     public static func payment(
-        id: String = UUID().uuidString.lowercased(),
+        id: String = UUID().lowercasedText,
         order: String = "order-1",
         user: String = "user-1",
         status: PaymentStatus = .pending,

@@ -1,3 +1,4 @@
+import BookstoreCore
 import Foundation
 
 /// A payment as stored. Card data is never part of it.
@@ -69,7 +70,7 @@ public struct Payment: Sendable, Equatable {
         for request: PaymentRequest,
         idempotencyKey: String?,
         now: Date,
-        paymentID: String = UUID().uuidString.lowercased()
+        paymentID: String = UUID().lowercasedText
     ) -> Payment {
         Payment(
             paymentID: paymentID,

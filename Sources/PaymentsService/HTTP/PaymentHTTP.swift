@@ -31,7 +31,7 @@ struct PaymentHTTP: Sendable {
         guard let raw = context.parameters.get(parameter), let uuid = UUID(parsing: raw) else {
             throw APIError.notFound("Payment not found")
         }
-        return uuid.uuidString.lowercased()
+        return uuid.lowercasedText
     }
 
     /// The `{user_id}` path parameter, which must be an identifier (400 otherwise).

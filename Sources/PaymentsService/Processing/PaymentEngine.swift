@@ -241,7 +241,7 @@ struct PaymentEngine: Sendable {
             payment.status = .failed
             payment.message = reason
         }
-        payment.pendingEventID = PaymentEvents.routingKey(for: payment.status) == nil ? nil : UUID().uuidString.lowercased()
+        payment.pendingEventID = PaymentEvents.routingKey(for: payment.status) == nil ? nil : UUID().lowercasedText
         do throws(PaymentRepositoryError) {
             try await self.repository.update(payment, expectedStatus: .pending)
         } catch .statusChanged {
@@ -327,7 +327,7 @@ struct PaymentEngine: Sendable {
         refunded.refundedAt = now
         refunded.updatedAt = now
         refunded.message = "Payment refunded successfully"
-        refunded.pendingEventID = UUID().uuidString.lowercased()
+        refunded.pendingEventID = UUID().lowercasedText
         do throws(PaymentRepositoryError) {
             try await self.repository.update(refunded, expectedStatus: .completed)
         } catch .statusChanged(let current) {

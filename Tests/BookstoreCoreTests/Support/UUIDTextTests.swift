@@ -16,6 +16,16 @@ import Testing
         )
     }
 
+    @Test func writesTheLowercaseCanonicalText() {
+        for _ in 0..<200 {
+            let uuid = UUID()
+            #expect(uuid.lowercasedText == uuid.uuidString.lowercased())
+            #expect(UUID(parsing: uuid.lowercasedText) == uuid)
+        }
+        let bytes = UUID(uuid: (0x01, 0x23, 0xAB, 0xCD, 0xEF, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0x01, 0x23, 0x45, 0x67, 0x89))
+        #expect(bytes.lowercasedText == "0123abcd-ef45-6789-abcd-ef0123456789")
+    }
+
     /// Only the canonical form: Foundation on Linux (`sscanf` by pairs) also takes a space, a sign or `0x` inside a pair,
     /// so `7 02b416-…` would name user 0702B416-… there; here it names none.
     @Test func rejectsAnythingButTheCanonicalForm() {
